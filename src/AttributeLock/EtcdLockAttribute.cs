@@ -1,0 +1,68 @@
+using System.Threading;
+
+namespace AttributeLock;
+
+/// <summary>
+/// Marks a <c>partial</c> method whose every call runs under a distributed lock held in etcd.
+/// The AttributeLock source generator supplies the method's body: it formats the key from
+/// <see cref="KeyTemplate"/>, acquires the lock through the containing type's
+/// <see cref="IEtcdLockProvider"/>, calls the user's <c>&lt;Name&gt;Core</c> method with the same
+/// arguments and releases the lock when that call completes.
+/// </summary>
+/// <example>
+/// <code>
+/// [EtcdLock("/orders/&lt;id&gt;", Ttl = 5)]
+/// public partial Task ShipAsync(int id, CancellationToken ct);
+/// private async Task ShipAsyncCore(int id, CancellationToken ct) { ... }
+/// </code>
+/// </example>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false, Inherited = false)]
+public sealed class EtcdLockAttribute : Attribute
+{
+    /// <summary>Creates the attribute with the lock's key template.</summary>
+    /// <param name="keyTemplate">
+    /// The key: literal text plus placeholders <c>&lt;name&gt;</c> bound to parameters, or
+    /// <c>&lt;name.Member.Member&gt;</c> for a property or field path. Checked at compile time.
+    /// </param>
+    public EtcdLockAttribute(string keyTemplate) => KeyTemplate = keyTemplate;
+
+    /// <summary>
+    /// The key template, for example <c>/orders/&lt;id&gt;</c>. Each placeholder's value is formatted
+    /// culture-invariantly and escaped so that it always stays one key segment; the provider's
+    /// key prefix is prepended.
+    /// </summary>
+    public string KeyTemplate { get; }
+
+    /// <summary>
+    /// The lease's time to live in seconds: how long the lock survives a holder that stopped
+    /// renewing it (a crashed process). 0 (the default) uses the provider's
+    /// <see cref="EtcdLockProviderOptions.DefaultTtlSeconds"/>. A value set explicitly must be at least 1.
+    /// </summary>
+    public int Ttl { get; set; }
+
+    /// <summary>
+    /// How long a call waits for a busy lock, in milliseconds. <see cref="Timeout.Infinite"/> (-1, the default)
+    /// waits until the lock is acquired or the caller's <see cref="CancellationToken"/> is cancelled;
+    /// 0 makes a single attempt. When the wait ends without the lock, <see cref="WhenBusy"/> decides what happens.
+    /// </summary>
+    public int WaitTimeoutMilliseconds { get; set; } = Timeout.Infinite;
+
+    /// <summary>
+    /// What a call does when the lock is still busy after <see cref="WaitTimeoutMilliseconds"/>:
+    /// throw an <see cref="EtcdLockTimeoutException"/> (the default) or skip the call.
+    /// </summary>
+    public LockBusyBehavior WhenBusy { get; set; } = LockBusyBehavior.Throw;
+}
+
+/// <summary>What a locked method does when its lock is still busy after the wait timeout.</summary>
+public enum LockBusyBehavior
+{
+    /// <summary>Throw an <see cref="EtcdLockTimeoutException"/> naming the key and its current holder.</summary>
+    Throw = 0,
+
+    /// <summary>
+    /// Return without running the body: a <c>Task</c>/<c>ValueTask</c> completes, a <c>Task&lt;T&gt;</c>/<c>ValueTask&lt;T&gt;</c>
+    /// returns <c>default</c>. Meant for scheduled jobs that must run on one node only.
+    /// </summary>
+    Skip = 1,
+}

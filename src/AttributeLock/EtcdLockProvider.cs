@@ -1,0 +1,544 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AttributeLock;
+
+/// <summary>
+/// The <see cref="IEtcdLockProvider"/> over etcd's v3 API (through dotnet-etcd). One instance per process and etcd
+/// cluster is enough: it shares one connection and one lease keep-alive stream among all locks.
+/// </summary>
+/// <remarks>
+/// Protocol of one acquire:
+/// <list type="number">
+/// <item>Callers of this process queue per key (so one transaction per process per release, not one per waiter).</item>
+/// <item><c>LeaseGrant(TTL)</c>; the lease is kept alive from then on.</item>
+/// <item><c>Txn If(Version(key) == 0) Then(Put(key, holder, lease)) Else(Get(key))</c>. A "busy" answer whose value and
+/// lease are ours is a retried transaction that had committed: the lock is ours.</item>
+/// <item>Busy: watch the key from the answer's revision + 1 until it is deleted, the watch ends or fails, or a periodic
+/// read shows the holder changed; then back to the transaction (re-granting the lease if it was lost meanwhile).</item>
+/// <item>Held: renewals every TTL/3; when the deadline (last confirmed renewal + TTL) passes or etcd says the lease is
+/// gone, <see cref="EtcdLockHandle.LostToken"/> is cancelled.</item>
+/// <item>Release: <c>LeaseRevoke</c>, which deletes the key. Failure is logged; the TTL then frees the lock.</item>
+/// </list>
+/// </remarks>
+public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
+{
+    private static long s_providerCount;
+
+    private readonly EtcdLockProviderOptions _options;
+    private readonly ILogger _logger;
+    private readonly EtcdClient _client;
+    private readonly KV.KVClient _kv;
+    private readonly Lease.LeaseClient _leases;
+    private readonly Watch.WatchClient _watch;
+    private readonly LeaseKeeper _keeper;
+    private readonly LocalGates _gates = new();
+    private readonly LockMetrics _metrics;
+    private readonly string _endpoints;
+    private long _callCount;
+    private int _disposed;
+
+    /// <summary>Creates a provider.</summary>
+    /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
+    /// <param name="logger">Where lost holds and failed releases are logged; <c>null</c> logs nothing.</param>
+    /// <param name="meterFactory">Creates the library's <see cref="Meter"/>; <c>null</c> creates it directly.</param>
+    public EtcdLockProvider(EtcdLockProviderOptions options, ILogger<EtcdLockProvider>? logger = null, IMeterFactory? meterFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(options);
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _endpoints = NormalizeEndpoints(options.Endpoints);
+        _client = options.Username is null
+            ? new EtcdClient(_endpoints)
+            : new EtcdClient(_endpoints, options.Username, options.Password ?? "");
+        var connection = _client.GetConnection();
+        _kv = connection.KVClient;
+        _leases = connection.LeaseClient;
+        _watch = connection.WatchClient;
+        _keeper = new LeaseKeeper(_leases, _logger);
+        _metrics = new LockMetrics(meterFactory);
+        HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
+    }
+
+    /// <summary>
+    /// Who this provider is, as written into the value of every key it holds (with a per-call suffix):
+    /// host name, process id and a per-provider id.
+    /// </summary>
+    public string HolderId { get; }
+
+    /// <summary>How often a waiter re-reads the key while its watch is quiet, to survive a stalled watch stream.</summary>
+    internal TimeSpan WatchRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    internal Meter Meter => _metrics.Meter;
+
+    internal int KeptLeaseCount => _keeper.Count;
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        // Synchronous up to the first await of AcquireCoreAsync on purpose: HeldLocks records the hold in the
+        // caller's execution context.
+        EtcdLockHandle? nested = Prepare(key, options, Timeout.InfiniteTimeSpan, out string fullKey, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
+        if (nested is not null)
+        {
+            return ValueTask.FromResult(nested);
+        }
+
+        return NotNull(AcquireCoreAsync(node!, fullKey, ttl, wait, throwWhenBusy: true, cancellationToken));
+
+        static async ValueTask<EtcdLockHandle> NotNull(ValueTask<EtcdLockHandle?> acquiring) => (await acquiring.ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        EtcdLockHandle? nested = Prepare(key, options, TimeSpan.Zero, out string fullKey, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
+        if (nested is not null)
+        {
+            return ValueTask.FromResult<EtcdLockHandle?>(nested);
+        }
+
+        return AcquireCoreAsync(node!, fullKey, ttl, wait, throwWhenBusy: false, cancellationToken);
+    }
+
+    private EtcdLockHandle? Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, out string fullKey, out int ttl, out TimeSpan wait, out HeldLocks.Node? node)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        fullKey = BuildKey(key);
+        ttl = options?.TtlSeconds ?? _options.DefaultTtlSeconds;
+        if (ttl < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), ttl, "The lock's TTL must be at least 1 second.");
+        }
+
+        wait = options?.WaitTimeout ?? defaultWait;
+        if (wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), wait, "The wait timeout must be zero or positive, or Timeout.InfiniteTimeSpan.");
+        }
+
+        LockHold? outer = HeldLocks.Find(this, fullKey);
+        node = HeldLocks.Push(this, fullKey);
+        if (outer is not null)
+        {
+            var nested = new EtcdLockHandle(outer, isNested: true);
+            node.Handle = nested;
+            return nested;
+        }
+
+        return null;
+    }
+
+    private string BuildKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length == 0)
+        {
+            throw new ArgumentException("The lock key is empty.", nameof(key));
+        }
+
+        string fullKey = _options.KeyPrefix + key;
+        int bytes = Encoding.UTF8.GetByteCount(fullKey);
+        if (bytes > _options.MaxKeyBytes)
+        {
+            throw new ArgumentException(
+                $"The lock key is {bytes} bytes long (prefix included); at most {_options.MaxKeyBytes} are allowed (EtcdLockProviderOptions.MaxKeyBytes). Key starts with: '{fullKey[..Math.Min(64, fullKey.Length)]}'.",
+                nameof(key));
+        }
+
+        return fullKey;
+    }
+
+    private async ValueTask<EtcdLockHandle?> AcquireCoreAsync(HeldLocks.Node node, string fullKey, int ttl, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
+        activity?.SetTag("attributelock.key", fullKey);
+        bool singleAttempt = wait == TimeSpan.Zero;
+        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (!singleAttempt && wait != Timeout.InfiniteTimeSpan)
+        {
+            waitCts.CancelAfter(wait);
+        }
+
+        LocalGates.Gate? gate = null;
+        KeptLease? lease = null;
+        string? holder = null;
+        long waitedTicks = 0;
+        bool acquired = false;
+        try
+        {
+            try
+            {
+                long gateStart = Stopwatch.GetTimestamp();
+                gate = await _gates.EnterAsync(fullKey, singleAttempt, waitCts.Token).ConfigureAwait(false);
+                waitedTicks += Stopwatch.GetTimestamp() - gateStart;
+                if (gate is null)
+                {
+                    return Busy(fullKey, _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
+                }
+
+                string holderValue = $"{HolderId} call={Interlocked.Increment(ref _callCount)}";
+                ByteString keyBytes = ByteString.CopyFromUtf8(fullKey);
+                ByteString valueBytes = ByteString.CopyFromUtf8(holderValue);
+                while (true)
+                {
+                    waitCts.Token.ThrowIfCancellationRequested();
+                    if (lease is null || lease.IsLost)
+                    {
+                        if (lease is not null)
+                        {
+                            await RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+                        }
+
+                        lease = await GrantAsync(fullKey, ttl).ConfigureAwait(false);
+                    }
+
+                    TxnResponse answer;
+                    try
+                    {
+                        answer = await _kv.TxnAsync(LockTransaction(keyBytes, valueBytes, lease.Id), CallOptions()).ConfigureAwait(false);
+                    }
+                    catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+                    {
+                        // "requested lease not found": the lease expired before the transaction; grant a new one.
+                        lease.MarkLost("the lease was not found by the lock transaction");
+                        continue;
+                    }
+                    catch (RpcException ex)
+                    {
+                        throw Unavailable(fullKey, "the lock transaction", ex);
+                    }
+
+                    long fencingToken;
+                    if (answer.Succeeded)
+                    {
+                        fencingToken = answer.Header.Revision;
+                        _metrics.Transactions.Add(1, new KeyValuePair<string, object?>("outcome", "acquired"));
+                    }
+                    else
+                    {
+                        Mvccpb.KeyValue? current = answer.Responses.Count > 0 ? answer.Responses[0].ResponseRange?.Kvs.FirstOrDefault() : null;
+                        if (current is not null && current.Lease == lease.Id && current.Value.Equals(valueBytes))
+                        {
+                            // Our own put, committed by an earlier attempt whose answer was lost and retried by the client.
+                            Log.RecoveredRetriedTransaction(_logger, fullKey);
+                            fencingToken = current.CreateRevision;
+                            _metrics.Transactions.Add(1, new KeyValuePair<string, object?>("outcome", "recovered"));
+                        }
+                        else
+                        {
+                            _metrics.Transactions.Add(1, new KeyValuePair<string, object?>("outcome", "busy"));
+                            holder = current?.Value.ToStringUtf8();
+                            if (singleAttempt)
+                            {
+                                return Busy(fullKey, holder, start, throwWhenBusy, activity);
+                            }
+
+                            if (current is null)
+                            {
+                                continue;
+                            }
+
+                            Log.Waiting(_logger, fullKey, holder ?? "");
+                            long waitStart = Stopwatch.GetTimestamp();
+                            await WaitForReleaseAsync(fullKey, keyBytes, answer.Header.Revision, current.CreateRevision, waitCts.Token).ConfigureAwait(false);
+                            waitedTicks += Stopwatch.GetTimestamp() - waitStart;
+                            continue;
+                        }
+                    }
+
+                    if (lease.IsLost)
+                    {
+                        // Lost between the grant and now: the key may already be gone. Start over with a new lease.
+                        continue;
+                    }
+
+                    var hold = new LockHold(this, fullKey, lease, fencingToken, gate, Stopwatch.GetTimestamp());
+                    lease.OnLost((l, reason) =>
+                    {
+                        Log.Lost(_logger, fullKey, l.Id, fencingToken, reason);
+                        _metrics.LostHolds.Add(1);
+                    });
+                    gate.Holder = holderValue;
+                    var handle = new EtcdLockHandle(hold, isNested: false);
+                    node.Handle = handle;
+                    acquired = true;
+                    double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    _metrics.AcquireDuration.Record(elapsedMs);
+                    _metrics.WaitDuration.Record(waitedTicks * 1000.0 / Stopwatch.Frequency);
+                    activity?.SetTag("attributelock.fencing_token", fencingToken);
+                    Log.Acquired(_logger, fullKey, lease.Id, fencingToken, elapsedMs);
+                    return handle;
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && waitCts.IsCancellationRequested)
+            {
+                return Busy(fullKey, holder ?? _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
+            }
+        }
+        catch (Exception ex) when (ex is not EtcdLockTimeoutException)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+        finally
+        {
+            if (!acquired)
+            {
+                node.Done = true;
+                if (lease is not null)
+                {
+                    await RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+                }
+
+                if (gate is not null)
+                {
+                    _gates.Exit(fullKey, gate);
+                }
+            }
+        }
+    }
+
+    private EtcdLockHandle? Busy(string fullKey, string? holder, long start, bool throwWhenBusy, Activity? activity)
+    {
+        TimeSpan waited = Stopwatch.GetElapsedTime(start);
+        _metrics.Timeouts.Add(1);
+        _metrics.AcquireDuration.Record(waited.TotalMilliseconds);
+        activity?.SetTag("attributelock.busy", true);
+        if (throwWhenBusy)
+        {
+            throw new EtcdLockTimeoutException(fullKey, holder, waited);
+        }
+
+        return null;
+    }
+
+    private static TxnRequest LockTransaction(ByteString key, ByteString value, long leaseId)
+    {
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare
+        {
+            Key = key,
+            Target = Compare.Types.CompareTarget.Version,
+            Result = Compare.Types.CompareResult.Equal,
+            Version = 0,
+        });
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = key, Value = value, Lease = leaseId } });
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = key } });
+        return txn;
+    }
+
+    private async ValueTask<KeptLease> GrantAsync(string fullKey, int ttl)
+    {
+        long sent = Stopwatch.GetTimestamp();
+        LeaseGrantResponse granted;
+        try
+        {
+            granted = await _leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttl }, CallOptions()).ConfigureAwait(false);
+        }
+        catch (RpcException ex)
+        {
+            throw Unavailable(fullKey, "the lease grant", ex);
+        }
+
+        if (!string.IsNullOrEmpty(granted.Error))
+        {
+            throw new EtcdLockUnavailableException(fullKey, $"etcd refused the lease for lock '{fullKey}': {granted.Error}", null);
+        }
+
+        return _keeper.Register(granted.ID, granted.TTL, sent);
+    }
+
+    /// <summary>
+    /// Waits until the key's holder may have changed: a DELETE event, the watch ending or failing, or a periodic read
+    /// that shows another create revision. Never waits on a broken watch.
+    /// </summary>
+    private async Task WaitForReleaseAsync(string fullKey, ByteString key, long revision, long createRevision, CancellationToken cancellationToken)
+    {
+        using var callCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            using var call = _watch.Watch(cancellationToken: callCts.Token);
+            await call.RequestStream.WriteAsync(new WatchRequest
+            {
+                CreateRequest = new WatchCreateRequest
+                {
+                    Key = key,
+                    StartRevision = revision + 1,
+                    Filters = { WatchCreateRequest.Types.FilterType.Noput },
+                },
+            }, callCts.Token).ConfigureAwait(false);
+
+            Task<bool>? next = null;
+            while (true)
+            {
+                next ??= call.ResponseStream.MoveNext(callCts.Token);
+                Task finished = await Task.WhenAny(next, Task.Delay(WatchRecheckInterval, cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (finished != next)
+                {
+                    if (!await StillHeldAsync(key, createRevision).ConfigureAwait(false))
+                    {
+                        Log.WatchEnded(_logger, fullKey, "a periodic read found the holder changed");
+                        return;
+                    }
+
+                    continue;
+                }
+
+                if (!await next.ConfigureAwait(false))
+                {
+                    Log.WatchEnded(_logger, fullKey, "the watch stream ended");
+                    return;
+                }
+
+                next = null;
+                WatchResponse response = call.ResponseStream.Current;
+                if (response.Canceled)
+                {
+                    Log.WatchEnded(_logger, fullKey, $"etcd cancelled the watch: {response.CancelReason}");
+                    return;
+                }
+
+                foreach (Mvccpb.Event e in response.Events)
+                {
+                    if (e.Type == Mvccpb.Event.Types.EventType.Delete)
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
+        {
+            Log.WatchEnded(_logger, fullKey, $"the watch failed: {ex.Message}");
+        }
+        finally
+        {
+            callCts.Cancel();
+        }
+    }
+
+    private async ValueTask<bool> StillHeldAsync(ByteString key, long createRevision)
+    {
+        try
+        {
+            RangeResponse range = await _kv.RangeAsync(new RangeRequest { Key = key }, CallOptions()).ConfigureAwait(false);
+            return range.Kvs.Count == 1 && range.Kvs[0].CreateRevision == createRevision;
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }
+
+    internal async ValueTask ReleaseAsync(LockHold hold)
+    {
+        _keeper.Unregister(hold.Lease);
+        try
+        {
+            await RevokeAsync(hold.Lease.Id).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.RevokeFailed(_logger, ex, hold.Key, hold.LeaseId);
+        }
+        finally
+        {
+            _gates.Exit(hold.Key, hold.Gate);
+            double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
+            _metrics.HoldDuration.Record(heldMs);
+            Log.Released(_logger, hold.Key, hold.LeaseId, heldMs);
+        }
+    }
+
+    private async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)
+    {
+        _keeper.Unregister(lease);
+        try
+        {
+            await RevokeAsync(lease.Id).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.RevokeFailed(_logger, ex, fullKey, lease.Id);
+        }
+    }
+
+    private async ValueTask RevokeAsync(long leaseId)
+    {
+        try
+        {
+            await _leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            // Already expired or revoked: the key is gone either way.
+        }
+    }
+
+    private CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
+
+    private EtcdLockUnavailableException Unavailable(string fullKey, string what, RpcException ex) =>
+        new(fullKey,
+            $"etcd ({_endpoints}) failed {what} for lock '{fullKey}' (timeout {_options.ConnectTimeout.TotalSeconds:0.#} s): {ex.StatusCode}: {ex.Status.Detail}",
+            ex);
+
+    private static void Validate(EtcdLockProviderOptions options)
+    {
+        if (options.DefaultTtlSeconds < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.DefaultTtlSeconds, "DefaultTtlSeconds must be at least 1.");
+        }
+
+        if (options.ConnectTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ConnectTimeout, "ConnectTimeout must be positive.");
+        }
+
+        if (options.MaxKeyBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxKeyBytes, "MaxKeyBytes must be positive.");
+        }
+    }
+
+    internal static string NormalizeEndpoints(IEnumerable<string> endpoints)
+    {
+        var list = endpoints
+            .SelectMany(e => (e ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(e => e.Contains("://", StringComparison.Ordinal) ? e : "http://" + e)
+            .ToList();
+        if (list.Count == 0)
+        {
+            throw new InvalidOperationException("No etcd endpoint is configured (EtcdLockProviderOptions.Endpoints is empty).");
+        }
+
+        return string.Join(",", list);
+    }
+
+    /// <summary>Stops keeping leases alive and closes the connection. Holds still open expire after their TTL.</summary>
+    /// <returns>A task that completes when the provider has stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _keeper.DisposeAsync().ConfigureAwait(false);
+        _client.Dispose();
+        _metrics.Dispose();
+    }
+
+    /// <summary>Same as <see cref="DisposeAsync"/>, blocking.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}

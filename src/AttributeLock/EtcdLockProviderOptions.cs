@@ -1,0 +1,43 @@
+namespace AttributeLock;
+
+/// <summary>
+/// Settings of an <see cref="EtcdLockProvider"/>; bindable from <c>IConfiguration</c>
+/// (for example the section <c>EtcdLocks</c>).
+/// </summary>
+public sealed class EtcdLockProviderOptions
+{
+    /// <summary>
+    /// The etcd endpoints, for example <c>http://127.0.0.1:2379</c>; list every member of a cluster.
+    /// A single entry may also hold a comma-separated list.
+    /// </summary>
+    public List<string> Endpoints { get; set; } = new();
+
+    /// <summary>Prepended to every lock key, for example <c>/locks</c>. Empty by default.</summary>
+    public string KeyPrefix { get; set; } = "";
+
+    /// <summary>User name for etcd authentication; <c>null</c> when etcd has authentication off.</summary>
+    public string? Username { get; set; }
+
+    /// <summary>Password for etcd authentication. Never logged nor shown by <see cref="ToString"/>.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>
+    /// How long one request to etcd may take, connecting and the client's retries included, before the
+    /// operation fails with <see cref="EtcdLockUnavailableException"/>. Default: 5 seconds.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The lease's time to live in seconds when a call does not say. Default: 15.</summary>
+    public int DefaultTtlSeconds { get; set; } = 15;
+
+    /// <summary>
+    /// The largest lock key accepted, in UTF-8 bytes, prefix included. A longer key is refused with an
+    /// <see cref="ArgumentException"/> before anything is sent to etcd. Default: 4096.
+    /// </summary>
+    public int MaxKeyBytes { get; set; } = 4096;
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"Endpoints=[{string.Join(", ", Endpoints)}], KeyPrefix={KeyPrefix}, Username={(Username is null ? "(none)" : Username)}, " +
+        $"Password={(Password is null ? "(none)" : "***")}, ConnectTimeout={ConnectTimeout}, DefaultTtlSeconds={DefaultTtlSeconds}";
+}

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace AttributeLock;
+
+/// <summary>Names of the library's diagnostics: one <see cref="ActivitySource"/> and one <see cref="Meter"/>.</summary>
+public static class EtcdLockTelemetry
+{
+    /// <summary>The name of the <see cref="ActivitySource"/> and of the <see cref="Meter"/>: <c>AttributeLock</c>.</summary>
+    public const string Name = "AttributeLock";
+
+    /// <summary>Histogram, ms: time from the start of an acquire to the hold (or to giving up).</summary>
+    public const string AcquireDuration = "attributelock.acquire.duration";
+
+    /// <summary>Histogram, ms: the part of an acquire spent waiting for another holder.</summary>
+    public const string WaitDuration = "attributelock.wait.duration";
+
+    /// <summary>Histogram, ms: time from acquire to release.</summary>
+    public const string HoldDuration = "attributelock.hold.duration";
+
+    /// <summary>Counter: holds lost (lease deadline passed or lease gone).</summary>
+    public const string LostHolds = "attributelock.holds.lost";
+
+    /// <summary>Counter: lock transactions sent to etcd, tagged <c>outcome</c> = acquired, busy or recovered.</summary>
+    public const string Transactions = "attributelock.transactions";
+
+    /// <summary>Counter: acquires that gave up because the lock stayed busy.</summary>
+    public const string Timeouts = "attributelock.acquire.timeouts";
+
+    internal static readonly ActivitySource ActivitySource = new(Name, typeof(EtcdLockTelemetry).Assembly.GetName().Version?.ToString());
+}
+
+internal sealed class LockMetrics : IDisposable
+{
+    private readonly bool _ownsMeter;
+
+    public LockMetrics(IMeterFactory? factory)
+    {
+        if (factory is not null)
+        {
+            Meter = factory.Create(EtcdLockTelemetry.Name);
+        }
+        else
+        {
+            Meter = new Meter(EtcdLockTelemetry.Name);
+            _ownsMeter = true;
+        }
+
+        AcquireDuration = Meter.CreateHistogram<double>(EtcdLockTelemetry.AcquireDuration, "ms", "Time to acquire a lock.");
+        WaitDuration = Meter.CreateHistogram<double>(EtcdLockTelemetry.WaitDuration, "ms", "Time spent waiting for another holder.");
+        HoldDuration = Meter.CreateHistogram<double>(EtcdLockTelemetry.HoldDuration, "ms", "Time a lock was held.");
+        LostHolds = Meter.CreateCounter<long>(EtcdLockTelemetry.LostHolds, description: "Holds lost before release.");
+        Transactions = Meter.CreateCounter<long>(EtcdLockTelemetry.Transactions, description: "Lock transactions sent to etcd.");
+        Timeouts = Meter.CreateCounter<long>(EtcdLockTelemetry.Timeouts, description: "Acquires that gave up on a busy lock.");
+    }
+
+    public Meter Meter { get; }
+    public Histogram<double> AcquireDuration { get; }
+    public Histogram<double> WaitDuration { get; }
+    public Histogram<double> HoldDuration { get; }
+    public Counter<long> LostHolds { get; }
+    public Counter<long> Transactions { get; }
+    public Counter<long> Timeouts { get; }
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            Meter.Dispose();
+        }
+    }
+}

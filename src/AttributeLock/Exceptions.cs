@@ -1,0 +1,40 @@
+namespace AttributeLock;
+
+/// <summary>The wait for a busy lock ended before the lock could be acquired.</summary>
+public sealed class EtcdLockTimeoutException : TimeoutException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="key">The full key (prefix included).</param>
+    /// <param name="holder">The value of the key when last seen: who held the lock.</param>
+    /// <param name="waited">How long the caller waited.</param>
+    public EtcdLockTimeoutException(string key, string? holder, TimeSpan waited)
+        : base($"The lock '{key}' is held by {(string.IsNullOrEmpty(holder) ? "another holder" : $"'{holder}'")}; gave up after waiting {waited.TotalMilliseconds:F0} ms.")
+    {
+        Key = key;
+        Holder = holder;
+        Waited = waited;
+    }
+
+    /// <summary>The full key (prefix included).</summary>
+    public string Key { get; }
+
+    /// <summary>The value of the key when last seen: who held the lock.</summary>
+    public string? Holder { get; }
+
+    /// <summary>How long the caller waited.</summary>
+    public TimeSpan Waited { get; }
+}
+
+/// <summary>etcd could not be reached, or refused a request of the lock protocol.</summary>
+public sealed class EtcdLockUnavailableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="key">The full key (prefix included).</param>
+    /// <param name="message">What failed.</param>
+    /// <param name="innerException">The client's error.</param>
+    public EtcdLockUnavailableException(string key, string message, Exception? innerException)
+        : base(message, innerException) => Key = key;
+
+    /// <summary>The full key (prefix included).</summary>
+    public string Key { get; }
+}

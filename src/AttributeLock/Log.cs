@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+
+namespace AttributeLock;
+
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Debug, "Acquired lock {Key} (lease {LeaseId}, fencing token {FencingToken}) after {ElapsedMs:F1} ms")]
+    public static partial void Acquired(ILogger logger, string key, long leaseId, long fencingToken, double elapsedMs);
+
+    [LoggerMessage(2, LogLevel.Debug, "Released lock {Key} (lease {LeaseId}) after holding it {HeldMs:F1} ms")]
+    public static partial void Released(ILogger logger, string key, long leaseId, double heldMs);
+
+    [LoggerMessage(3, LogLevel.Error, "Lost lock {Key} (lease {LeaseId}, fencing token {FencingToken}): {Reason}. Another holder may now have it.")]
+    public static partial void Lost(ILogger logger, string key, long leaseId, long fencingToken, string reason);
+
+    [LoggerMessage(4, LogLevel.Warning, "Could not revoke lease {LeaseId} of lock {Key}; the lock frees itself when the lease's TTL runs out")]
+    public static partial void RevokeFailed(ILogger logger, Exception exception, string key, long leaseId);
+
+    [LoggerMessage(5, LogLevel.Debug, "Lock {Key} is held by {Holder}; waiting for its release")]
+    public static partial void Waiting(ILogger logger, string key, string holder);
+
+    [LoggerMessage(6, LogLevel.Information, "Lock {Key}: recognised our own holder value in a transaction answered as busy (a retried request); the lock is ours")]
+    public static partial void RecoveredRetriedTransaction(ILogger logger, string key);
+
+    [LoggerMessage(7, LogLevel.Warning, "Lease keep-alive stream failed; re-opening it")]
+    public static partial void KeepAliveStreamFailed(ILogger logger, Exception? exception);
+
+    [LoggerMessage(8, LogLevel.Debug, "Watch on lock {Key} ended ({Reason}); re-checking with the transaction")]
+    public static partial void WatchEnded(ILogger logger, string key, string reason);
+}
