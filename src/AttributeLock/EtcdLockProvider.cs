@@ -50,14 +50,20 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <param name="logger">Where lost holds and failed releases are logged; <c>null</c> logs nothing.</param>
     /// <param name="meterFactory">Creates the library's <see cref="Meter"/>; <c>null</c> creates it directly.</param>
     public EtcdLockProvider(EtcdLockProviderOptions options, ILogger<EtcdLockProvider>? logger = null, IMeterFactory? meterFactory = null)
+        : this(options, logger, meterFactory, interceptors: null)
+    {
+    }
+
+    /// <summary>Creates a provider whose gRPC calls pass through <paramref name="interceptors"/> (tests inject faults here).</summary>
+    internal EtcdLockProvider(EtcdLockProviderOptions options, ILogger? logger, IMeterFactory? meterFactory, Grpc.Core.Interceptors.Interceptor[]? interceptors)
     {
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _logger = logger ?? NullLogger.Instance;
         _endpoints = NormalizeEndpoints(options.Endpoints);
         _client = options.Username is null
-            ? new EtcdClient(_endpoints)
+            ? new EtcdClient(_endpoints, interceptors: interceptors)
             : new EtcdClient(_endpoints, options.Username, options.Password ?? "");
         var connection = _client.GetConnection();
         _kv = connection.KVClient;

@@ -1,0 +1,53 @@
+// A separate OS process for the cross-process lock tests.
+//   counter <endpoints> <lockKey> <counterKey> <tasks> <iterations>
+//       each task: acquire, read counter, yield, write counter+1, release. Prints "DONE <n>".
+//   hold <endpoints> <lockKey> <ttlSeconds>
+//       acquires and prints "ACQUIRED <leaseId> <fencingToken>", then holds until killed.
+using AttributeLock;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+
+string mode = args[0];
+string endpoints = args[1];
+await using var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoints } });
+
+switch (mode)
+{
+    case "counter":
+    {
+        string lockKey = args[2];
+        string counterKey = args[3];
+        int tasks = int.Parse(args[4]);
+        int iterations = int.Parse(args[5]);
+        using var client = new EtcdClient(endpoints);
+        int done = 0;
+        await Task.WhenAll(Enumerable.Range(0, tasks).Select(_ => Task.Run(async () =>
+        {
+            for (int i = 0; i < iterations; i++)
+            {
+                await using EtcdLockHandle handle = await provider.AcquireAsync(lockKey, new EtcdLockOptions { TtlSeconds = 5 });
+                // Deliberately non-atomic read-modify-write: only the lock keeps it correct.
+                RangeResponse range = await client.GetAsync(counterKey);
+                long value = range.Kvs.Count == 0 ? 0 : long.Parse(range.Kvs[0].Value.ToStringUtf8());
+                await Task.Yield();
+                await client.PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(counterKey), Value = ByteString.CopyFromUtf8((value + 1).ToString()) });
+                Interlocked.Increment(ref done);
+            }
+        })));
+        Console.WriteLine($"DONE {done}");
+        return 0;
+    }
+
+    case "hold":
+    {
+        EtcdLockHandle handle = await provider.AcquireAsync(args[2], new EtcdLockOptions { TtlSeconds = int.Parse(args[3]) });
+        Console.WriteLine($"ACQUIRED {handle.LeaseId} {handle.FencingToken}");
+        await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    default:
+        Console.Error.WriteLine($"unknown mode {mode}");
+        return 2;
+}

@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+
+namespace AttributeLock.Testing;
+
+/// <summary>
+/// A real etcd server for tests: the <c>etcd</c> binary (Debian package etcd-server) started on free loopback ports
+/// with a throw-away data dir (on tmpfs when /dev/shm exists). Can be paused, resumed and restarted for fault tests.
+/// </summary>
+public sealed class EtcdServer : IAsyncDisposable
+{
+    private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private Process? _process;
+    private readonly string _name;
+    private readonly int _peerPort;
+    private readonly bool _ownsDataDir;
+    private readonly List<string> _extraArgs;
+
+    private EtcdServer(string name, int clientPort, int peerPort, string dataDir, IEnumerable<string> extraArgs)
+    {
+        _name = name;
+        ClientPort = clientPort;
+        _peerPort = peerPort;
+        DataDir = dataDir;
+        _ownsDataDir = true;
+        _extraArgs = extraArgs.ToList();
+    }
+
+    /// <summary>The client URL, e.g. http://127.0.0.1:23791.</summary>
+    public string Endpoint => $"http://127.0.0.1:{ClientPort}";
+
+    public int ClientPort { get; }
+    public string DataDir { get; }
+    public int? ProcessId => _process?.Id;
+
+    /// <summary>Path of the etcd binary, or null when it is not installed.</summary>
+    public static string? FindBinary()
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/usr/local/bin"))
+        {
+            string candidate = Path.Combine(dir, "etcd");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts a single-member etcd and waits until it is healthy.</summary>
+    public static async Task<EtcdServer> StartAsync(IEnumerable<string>? extraArgs = null)
+    {
+        string baseDir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        string dataDir = Path.Combine(baseDir, "attributelock-etcd-" + Guid.NewGuid().ToString("N")[..12]);
+        var server = new EtcdServer("t" + Environment.ProcessId, FreePort(), FreePort(), dataDir, extraArgs ?? []);
+        await server.StartProcessAsync().ConfigureAwait(false);
+        return server;
+    }
+
+    private async Task StartProcessAsync()
+    {
+        string binary = FindBinary() ?? throw new InvalidOperationException(
+            "The etcd binary was not found. Install it with 'apt-get update && apt-get install -y etcd-server' (the README's test command and .ci/run do this), or set ETCD_ENDPOINTS to a running etcd.");
+        string peer = $"http://127.0.0.1:{_peerPort}";
+        var psi = new ProcessStartInfo(binary)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in new[]
+        {
+            "--name", _name, "--data-dir", DataDir,
+            "--listen-client-urls", Endpoint, "--advertise-client-urls", Endpoint,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", $"{_name}={peer}", "--log-level", "error",
+        }.Concat(_extraArgs))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var log = new System.Text.StringBuilder();
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        _process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"etcd exited with code {_process.ExitCode}: {log}");
+            }
+
+            if (await IsHealthyAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"etcd at {Endpoint} did not become healthy within 30 s: {log}");
+    }
+
+    public async Task<bool> IsHealthyAsync()
+    {
+        try
+        {
+            string body = await s_http.GetStringAsync($"{Endpoint}/health").ConfigureAwait(false);
+            return body.Contains("\"true\"", StringComparison.Ordinal);
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Reads one counter from etcd's Prometheus metrics (sum over matching series).</summary>
+    public static async Task<double> ReadMetricAsync(string endpoint, string name, string labelFilter = "")
+    {
+        string text = await s_http.GetStringAsync($"{endpoint.TrimEnd('/')}/metrics").ConfigureAwait(false);
+        double sum = 0;
+        foreach (string line in text.Split('\n'))
+        {
+            if (line.StartsWith(name, StringComparison.Ordinal) && (line.Length > name.Length && (line[name.Length] == '{' || line[name.Length] == ' '))
+                && line.Contains(labelFilter, StringComparison.Ordinal))
+            {
+                sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>Transactions etcd handled successfully so far (failed compares included).</summary>
+    public Task<double> TransactionCountAsync() =>
+        ReadMetricAsync(Endpoint, "grpc_server_handled_total", "grpc_method=\"Txn\"");
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+
+    /// <summary>SIGSTOP: the server stops answering but keeps its connections.</summary>
+    public void Pause() => Signal(19);
+
+    /// <summary>SIGCONT.</summary>
+    public void Resume() => Signal(18);
+
+    private void Signal(int sig)
+    {
+        if (_process is null || kill(_process.Id, sig) != 0)
+        {
+            throw new InvalidOperationException($"Could not send signal {sig} to etcd.");
+        }
+    }
+
+    /// <summary>Kills the server with SIGKILL and starts it again on the same ports and data dir.</summary>
+    public async Task RestartAsync(TimeSpan? downtime = null)
+    {
+        await StopProcessAsync().ConfigureAwait(false);
+        if (downtime is { } d)
+        {
+            await Task.Delay(d).ConfigureAwait(false);
+        }
+
+        await StartProcessAsync().ConfigureAwait(false);
+    }
+
+    private async Task StopProcessAsync()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopProcessAsync().ConfigureAwait(false);
+        if (_ownsDataDir)
+        {
+            try
+            {
+                Directory.Delete(DataDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// The etcd that the tests of one process share: <c>ETCD_ENDPOINTS</c> when set, else one <see cref="EtcdServer"/>
+/// started on first use and stopped when the process exits.
+/// </summary>
+public static class SharedEtcd
+{
+    private static readonly Lazy<Task<(string Endpoints, EtcdServer? Server)>> s_instance = new(StartAsync);
+
+    public static async Task<string> GetEndpointsAsync() => (await s_instance.Value.ConfigureAwait(false)).Endpoints;
+
+    private static async Task<(string, EtcdServer?)> StartAsync()
+    {
+        string? configured = Environment.GetEnvironmentVariable("ETCD_ENDPOINTS");
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            return (configured, null);
+        }
+
+        EtcdServer server = await EtcdServer.StartAsync().ConfigureAwait(false);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return (server.Endpoint, server);
+    }
+
+    /// <summary>The first endpoint of a comma-separated list, for metrics.</summary>
+    public static string First(string endpoints) => endpoints.Split(',')[0].Trim() is var e && e.Contains("://") ? e : "http://" + e;
+}

@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using Etcdserverpb;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace AttributeLock.Tests;
+
+public sealed class LockEngineTests : EtcdTestBase
+{
+    [Fact]
+    public async Task Acquire_writes_holder_value_and_release_deletes_key_and_lease()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("release");
+        EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+        string fullKey = "/attributelock-tests" + key;
+        Assert.Equal(fullKey, handle.Key);
+
+        Mvccpb.KeyValue? kv = await GetKeyAsync(fullKey);
+        Assert.NotNull(kv);
+        Assert.Equal(handle.LeaseId, kv!.Lease);
+        Assert.Equal(handle.FencingToken, kv.CreateRevision);
+        Assert.StartsWith(provider.HolderId, kv.Value.ToStringUtf8());
+        Assert.Contains($"pid={Environment.ProcessId}", kv.Value.ToStringUtf8());
+        Assert.True(await LeaseTtlAsync(handle.LeaseId) > 0);
+
+        await handle.DisposeAsync();
+
+        Assert.Null(await GetKeyAsync(fullKey));
+        Assert.Equal(-1, await LeaseTtlAsync(handle.LeaseId));
+        Assert.False(handle.LostToken.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task Hold_longer_than_three_ttls_keeps_its_lease()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("long-hold");
+        await using EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 2 });
+        long granted = handle.TtlSeconds;
+        Assert.True(granted >= 2);
+
+        await Task.Delay(TimeSpan.FromSeconds(granted * 3 + 1));
+
+        Assert.False(handle.LostToken.IsCancellationRequested);
+        Assert.True(await LeaseTtlAsync(handle.LeaseId) > 0, "the lease must still exist, seen from a second client");
+        Mvccpb.KeyValue? kv = await GetKeyAsync(handle.Key);
+        Assert.NotNull(kv);
+        Assert.Equal(handle.FencingToken, kv!.CreateRevision);
+    }
+
+    [Fact]
+    public async Task Waiter_uses_a_watch_not_repeated_transactions()
+    {
+        var holderProvider = NewProvider();
+        var waiterProvider = NewProvider();
+        string key = UniqueKey("watch");
+        using var txns = new MeterCounter(waiterProvider.Meter, EtcdLockTelemetry.Transactions);
+
+        EtcdLockHandle holder = await holderProvider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+        var released = new TaskCompletionSource<long>();
+        Task releaser = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            long before = Stopwatch.GetTimestamp();
+            released.SetResult(before);
+            await holder.DisposeAsync();
+        });
+
+        await using EtcdLockHandle waiter = await waiterProvider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+        await releaser;
+
+        Assert.True(released.Task.IsCompleted, "the waiter got the lock only after the holder started releasing");
+        Assert.InRange(txns.Total, 1, 2);
+        Assert.Equal(1, txns.Outcome("acquired"));
+        Assert.True(waiter.FencingToken > holder.FencingToken);
+    }
+
+    [Fact]
+    public async Task Lease_revoked_behind_the_holders_back_fires_LostToken_and_next_token_is_larger()
+    {
+        var provider = NewProvider();
+        var other = NewProvider();
+        string key = UniqueKey("revoked");
+        using var lost = new MeterCounter(provider.Meter, EtcdLockTelemetry.LostHolds);
+        EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 3 });
+
+        await Client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = handle.LeaseId });
+
+        var fired = new TaskCompletionSource();
+        using (handle.LostToken.Register(() => fired.TrySetResult()))
+        {
+            Task done = await Task.WhenAny(fired.Task, Task.Delay(TimeSpan.FromSeconds(10)));
+            Assert.Same(fired.Task, done);
+        }
+
+        Assert.True(handle.IsLost);
+        Assert.Equal(1, lost.Total);
+
+        await using EtcdLockHandle next = await other.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 3, WaitTimeout = TimeSpan.FromSeconds(10) });
+        Assert.True(next.FencingToken > handle.FencingToken);
+        await handle.DisposeAsync(); // releasing a lost hold must not throw nor touch the new holder
+        Assert.NotNull(await GetKeyAsync(next.Key));
+    }
+
+    [Fact]
+    public async Task Reentrant_acquire_in_one_flow_returns_a_nested_handle_without_etcd()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("reentrant");
+        using var txns = new MeterCounter(provider.Meter, EtcdLockTelemetry.Transactions);
+        await using EtcdLockHandle outer = await provider.AcquireAsync(key);
+        Assert.Same(outer, EtcdLockContext.Current);
+
+        EtcdLockHandle inner = await provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.Zero });
+        Assert.True(inner.IsNested);
+        Assert.Equal(outer.LeaseId, inner.LeaseId);
+        Assert.Equal(outer.FencingToken, inner.FencingToken);
+        Assert.Same(inner, EtcdLockContext.Current);
+        Assert.Equal(1, txns.Total);
+
+        await inner.DisposeAsync();
+        Assert.Same(outer, EtcdLockContext.Current);
+        Assert.NotNull(await GetKeyAsync(outer.Key));
+        Assert.True(await LeaseTtlAsync(outer.LeaseId) > 0);
+
+        // Another task that did not inherit the hold is excluded.
+        Task<EtcdLockHandle?> strangerTask;
+        using (ExecutionContext.SuppressFlow())
+        {
+            strangerTask = Task.Run(() => provider.TryAcquireAsync(key).AsTask());
+        }
+
+        EtcdLockHandle? stranger = await strangerTask;
+        Assert.Null(stranger);
+    }
+
+    [Fact]
+    public async Task Context_is_empty_outside_holds_and_after_release()
+    {
+        var provider = NewProvider();
+        Assert.Null(EtcdLockContext.Current);
+        EtcdLockHandle h = await provider.AcquireAsync(UniqueKey("ctx"));
+        Assert.Same(h, EtcdLockContext.Current);
+        await h.DisposeAsync();
+        Assert.Null(EtcdLockContext.Current);
+    }
+
+    [Fact]
+    public async Task TryAcquire_returns_null_when_busy_and_handle_when_free()
+    {
+        var a = NewProvider();
+        var b = NewProvider();
+        string key = UniqueKey("try");
+        await using (EtcdLockHandle held = await a.AcquireAsync(key))
+        {
+            Assert.Null(await b.TryAcquireAsync(key));
+        }
+
+        await using EtcdLockHandle? got = await b.TryAcquireAsync(key);
+        Assert.NotNull(got);
+    }
+
+    [Fact]
+    public async Task Retried_transaction_that_had_committed_is_recognised_as_ours()
+    {
+        var provider = NewProvider(interceptors: [new RepeatTransactionInterceptor()]);
+        using var txns = new MeterCounter(provider.Meter, EtcdLockTelemetry.Transactions);
+        string key = UniqueKey("retried");
+
+        await using EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(5) });
+
+        Assert.Equal(1, txns.Outcome("recovered"));
+        Mvccpb.KeyValue? kv = await GetKeyAsync(handle.Key);
+        Assert.Equal(handle.LeaseId, kv!.Lease);
+        Assert.Equal(handle.FencingToken, kv.CreateRevision);
+    }
+
+    [Fact]
+    public async Task Bad_runtime_keys_are_refused_before_any_lease()
+    {
+        var provider = NewProvider(o => o.MaxKeyBytes = 100);
+        await Assert.ThrowsAsync<ArgumentNullException>(async () => await provider.AcquireAsync(null!));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await provider.AcquireAsync(""));
+        var tooLong = await Assert.ThrowsAsync<ArgumentException>(async () => await provider.AcquireAsync("/" + new string('x', 200)));
+        Assert.Contains("MaxKeyBytes", tooLong.Message);
+    }
+
+    [Fact]
+    public async Task Unreachable_etcd_fails_within_the_connect_timeout()
+    {
+        int port = AttributeLock.Testing.EtcdServer.FreePort();
+        var provider = NewProvider(o =>
+        {
+            o.Endpoints = [$"http://127.0.0.1:{port}"];
+            o.ConnectTimeout = TimeSpan.FromSeconds(1);
+        });
+        var sw = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync(UniqueKey("down")));
+        Assert.Contains($"127.0.0.1:{port}", ex.Message);
+        Assert.Contains("lease grant", ex.Message);
+    }
+
+    /// <summary>Sends each Txn twice and answers with the second reply: a committed transaction whose answer was lost.</summary>
+    private sealed class RepeatTransactionInterceptor : Interceptor
+    {
+        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
+        {
+            if (request is not TxnRequest)
+            {
+                return continuation(request, context);
+            }
+
+            async Task<TResponse> Twice()
+            {
+                await continuation(request, context).ResponseAsync; // committed; answer "lost"
+                return await continuation(request, context).ResponseAsync;
+            }
+
+            Task<TResponse> response = Twice();
+            return new AsyncUnaryCall<TResponse>(response, Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => new Metadata(), () => { });
+        }
+    }
+}
