@@ -1,0 +1,54 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+
+namespace AttributeLock.Generators
+{
+    /// <summary>A model's wish for a file name.</summary>
+    /// <param name="Identity">The method's unique identity.</param>
+    /// <param name="BaseName">The file name without suffix and extension.</param>
+    internal sealed record HintNameRequest(string Identity, string BaseName);
+
+    /// <summary>The file name given to a model.</summary>
+    /// <param name="Identity">The method's unique identity.</param>
+    /// <param name="HintName">The file name, <c>.g.cs</c> included.</param>
+    internal sealed record HintNameAssignment(string Identity, string HintName);
+
+    /// <summary>A model with its file name, ready to emit.</summary>
+    /// <param name="HintName">The file name.</param>
+    /// <param name="Model">The method.</param>
+    internal sealed record GeneratedFile(string HintName, LockMethodModel Model);
+
+    /// <summary>Gives every model a unique file name.</summary>
+    internal static class HintNames
+    {
+        /// <summary>
+        /// <c>{Type}.{Method}.g.cs</c>; when names collide (overloads, equal type names in different
+        /// namespaces) the second and later ones, ordered by identity, get <c>.2</c>, <c>.3</c>, ...
+        /// File names compare case-insensitively, as the compiler does.
+        /// </summary>
+        public static EquatableArray<HintNameAssignment> Assign(ImmutableArray<HintNameRequest> requests)
+        {
+            var assignments = new List<HintNameAssignment>();
+            var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (HintNameRequest request in requests.OrderBy(r => r.BaseName, StringComparer.OrdinalIgnoreCase).ThenBy(r => r.Identity, StringComparer.Ordinal))
+            {
+                string name = request.BaseName + ".g.cs";
+                for (int suffix = 2; !taken.Add(name); suffix++)
+                {
+                    name = request.BaseName + "." + suffix.ToString(CultureInfo.InvariantCulture) + ".g.cs";
+                }
+
+                assignments.Add(new HintNameAssignment(request.Identity, name));
+            }
+
+            return assignments.ToEquatableArray();
+        }
+
+        /// <summary>The file name assigned to <paramref name="identity"/>.</summary>
+        public static string Lookup(EquatableArray<HintNameAssignment> assignments, string identity, string fallback)
+            => assignments.FirstOrDefault(a => a.Identity == identity)?.HintName ?? fallback + ".g.cs";
+    }
+}

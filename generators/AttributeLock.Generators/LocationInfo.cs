@@ -1,0 +1,40 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+
+namespace AttributeLock.Generators
+{
+    /// <summary>
+    /// A source location reduced to values, so that diagnostics can travel through the incremental pipeline
+    /// without holding a <see cref="SyntaxTree"/>.
+    /// </summary>
+    /// <param name="FilePath">The syntax tree's file path.</param>
+    /// <param name="TextSpan">The span in the file's text.</param>
+    /// <param name="LineSpan">The same span as lines and columns.</param>
+    internal sealed record LocationInfo(string FilePath, TextSpan TextSpan, LinePositionSpan LineSpan)
+    {
+        /// <summary>Rebuilds a <see cref="Location"/>.</summary>
+        public Location ToLocation() => Location.Create(FilePath, TextSpan, LineSpan);
+
+        /// <summary>Captures a span of <paramref name="tree"/>.</summary>
+        public static LocationInfo From(SyntaxTree tree, TextSpan span)
+            => new LocationInfo(tree.FilePath, span, tree.GetLineSpan(span).Span);
+
+        /// <summary>Captures a node's or token's location; <c>null</c> for locations outside source.</summary>
+        public static LocationInfo? From(Location? location)
+            => location is { SourceTree: { } tree } ? From(tree, location.SourceSpan) : null;
+    }
+
+    /// <summary>A diagnostic reduced to values (see <see cref="LocationInfo"/>).</summary>
+    /// <param name="Descriptor">The rule; descriptors are singletons, so reference equality is enough.</param>
+    /// <param name="Location">Where to report it.</param>
+    /// <param name="MessageArgs">The message's arguments, already formatted.</param>
+    internal sealed record DiagnosticInfo(DiagnosticDescriptor Descriptor, LocationInfo? Location, EquatableArray<string> MessageArgs)
+    {
+        /// <summary>Creates the diagnostic.</summary>
+        public Diagnostic ToDiagnostic() => Diagnostic.Create(Descriptor, Location?.ToLocation() ?? Microsoft.CodeAnalysis.Location.None, MessageArgs.Count == 0 ? null : System.Linq.Enumerable.ToArray<object>(MessageArgs));
+
+        /// <summary>Creates a diagnostic info.</summary>
+        public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] messageArgs)
+            => new DiagnosticInfo(descriptor, location, new EquatableArray<string>(messageArgs));
+    }
+}

@@ -1,0 +1,697 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
+
+namespace AttributeLock.Generators
+{
+    /// <summary>
+    /// Validates one <c>[EtcdLock]</c> method and turns it into a <see cref="LockMethodModel"/>. Symbols and
+    /// syntax stay in here: the result holds plain values only, so the pipeline can cache it.
+    /// </summary>
+    internal sealed class Parser
+    {
+        private const string LockLocalName = "__lock";
+
+        private readonly Compilation _compilation;
+        private readonly IMethodSymbol _method;
+        private readonly MethodDeclarationSyntax _syntax;
+        private readonly SyntaxTree _tree;
+        private readonly CancellationToken _cancellationToken;
+        private readonly List<DiagnosticInfo> _diagnostics = new List<DiagnosticInfo>();
+
+        private Parser(Compilation compilation, IMethodSymbol method, MethodDeclarationSyntax syntax, CancellationToken cancellationToken)
+        {
+            _compilation = compilation;
+            _method = method;
+            _syntax = syntax;
+            _tree = syntax.SyntaxTree;
+            _cancellationToken = cancellationToken;
+        }
+
+        /// <summary>Parses the method that <paramref name="context"/> found.</summary>
+        public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            if (context.TargetSymbol is not IMethodSymbol method
+                || context.TargetNode is not MethodDeclarationSyntax syntax
+                || context.Attributes.Length == 0)
+            {
+                return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
+            }
+
+            var parser = new Parser(context.SemanticModel.Compilation, method, syntax, cancellationToken);
+            LockMethodModel? model = parser.Run(context.Attributes[0]);
+            return new ParseResult(model, parser._diagnostics.ToEquatableArray());
+        }
+
+        private string MethodName => _method.Name;
+
+        private LocationInfo MethodLocation => At(_syntax.Identifier.Span);
+
+        private LockMethodModel? Run(AttributeData attribute)
+        {
+            CheckPartial();
+            EquatableArray<ContainingTypeModel> containingTypes = ContainingTypes();
+            bool? returnsValue = ReturnShape();
+            CheckParameters();
+
+            IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => IsType(p.Type, "System.Threading.CancellationToken"));
+            var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
+            EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
+            (int ttl, int wait, int whenBusy) = Options(attribute, attributeSyntax);
+            string? provider = Provider();
+            IMethodSymbol? core = Core();
+
+            if (_diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)
+                || returnsValue is null || keyParts is null || provider is null || core is null)
+            {
+                return null;
+            }
+
+            string lockLocal = LockLocalName;
+            for (int i = 1; _method.Parameters.Any(p => p.Name == lockLocal); i++)
+            {
+                lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            string typeArguments = _method.TypeParameters.Length == 0
+                ? ""
+                : "<" + string.Join(", ", _method.TypeParameters.Select(t => Symbols.Escape(t.Name))) + ">";
+
+            return new LockMethodModel(
+                Identity: _method.ToDisplayString(),
+                BaseHintName: string.Join(".", TypeChain().Select(t => HintPart(t.Name, t.TypeParameters)).Concat(new[] { HintPart(_method.Name, _method.TypeParameters) })),
+                Namespace: _method.ContainingNamespace.IsGlobalNamespace
+                    ? null
+                    : _method.ContainingNamespace.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted)),
+                ContainingTypes: containingTypes,
+                Modifiers: string.Join(" ", _syntax.Modifiers.Where(m => !m.IsKind(SyntaxKind.PartialKeyword) && !m.IsKind(SyntaxKind.AsyncKeyword) && !m.IsKind(SyntaxKind.ExternKeyword)).Select(m => m.Text)),
+                ReturnType: _method.ReturnType.ToDisplayString(Symbols.TypeFormat),
+                Name: Symbols.Escape(_method.Name),
+                TypeParameters: typeArguments,
+                Parameters: _method.Parameters.Select(RenderParameter).ToEquatableArray(),
+                Constraints: _method.TypeParameters.Select(RenderConstraints).Where(c => c is not null).Select(c => c!).ToEquatableArray(),
+                ReturnsValue: returnsValue.Value,
+                Provider: provider,
+                KeyParts: keyParts.Value,
+                TtlSeconds: ttl,
+                WaitTimeoutMilliseconds: wait,
+                WhenBusy: whenBusy,
+                CancellationTokenParameter: token is null ? null : Symbols.Escape(token.Name),
+                CoreName: Symbols.Escape(core.Name) + typeArguments,
+                Arguments: _method.Parameters.Select(p => Symbols.Escape(p.Name)).ToEquatableArray(),
+                LockLocal: lockLocal);
+        }
+
+        private LocationInfo At(TextSpan span) => LocationInfo.From(_tree, span);
+
+        private void Report(DiagnosticDescriptor descriptor, LocationInfo location, params string[] args)
+            => _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, args));
+
+        private bool IsType(ITypeSymbol type, string metadataName)
+            => SymbolEqualityComparer.Default.Equals(type.OriginalDefinition, _compilation.GetTypeByMetadataName(metadataName));
+
+        private static string HintPart(string name, IEnumerable<ITypeParameterSymbol> typeParameters)
+        {
+            string[] names = typeParameters.Select(t => t.Name).ToArray();
+            return names.Length == 0 ? name : name + "{" + string.Join(",", names) + "}";
+        }
+
+        private IEnumerable<INamedTypeSymbol> TypeChain()
+        {
+            var chain = new List<INamedTypeSymbol>();
+            for (INamedTypeSymbol? type = _method.ContainingType; type is not null; type = type.ContainingType)
+            {
+                chain.Add(type);
+            }
+
+            chain.Reverse();
+            return chain;
+        }
+
+        private void CheckPartial()
+        {
+            if (_method.PartialImplementationPart is not null)
+            {
+                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, "; remove the hand-written implementation");
+            }
+            else if (!_method.IsPartialDefinition)
+            {
+                bool hasBody = _syntax.Body is not null || _syntax.ExpressionBody is not null;
+                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + Symbols.CoreSuffix + "'" : "");
+            }
+        }
+
+        private EquatableArray<ContainingTypeModel> ContainingTypes()
+        {
+            var types = new List<ContainingTypeModel>();
+            foreach (TypeDeclarationSyntax declaration in _syntax.Ancestors().OfType<TypeDeclarationSyntax>())
+            {
+                if (!declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
+                {
+                    Report(DiagnosticDescriptors.TypeNotPartial, At(declaration.Identifier.Span), declaration.Identifier.ValueText, MethodName);
+                }
+
+                string keyword = declaration switch
+                {
+                    RecordDeclarationSyntax record => record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "record struct" : "record",
+                    StructDeclarationSyntax => "struct",
+                    InterfaceDeclarationSyntax => "interface",
+                    _ => "class",
+                };
+                string typeParameters = declaration.TypeParameterList is { } list
+                    ? "<" + string.Join(", ", list.Parameters.Select(p => (p.VarianceKeyword.IsKind(SyntaxKind.None) ? "" : p.VarianceKeyword.Text + " ") + p.Identifier.Text)) + ">"
+                    : "";
+                types.Add(new ContainingTypeModel(keyword, declaration.Identifier.Text, typeParameters));
+            }
+
+            types.Reverse();
+            return types.ToEquatableArray();
+        }
+
+        /// <summary>True for Task&lt;T&gt;/ValueTask&lt;T&gt;, false for Task/ValueTask, null (reported) otherwise.</summary>
+        private bool? ReturnShape()
+        {
+            ITypeSymbol type = _method.ReturnType;
+            if (!_method.ReturnsByRef && !_method.ReturnsByRefReadonly)
+            {
+                if (IsType(type, "System.Threading.Tasks.Task") || IsType(type, "System.Threading.Tasks.ValueTask"))
+                {
+                    return false;
+                }
+
+                if (IsType(type, "System.Threading.Tasks.Task`1") || IsType(type, "System.Threading.Tasks.ValueTask`1"))
+                {
+                    return true;
+                }
+            }
+
+            if (type.TypeKind == TypeKind.Error)
+            {
+                return null;
+            }
+
+            string reason = _method.ReturnsVoid
+                ? "the lock is released asynchronously, so callers must be able to await the call; return Task or ValueTask"
+                : IsType(type, "System.Collections.Generic.IAsyncEnumerable`1") || IsType(type, "System.Collections.Generic.IAsyncEnumerator`1")
+                    ? "an async iterator would hold the lock between its yields while the caller decides when to go on; return Task<T> or ValueTask<T> of a complete result"
+                    : "only Task, Task<T>, ValueTask and ValueTask<T> are supported, because the lock is held until the returned task completes";
+            Report(DiagnosticDescriptors.UnsupportedReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat), reason);
+            return null;
+        }
+
+        private void CheckParameters()
+        {
+            for (int i = 0; i < _method.Parameters.Length; i++)
+            {
+                IParameterSymbol parameter = _method.Parameters[i];
+                string? reason = parameter.RefKind switch
+                {
+                    RefKind.Ref => "passed by reference ('ref')",
+                    RefKind.Out => "an 'out' parameter",
+                    RefKind.In => "passed by reference ('in')",
+                    RefKind.None when parameter.Type.IsRefLikeType => $"of the ref struct type '{parameter.Type.ToDisplayString(Symbols.MessageFormat)}'",
+                    RefKind.None when parameter.Type.TypeKind is TypeKind.Pointer or TypeKind.FunctionPointer => $"of the pointer type '{parameter.Type.ToDisplayString(Symbols.MessageFormat)}'",
+                    RefKind.None => null,
+                    _ => "passed by reference",
+                };
+                if (reason is not null && i < _syntax.ParameterList.Parameters.Count)
+                {
+                    Report(DiagnosticDescriptors.UnsupportedParameter, At(_syntax.ParameterList.Parameters[i].Span), parameter.Name, MethodName, reason);
+                }
+            }
+        }
+
+        private EquatableArray<KeyPart>? KeyParts(AttributeData attribute, AttributeSyntax? attributeSyntax)
+        {
+            ExpressionSyntax? expression = attributeSyntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.Expression;
+            if (attribute.ConstructorArguments.Length != 1 || expression is null)
+            {
+                // The compiler reports the malformed attribute.
+                return null;
+            }
+
+            string? template = attribute.ConstructorArguments[0].Value as string;
+            if (string.IsNullOrEmpty(template))
+            {
+                Report(DiagnosticDescriptors.EmptyTemplate, At(expression.Span), MethodName);
+                return null;
+            }
+
+            TemplateSourceMap map = TemplateSourceMap.Create(expression, template!);
+            if (template![0] != '/')
+            {
+                Report(DiagnosticDescriptors.TemplateWithoutSlash, At(map.Map(0, template.Length)), template);
+            }
+
+            var parts = new List<KeyPart>();
+            bool valid = true;
+            foreach (TemplateToken token in KeyTemplate.Tokenize(template))
+            {
+                LocationInfo where = At(map.Map(token.Start, token.Length));
+                string text = template.Substring(token.Start, token.Length);
+                switch (token.Kind)
+                {
+                    case TemplateTokenKind.Literal:
+                        parts.Add(new KeyPart(text, null, text, EquatableArray<MemberStep>.Empty));
+                        break;
+                    case TemplateTokenKind.Braces:
+                        Report(DiagnosticDescriptors.BracePlaceholder, where, text.Substring(1, text.Length - 2));
+                        valid = false;
+                        break;
+                    case TemplateTokenKind.Unterminated:
+                        Report(DiagnosticDescriptors.MalformedPlaceholder, where, text, "it has no closing '>'");
+                        valid = false;
+                        break;
+                    case TemplateTokenKind.Empty:
+                        Report(DiagnosticDescriptors.MalformedPlaceholder, where, text, "it names nothing; write a parameter name such as '<id>'");
+                        valid = false;
+                        break;
+                    case TemplateTokenKind.InvalidName:
+                        Report(DiagnosticDescriptors.MalformedPlaceholder, where, text, $"'{token.Segments[0]}' is not a parameter name or a member path such as 'order.CustomerId'");
+                        valid = false;
+                        break;
+                    default:
+                        KeyPart? part = Placeholder(template, token, map);
+                        if (part is null)
+                        {
+                            valid = false;
+                        }
+                        else
+                        {
+                            parts.Add(part);
+                        }
+
+                        break;
+                }
+            }
+
+            return valid ? parts.ToEquatableArray() : null;
+        }
+
+        private KeyPart? Placeholder(string template, TemplateToken token, TemplateSourceMap map)
+        {
+            string root = token.Segments[0];
+            IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
+            if (parameter is null)
+            {
+                LocationInfo rootLocation = At(map.Map(token.SegmentStart(template, 0), token.SegmentLength(template, 0)));
+                Report(DiagnosticDescriptors.UnknownPlaceholder, rootLocation, token.Path, MethodName, Suggestion(root));
+                return null;
+            }
+
+            ITypeSymbol type = parameter.Type;
+            var steps = new List<MemberStep>();
+            for (int i = 1; i < token.Segments.Length; i++)
+            {
+                string receiverPath = string.Join(".", token.Segments.Take(i));
+                bool canBeNull = CanBeNull(type);
+                ITypeSymbol receiver = Unwrapped(type);
+                if (receiver.TypeKind == TypeKind.Error)
+                {
+                    return null;
+                }
+
+                ISymbol? member = FindMember(receiver, token.Segments[i]);
+                if (member is null)
+                {
+                    LocationInfo memberLocation = At(map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
+                    Report(DiagnosticDescriptors.MemberNotFound, memberLocation, token.Path, receiver.ToDisplayString(Symbols.MessageFormat), token.Segments[i]);
+                    return null;
+                }
+
+                steps.Add(new MemberStep(Symbols.Escape(member.Name), canBeNull, receiverPath));
+                type = member is IPropertySymbol property ? property.Type : ((IFieldSymbol)member).Type;
+            }
+
+            if (type.TypeKind == TypeKind.Error)
+            {
+                return null;
+            }
+
+            if (!HasInvariantStringForm(type))
+            {
+                string hint = Unwrapped(type) switch
+                {
+                    ITypeParameterSymbol => " (constrain the type parameter, for example to IFormattable)",
+                    INamedTypeSymbol { IsRecord: true } => " (a record's generated ToString is not a stable key)",
+                    _ => "",
+                };
+                Report(DiagnosticDescriptors.PlaceholderType, At(map.Map(token.Start + 1, token.Length - 2)), token.Path, type.ToDisplayString(Symbols.MessageFormat), hint);
+                return null;
+            }
+
+            return new KeyPart(null, Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
+        }
+
+        private string Suggestion(string name)
+        {
+            if (_method.Parameters.Length == 0)
+            {
+                return "; it has no parameters";
+            }
+
+            IParameterSymbol closest = _method.Parameters
+                .OrderBy(p => EditDistance(name.ToLowerInvariant(), p.Name.ToLowerInvariant()))
+                .ThenBy(p => EditDistance(name, p.Name))
+                .First();
+            int distance = EditDistance(name.ToLowerInvariant(), closest.Name.ToLowerInvariant());
+            if (distance < name.Length && distance <= System.Math.Max(2, name.Length / 3))
+            {
+                return $"; did you mean '<{closest.Name}>'?";
+            }
+
+            return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
+        }
+
+        private static int EditDistance(string a, string b)
+        {
+            var previous = new int[b.Length + 1];
+            var current = new int[b.Length + 1];
+            for (int j = 0; j <= b.Length; j++)
+            {
+                previous[j] = j;
+            }
+
+            for (int i = 1; i <= a.Length; i++)
+            {
+                current[0] = i;
+                for (int j = 1; j <= b.Length; j++)
+                {
+                    int substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+                    current[j] = System.Math.Min(substitution, System.Math.Min(previous[j], current[j - 1]) + 1);
+                }
+
+                (previous, current) = (current, previous);
+            }
+
+            return previous[b.Length];
+        }
+
+        private static bool CanBeNull(ITypeSymbol type)
+            => type.IsReferenceType
+            || type.OriginalDefinition.SpecialType == SpecialType.System_Nullable_T
+            || (type is ITypeParameterSymbol && !type.IsValueType);
+
+        private static ITypeSymbol Unwrapped(ITypeSymbol type)
+            => type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable
+                ? nullable.TypeArguments[0]
+                : type;
+
+        private ISymbol? FindMember(ITypeSymbol type, string name)
+        {
+            foreach (ITypeSymbol candidate in SearchedTypes(type))
+            {
+                foreach (ISymbol member in candidate.GetMembers(name))
+                {
+                    bool readable = member switch
+                    {
+                        IFieldSymbol field => !field.IsStatic && Accessible(field),
+                        IPropertySymbol property => !property.IsStatic && !property.IsIndexer && property.GetMethod is { } getter && Accessible(getter),
+                        _ => false,
+                    };
+                    if (readable)
+                    {
+                        return member;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        private bool Accessible(ISymbol symbol) => _compilation.IsSymbolAccessibleWithin(symbol, _method.ContainingType);
+
+        private static IEnumerable<ITypeSymbol> SearchedTypes(ITypeSymbol type)
+        {
+            if (type is ITypeParameterSymbol typeParameter)
+            {
+                foreach (ITypeSymbol constraint in typeParameter.ConstraintTypes)
+                {
+                    foreach (ITypeSymbol inner in SearchedTypes(constraint))
+                    {
+                        yield return inner;
+                    }
+                }
+
+                yield break;
+            }
+
+            for (ITypeSymbol? current = type; current is not null; current = current.BaseType)
+            {
+                yield return current;
+            }
+
+            if (type.TypeKind == TypeKind.Interface)
+            {
+                foreach (INamedTypeSymbol inherited in type.AllInterfaces)
+                {
+                    yield return inherited;
+                }
+            }
+        }
+
+        /// <summary>
+        /// Whether a value of <paramref name="type"/> has a culture-invariant string form: strings, primitives,
+        /// enums, IFormattable, nullable forms of those, and (by decision) any class or struct that overrides
+        /// ToString below object/ValueType, since the author chose its text. A record's compiler-generated
+        /// ToString does not count.
+        /// </summary>
+        private bool HasInvariantStringForm(ITypeSymbol type)
+        {
+            type = Unwrapped(type);
+            switch (type.SpecialType)
+            {
+                case SpecialType.System_String:
+                case SpecialType.System_Char:
+                case SpecialType.System_Boolean:
+                case SpecialType.System_SByte:
+                case SpecialType.System_Byte:
+                case SpecialType.System_Int16:
+                case SpecialType.System_UInt16:
+                case SpecialType.System_Int32:
+                case SpecialType.System_UInt32:
+                case SpecialType.System_Int64:
+                case SpecialType.System_UInt64:
+                case SpecialType.System_Single:
+                case SpecialType.System_Double:
+                case SpecialType.System_Decimal:
+                case SpecialType.System_IntPtr:
+                case SpecialType.System_UIntPtr:
+                case SpecialType.System_DateTime:
+                case SpecialType.System_Enum:
+                    return true;
+            }
+
+            if (type.TypeKind == TypeKind.Enum)
+            {
+                return true;
+            }
+
+            if (type is ITypeParameterSymbol typeParameter)
+            {
+                return typeParameter.ConstraintTypes.Any(HasInvariantStringForm);
+            }
+
+            INamedTypeSymbol? formattable = _compilation.GetTypeByMetadataName("System.IFormattable");
+            if (formattable is not null && Symbols.IsOrImplements(type, formattable))
+            {
+                return true;
+            }
+
+            if (type.TypeKind is not (TypeKind.Class or TypeKind.Struct))
+            {
+                return false;
+            }
+
+            for (ITypeSymbol? current = type; current is not null; current = current.BaseType)
+            {
+                if (current.SpecialType is SpecialType.System_Object or SpecialType.System_ValueType)
+                {
+                    break;
+                }
+
+                if (current.GetMembers("ToString").OfType<IMethodSymbol>().Any(m => m.IsOverride && m.Parameters.Length == 0 && !m.IsImplicitlyDeclared))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private (int Ttl, int Wait, int WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+        {
+            int ttl = 0;
+            int wait = -1;
+            int whenBusy = 0;
+            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+            {
+                if (argument.Value.Value is not int value)
+                {
+                    continue;
+                }
+
+                LocationInfo where = At(attributeSyntax?.ArgumentList?.Arguments
+                    .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument.Key)?.Expression.Span ?? _syntax.Identifier.Span);
+                switch (argument.Key)
+                {
+                    case "Ttl":
+                        ttl = value;
+                        if (value < 1)
+                        {
+                            Report(DiagnosticDescriptors.InvalidTtl, where, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        }
+
+                        break;
+                    case "WaitTimeoutMilliseconds":
+                        wait = value;
+                        if (value < -1)
+                        {
+                            Report(DiagnosticDescriptors.InvalidWaitTimeout, where, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        }
+
+                        break;
+                    case "WhenBusy":
+                        whenBusy = value;
+                        break;
+                }
+            }
+
+            return (ttl, wait, whenBusy);
+        }
+
+        private string? Provider()
+        {
+            INamedTypeSymbol? providerType = _compilation.GetTypeByMetadataName(Symbols.EtcdLockProvider);
+            if (providerType is null)
+            {
+                return null;
+            }
+
+            INamedTypeSymbol type = _method.ContainingType;
+            var members = new List<ISymbol>();
+            var seen = new HashSet<string>();
+            for (INamedTypeSymbol? current = type; current is not null; current = current.BaseType)
+            {
+                foreach (ISymbol member in current.GetMembers())
+                {
+                    ITypeSymbol? memberType = member switch
+                    {
+                        IFieldSymbol { AssociatedSymbol: null, IsImplicitlyDeclared: false } field => field.Type,
+                        IPropertySymbol { IsIndexer: false, GetMethod: { } getter } property when Accessible(getter) => property.Type,
+                        _ => null,
+                    };
+                    if (memberType is null || !member.CanBeReferencedByName || !seen.Add(member.Name))
+                    {
+                        continue;
+                    }
+
+                    bool usable = Symbols.IsOrImplements(memberType, providerType)
+                        && (!_method.IsStatic || member.IsStatic)
+                        && (SymbolEqualityComparer.Default.Equals(current, type) || (member.DeclaredAccessibility != Accessibility.Private && Accessible(member)));
+                    if (usable)
+                    {
+                        members.Add(member);
+                    }
+                }
+            }
+
+            if (members.Count == 0 && !_method.IsStatic)
+            {
+                // A primary constructor parameter counts only when no field or property does: the usual
+                // "private readonly IEtcdLockProvider _locks = locks;" then names one provider, not two.
+                IMethodSymbol? primary = type.InstanceConstructors.FirstOrDefault(c => c.DeclaringSyntaxReferences.Any(r => r.GetSyntax(_cancellationToken) is TypeDeclarationSyntax));
+                members.AddRange(primary?.Parameters.Where(p => Symbols.IsOrImplements(p.Type, providerType) && _method.Parameters.All(m => m.Name != p.Name)) ?? Enumerable.Empty<IParameterSymbol>());
+            }
+
+            if (members.Count == 0)
+            {
+                Report(DiagnosticDescriptors.ProviderMissing, MethodLocation, type.Name, _method.IsStatic ? "static " : "", MethodName);
+                return null;
+            }
+
+            if (members.Count > 1)
+            {
+                Report(DiagnosticDescriptors.ProviderAmbiguous, MethodLocation, type.Name, MethodName, string.Join(", ", members.Select(m => "'" + m.Name + "'")));
+                return null;
+            }
+
+            ISymbol provider = members[0];
+            string name = Symbols.Escape(provider.Name);
+            if (provider is IParameterSymbol || _method.Parameters.All(p => p.Name != provider.Name))
+            {
+                return name;
+            }
+
+            // A method parameter of the same name hides the member.
+            return provider.IsStatic ? provider.ContainingType.ToDisplayString(Symbols.TypeFormat) + "." + name : "this." + name;
+        }
+
+        private IMethodSymbol? Core()
+        {
+            IMethodSymbol? core = Symbols.FindCore(_method);
+            if (core is not null)
+            {
+                return core;
+            }
+
+            string coreName = MethodName + Symbols.CoreSuffix;
+            IMethodSymbol? closest = Symbols.CoreCandidates(_method)
+                .OrderBy(c => c.Parameters.Length == _method.Parameters.Length ? 0 : 1)
+                .FirstOrDefault();
+            if (closest is null)
+            {
+                Report(DiagnosticDescriptors.CoreMissing, MethodLocation, MethodName, coreName);
+                return null;
+            }
+
+            Location? coreLocation = closest.Locations.FirstOrDefault(l => l.IsInSource);
+            Report(
+                DiagnosticDescriptors.CoreMismatch,
+                LocationInfo.From(coreLocation) ?? MethodLocation,
+                coreName,
+                MethodName,
+                Symbols.CoreMismatch(_method, closest) ?? "it does not match");
+            return null;
+        }
+
+        private string RenderParameter(IParameterSymbol parameter)
+        {
+            string prefix = parameter.IsParams ? "params " : parameter.Ordinal == 0 && _method.IsExtensionMethod ? "this " : "";
+            return prefix + parameter.Type.ToDisplayString(Symbols.TypeFormat) + " " + Symbols.Escape(parameter.Name);
+        }
+
+        private static string? RenderConstraints(ITypeParameterSymbol typeParameter)
+        {
+            var constraints = new List<string>();
+            if (typeParameter.HasReferenceTypeConstraint)
+            {
+                constraints.Add(typeParameter.ReferenceTypeConstraintNullableAnnotation == NullableAnnotation.Annotated ? "class?" : "class");
+            }
+            else if (typeParameter.HasUnmanagedTypeConstraint)
+            {
+                constraints.Add("unmanaged");
+            }
+            else if (typeParameter.HasValueTypeConstraint)
+            {
+                constraints.Add("struct");
+            }
+            else if (typeParameter.HasNotNullConstraint)
+            {
+                constraints.Add("notnull");
+            }
+
+            constraints.AddRange(typeParameter.ConstraintTypes.Select(t => t.ToDisplayString(Symbols.TypeFormat)));
+            if (typeParameter.HasConstructorConstraint)
+            {
+                constraints.Add("new()");
+            }
+
+            return constraints.Count == 0 ? null : "where " + Symbols.Escape(typeParameter.Name) + " : " + string.Join(", ", constraints);
+        }
+    }
+}
