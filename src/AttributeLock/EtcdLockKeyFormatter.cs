@@ -10,7 +10,7 @@ namespace AttributeLock;
 /// </summary>
 /// <remarks>
 /// A segment is the value's culture-invariant text (<see cref="IFormattable"/> with the invariant culture,
-/// enums by name, strings as they are) with <c>/</c>, <c>%</c>, control characters and unpaired surrogates
+/// dates and times in the round-trip format <c>O</c>, enums by name, strings as they are) with <c>/</c>, <c>%</c>, control characters and unpaired surrogates
 /// percent-encoded, and a segment of only dots (<c>.</c>, <c>..</c>) encoded whole. Because <c>%</c> itself
 /// is encoded, the mapping is injective: two different texts never give the same segment, and no value
 /// can add a <c>/</c> to the key, so no value leaves the template's prefix.
@@ -35,6 +35,10 @@ public static class EtcdLockKeyFormatter
         {
             string s => s,
             Enum e => e.ToString(),
+            DateTime d => d.ToString("O", CultureInfo.InvariantCulture),
+            DateTimeOffset d => d.ToString("O", CultureInfo.InvariantCulture),
+            DateOnly d => d.ToString("O", CultureInfo.InvariantCulture),
+            TimeOnly t => t.ToString("O", CultureInfo.InvariantCulture),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
             _ => value.ToString() ?? "",
         };
