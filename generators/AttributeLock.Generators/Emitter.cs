@@ -69,10 +69,10 @@ namespace AttributeLock.Generators
             writer.Line($"var {scope} = await global::AttributeLock.EtcdLockInvocation.EnterAsync(");
             writer.Line($"    {model.Provider},");
             writer.Line($"    {Key(model)},");
-            writer.Line($"    {model.TtlSeconds.ToString(CultureInfo.InvariantCulture)},");
-            writer.Line($"    {model.WaitTimeoutMilliseconds.ToString(CultureInfo.InvariantCulture)},");
-            writer.Line($"    {whenBusy},");
-            writer.Line($"    {token}).ConfigureAwait(false);");
+            writer.Line($"    ttlSeconds: {model.TtlSeconds.ToString(CultureInfo.InvariantCulture)},");
+            writer.Line($"    waitTimeoutMilliseconds: {model.WaitTimeoutMilliseconds.ToString(CultureInfo.InvariantCulture)},");
+            writer.Line($"    whenBusy: {whenBusy},");
+            writer.Line($"    cancellationToken: {token}).ConfigureAwait(false);");
             writer.Line("try");
             writer.Open();
             if (model.WhenBusy == 1)

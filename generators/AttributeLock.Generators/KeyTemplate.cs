@@ -152,8 +152,8 @@ namespace AttributeLock.Generators
                     segment = segment.Substring(1);
                 }
 
-                // A keyword is only a name with '@' in front of it (as in C#).
-                if (!SyntaxFacts.IsValidIdentifier(segment) || (segment == segments[i] && SyntaxFacts.GetKeywordKind(segment) != SyntaxKind.None))
+                // '<class>' and '<@class>' both name the parameter '@class': a template is not C#.
+                if (!SyntaxFacts.IsValidIdentifier(segment))
                 {
                     return false;
                 }

@@ -1,0 +1,88 @@
+using System.Collections.Immutable;
+using AttributeLock.Generators;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+
+namespace AttributeLock.Generators.Tests;
+
+/// <summary>Builds test compilations from the test host's own assemblies (nothing is downloaded) and runs the generator.</summary>
+internal static class TestCompilation
+{
+    /// <summary>The usings every test source starts with.</summary>
+    public const string Usings = """
+        using System;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using AttributeLock;
+
+        """;
+
+    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
+    {
+        var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).ToList();
+        string runtime = typeof(EtcdLockAttribute).Assembly.Location;
+        if (!paths.Contains(runtime))
+        {
+            paths.Add(runtime);
+        }
+
+        return [.. paths.Where(p => p.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)).Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
+    });
+
+    public static CSharpParseOptions ParseOptions { get; } = new(LanguageVersion.Latest);
+
+    /// <summary>A library compilation of <paramref name="sources"/> (file names User0.cs, User1.cs, ...).</summary>
+    public static CSharpCompilation Create(params string[] sources)
+        => CSharpCompilation.Create(
+            "UserAssembly",
+            sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"User{i}.cs")),
+            References.Value,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+
+    /// <summary>A driver for the generator, tracking its steps.</summary>
+    public static GeneratorDriver CreateDriver()
+        => CSharpGeneratorDriver.Create(
+            [new EtcdLockGenerator().AsSourceGenerator()],
+            parseOptions: ParseOptions,
+            driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+
+    /// <summary>Runs the generator over <paramref name="sources"/>.</summary>
+    public static GeneratorOutcome Run(params string[] sources)
+    {
+        CSharpCompilation compilation = Create(sources);
+        GeneratorDriver driver = CreateDriver().RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out ImmutableArray<Diagnostic> diagnostics);
+        GeneratorRunResult result = driver.GetRunResult().Results.Single();
+        Assert.Null(result.Exception);
+        return new GeneratorOutcome(output, diagnostics, result.GeneratedSources);
+    }
+
+    /// <summary>Runs the generator and the Core-call analyzer; returns every AttributeLock diagnostic.</summary>
+    public static async Task<(GeneratorOutcome Outcome, ImmutableArray<Diagnostic> Diagnostics)> RunWithAnalyzerAsync(params string[] sources)
+    {
+        GeneratorOutcome outcome = Run(sources);
+        ImmutableArray<Diagnostic> analyzerDiagnostics = await outcome.Compilation
+            .WithAnalyzers([new CoreCallAnalyzer()])
+            .GetAnalyzerDiagnosticsAsync();
+        return (outcome, outcome.GeneratorDiagnostics.AddRange(analyzerDiagnostics));
+    }
+}
+
+/// <summary>What one generator run produced.</summary>
+/// <param name="Compilation">The user code plus the generated files.</param>
+/// <param name="GeneratorDiagnostics">The generator's diagnostics.</param>
+/// <param name="Sources">The generated files.</param>
+internal sealed record GeneratorOutcome(Compilation Compilation, ImmutableArray<Diagnostic> GeneratorDiagnostics, ImmutableArray<GeneratedSourceResult> Sources)
+{
+    /// <summary>Asserts the whole compilation, generated code included, has no warning or error.</summary>
+    public void AssertCompilesCleanly()
+    {
+        Assert.Empty(GeneratorDiagnostics);
+        var problems = Compilation.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, "The compilation has problems:\n" + string.Join("\n", problems) + "\n\n" + AllSources());
+    }
+
+    /// <summary>All generated files as one text, each headed by its hint name (Verify's source generator format).</summary>
+    public string AllSources()
+        => string.Join("\n", Sources.Select(s => "//HintName: " + s.HintName + "\n" + s.SourceText.ToString()));
+}
