@@ -1,0 +1,90 @@
+namespace AttributeLock.EndToEnd.Tests;
+
+/// <summary>Real attributed services, compiled with the generator.</summary>
+public partial class OrderService(IEtcdLockProvider locks)
+{
+    private int _inside;
+    private int _maxInside;
+
+    public int MaxConcurrent => Volatile.Read(ref _maxInside);
+
+    public Func<int, Task>? OnEnter { get; set; }
+
+    [EtcdLock("/orders/<id>", Ttl = 5)]
+    public partial Task ShipAsync(int id, CancellationToken ct);
+
+    private async Task ShipAsyncCore(int id, CancellationToken ct)
+    {
+        int now = Interlocked.Increment(ref _inside);
+        InterlockedMax(ref _maxInside, now);
+        try
+        {
+            if (OnEnter is { } onEnter)
+            {
+                await onEnter(id);
+            }
+
+            await Task.Delay(30, ct);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inside);
+        }
+    }
+
+    [EtcdLock("/orders/<id>/token", Ttl = 5)]
+    public partial ValueTask<long> CurrentTokenAsync(int id);
+
+    private ValueTask<long> CurrentTokenAsyncCore(int id) =>
+        ValueTask.FromResult(EtcdLockContext.Current?.FencingToken ?? -1);
+
+    [EtcdLock("/orders/<id>/outer", Ttl = 5)]
+    public partial Task<long> OuterAsync(int id, CancellationToken ct);
+
+    private async Task<long> OuterAsyncCore(int id, CancellationToken ct) => await InnerAsync(id, ct);
+
+    [EtcdLock("/orders/<id>/outer", Ttl = 5)]
+    public partial Task<long> InnerAsync(int id, CancellationToken ct);
+
+    private Task<long> InnerAsyncCore(int id, CancellationToken ct) =>
+        Task.FromResult(EtcdLockContext.Current!.IsNested ? EtcdLockContext.Current.FencingToken : -1);
+
+    [EtcdLock("/customers/<order.CustomerId>/<order.Id>", Ttl = 5)]
+    public partial Task<string> KeyOfAsync(Order order, CancellationToken ct);
+
+    private Task<string> KeyOfAsyncCore(Order order, CancellationToken ct) => Task.FromResult(EtcdLockContext.Current!.Key);
+
+    [EtcdLock("/orders/<id>/slow", Ttl = 2)]
+    public partial Task WaitUntilCancelledAsync(int id, TaskCompletionSource<EtcdLockHandle> entered, CancellationToken ct);
+
+    private async Task WaitUntilCancelledAsyncCore(int id, TaskCompletionSource<EtcdLockHandle> entered, CancellationToken ct)
+    {
+        entered.SetResult(EtcdLockContext.Current!);
+        await Task.Delay(Timeout.Infinite, ct);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+}
+
+public sealed record Order(int Id, string CustomerId);
+
+public partial class NightlyJobs(IEtcdLockProvider locks)
+{
+    public int Runs;
+
+    [EtcdLock("/jobs/nightly", Ttl = 5, WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
+    public partial Task<int> RunAsync(CancellationToken ct);
+
+    private Task<int> RunAsyncCore(CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref Runs));
+
+    [EtcdLock("/jobs/report", Ttl = 5, WaitTimeoutMilliseconds = 300)]
+    public partial Task ReportAsync(CancellationToken ct);
+
+    private Task ReportAsyncCore(CancellationToken ct) => Task.CompletedTask;
+}
