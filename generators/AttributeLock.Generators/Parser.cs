@@ -319,7 +319,7 @@ namespace AttributeLock.Generators
                 if (member is null)
                 {
                     LocationInfo memberLocation = At(map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
-                    Report(DiagnosticDescriptors.MemberNotFound, memberLocation, token.Path, receiver.ToDisplayString(Symbols.MessageFormat), token.Segments[i]);
+                    Report(DiagnosticDescriptors.MemberNotFound, memberLocation, token.Path, receiver.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString(Symbols.MessageFormat), token.Segments[i]);
                     return null;
                 }
 

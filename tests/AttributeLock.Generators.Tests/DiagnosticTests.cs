@@ -1,0 +1,562 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+
+namespace AttributeLock.Generators.Tests;
+
+/// <summary>
+/// Every diagnostic: id, severity and exact span (marked <c>{|ALxxxx:...|}</c>), plus a counterpart that is
+/// clean: no AttributeLock diagnostic, and the generated code compiles without warnings.
+/// </summary>
+public sealed class DiagnosticTests
+{
+    /// <summary>A service whose attribute arguments and extra members vary.</summary>
+    private static string Service(string attributeArguments, string members = "") => $$"""
+        public sealed class Customer
+        {
+            public string Name { get; set; } = "";
+            public Address? Address { get; set; }
+        }
+
+        public sealed class Address
+        {
+            public string City = "";
+        }
+
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock({{attributeArguments}})]
+            public partial Task ShipAsync(int id, Customer customer, CancellationToken ct);
+
+            private Task ShipAsyncCore(int id, Customer customer, CancellationToken ct) => Task.CompletedTask;
+        {{members}}
+        }
+        """;
+
+    // AL0001
+    [Theory]
+    [InlineData("""{|AL0001:""|}""")]
+    [InlineData("""{|AL0001:null!|}""")]
+    public Task EmptyTemplate_IsReported(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+
+    [Fact]
+    public void NonEmptyTemplate_IsClean() => AssertClean(Service("\"/ship\""));
+
+    // AL0002
+    [Fact]
+    public async Task UnknownPlaceholder_IsReported_WithClosestName()
+    {
+        var diagnostics = await AssertDiagnostics(Service("\"/orders/<{|AL0002:Idd|}>\""), DiagnosticSeverity.Error);
+        Assert.Equal("The lock key placeholder '<Idd>' does not name a parameter of 'ShipAsync'; did you mean '<id>'?", diagnostics[0].GetMessage());
+    }
+
+    [Fact]
+    public async Task UnknownPlaceholder_WithoutCloseName_ListsParameters()
+    {
+        var diagnostics = await AssertDiagnostics(Service("\"/orders/<{|AL0002:zzzzzz|}.Name>\""), DiagnosticSeverity.Error);
+        Assert.EndsWith("its parameters are 'id', 'customer', 'ct'", diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KnownPlaceholder_IsClean() => AssertClean(Service("\"/orders/<id>\""));
+
+    // AL0003
+    [Theory]
+    [InlineData("\"/orders/{|AL0003:<id|}\"", "it has no closing '>'")]
+    [InlineData("\"/orders/{|AL0003:<id/|}<customer.Name>\"", "it has no closing '>'")]
+    [InlineData("\"/orders/{|AL0003:<>|}\"", "it names nothing")]
+    [InlineData("\"/orders/{|AL0003:<a b>|}\"", "'a b' is not a parameter name")]
+    [InlineData("\"/orders/{|AL0003:<id.>|}\"", "'id.' is not a parameter name")]
+    public async Task MalformedPlaceholder_IsReported(string argument, string reason)
+    {
+        var diagnostics = await AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+        Assert.Contains(reason, diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AngleBracketsAroundNames_AreClean() => AssertClean(Service("\"/orders/<id>-<customer.Name>/x>y\""));
+
+    // AL0004
+    [Fact]
+    public async Task MissingMember_IsReported_NamingIt()
+    {
+        var diagnostics = await AssertDiagnostics(Service("\"/c/<customer.Address.{|AL0004:Town|}>\""), DiagnosticSeverity.Error);
+        Assert.Equal("The lock key placeholder '<customer.Address.Town>' cannot be resolved: 'Address' has no readable instance property or field named 'Town'", diagnostics[0].GetMessage());
+    }
+
+    [Fact]
+    public void MemberPath_IsClean() => AssertClean(Service("\"/c/<customer.Address.City>/<customer.Name.Length>\""));
+
+    // AL0005
+    [Fact]
+    public async Task BracePlaceholder_IsReported()
+    {
+        var diagnostics = await AssertDiagnostics(Service("\"/orders/{|AL0005:{id}|}/<{|AL0002:od|}>\""), DiagnosticSeverity.Error);
+        Assert.Equal("'{id}' in the lock key template is literal text, not a placeholder; write '<id>'", diagnostics[0].GetMessage());
+    }
+
+    [Fact]
+    public void BracesThatAreNotNames_AreClean() => AssertClean(Service("\"/orders/{ <id> }/{}\""));
+
+    // AL0006
+    [Theory]
+    [InlineData("\"/c/<{|AL0006:customer|}>\"")]
+    [InlineData("\"/c/<{|AL0006:customer.Address|}>\"")]
+    [InlineData("\"/c/<{|AL0006:ct|}>\"")]
+    public Task PlaceholderWithoutInvariantText_IsReported(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+
+    [Fact]
+    public Task PlaceholderOfRecordOrUnconstrainedTypeParameter_IsReported() => AssertDiagnostics(
+        """
+        public sealed record Point(int X, int Y);
+
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/p/<{|AL0006:point|}>")]
+            public partial Task MoveAsync(Point point);
+
+            [EtcdLock("/t/<{|AL0006:value|}>")]
+            public partial Task PutAsync<T>(T value);
+
+            private Task MoveAsyncCore(Point point) => Task.CompletedTask;
+
+            private Task PutAsyncCore<T>(T value) => Task.CompletedTask;
+        }
+        """,
+        DiagnosticSeverity.Error);
+
+    [Fact]
+    public void PlaceholderTypesWithInvariantText_AreClean() => AssertClean("""
+        public enum Color { Red }
+
+        public sealed class Sku
+        {
+            public override string ToString() => "sku";
+        }
+
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/<a>/<b>/<c>/<d>/<e>/<f>/<g>/<h>/<i>/<j>/<k>/<l>/<m>/<n>")]
+            public partial Task RunAsync<T>(string a, char b, bool c, byte d, ulong e, double f, decimal g, Guid h, DateTimeOffset i, TimeSpan j, Color k, int? l, Sku m, T n)
+                where T : IFormattable;
+
+            private Task RunAsyncCore<T>(string a, char b, bool c, byte d, ulong e, double f, decimal g, Guid h, DateTimeOffset i, TimeSpan j, Color k, int? l, Sku m, T n)
+                where T : IFormattable
+                => Task.CompletedTask;
+        }
+        """);
+
+    // AL0007
+    [Theory]
+    [InlineData("\"{|AL0007:orders/<id>|}\"")]
+    [InlineData("@\"{|AL0007:orders/<id>|}\"")]
+    public async Task TemplateWithoutSlash_IsAWarning_AndStillGenerates(string argument)
+    {
+        var diagnostics = await AssertDiagnostics(Service(argument), DiagnosticSeverity.Warning);
+        Assert.Equal("The lock key template \"orders/<id>\" does not start with '/'; keys are paths such as \"/orders/<id>\"", diagnostics[0].GetMessage());
+        Assert.Single(TestCompilation.Run(TestCompilation.Usings + Markup.Parse(Service(argument)).Source).Sources);
+    }
+
+    [Fact]
+    public void TemplateWithSlash_IsClean() => AssertClean(Service("\"/orders/<id>\""));
+
+    // AL0008
+    [Theory]
+    [InlineData("\"/o\", Ttl = {|AL0008:0|}")]
+    [InlineData("\"/o\", Ttl = {|AL0008:-5|}")]
+    public Task InvalidTtl_IsReported(string arguments) => AssertDiagnostics(Service(arguments), DiagnosticSeverity.Error);
+
+    [Theory]
+    [InlineData("\"/o\", Ttl = 1")]
+    [InlineData("\"/o\"")]
+    public void ValidTtl_IsClean(string arguments) => AssertClean(Service(arguments));
+
+    // AL0009
+    [Fact]
+    public Task InvalidWaitTimeout_IsReported() => AssertDiagnostics(Service("\"/o\", WaitTimeoutMilliseconds = {|AL0009:-2|}"), DiagnosticSeverity.Error);
+
+    [Theory]
+    [InlineData("\"/o\", WaitTimeoutMilliseconds = -1")]
+    [InlineData("\"/o\", WaitTimeoutMilliseconds = 0")]
+    [InlineData("\"/o\", WaitTimeoutMilliseconds = 1500")]
+    public void ValidWaitTimeout_IsClean(string arguments) => AssertClean(Service(arguments));
+
+    // AL0010
+    [Fact]
+    public Task NonPartialMethod_IsReported() => AssertDiagnostics(
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/o")]
+            public Task {|AL0010:ShipAsync|}() => Task.CompletedTask;
+
+            private Task ShipAsyncCore() => Task.CompletedTask;
+        }
+        """,
+        DiagnosticSeverity.Error);
+
+    [Fact]
+    public void PartialMethod_IsClean() => AssertClean(Service("\"/o\""));
+
+    // AL0011
+    [Fact]
+    public Task NonPartialContainingType_IsReported() => AssertDiagnostics(
+        """
+        public class {|AL0011:Outer|}
+        {
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                public partial Task ShipAsync();
+
+                private Task ShipAsyncCore() => Task.CompletedTask;
+            }
+        }
+        """,
+        DiagnosticSeverity.Error);
+
+    [Fact]
+    public void PartialContainingTypes_AreClean() => AssertClean("""
+        public partial class Outer
+        {
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                public partial Task ShipAsync();
+
+                private Task ShipAsyncCore() => Task.CompletedTask;
+            }
+        }
+        """);
+
+    // AL0012
+    [Fact]
+    public async Task MissingCore_IsReported()
+    {
+        var diagnostics = await AssertDiagnostics(
+            """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                public partial Task {|AL0012:ShipAsync|}(int id);
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.Contains("'ShipAsyncCore'", diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExistingCore_IsClean() => AssertClean(Service("\"/o\""));
+
+    // AL0013
+    [Theory]
+    [InlineData("private Task {|AL0013:ShipAsyncCore|}(long id) => Task.CompletedTask;", "its parameters are (long), expected (int)")]
+    [InlineData("private Task<int> {|AL0013:ShipAsyncCore|}(int id) => Task.FromResult(id);", "it returns 'System.Threading.Tasks.Task<int>', expected 'System.Threading.Tasks.Task'")]
+    [InlineData("private Task {|AL0013:ShipAsyncCore|}<T>(int id) => Task.CompletedTask;", "it has 1 type parameter(s), 'ShipAsync' has 0")]
+    public async Task MismatchedCore_IsReported(string core, string reason)
+    {
+        var diagnostics = await AssertDiagnostics(
+            $$"""
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                public partial Task ShipAsync(int id);
+
+                {{core}}
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.EndsWith(reason, diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public Task CoreOfStaticMethod_MustBeStaticAndMatch() => AssertDiagnostics(
+        """
+        public static partial class Jobs
+        {
+            private static readonly IEtcdLockProvider Locks = null!;
+
+            [EtcdLock("/o")]
+            public static partial Task RunAsync();
+
+            private static Task {|AL0013:RunAsyncCore|}(int extra) => Task.CompletedTask;
+        }
+
+        public partial class Other
+        {
+            private static readonly IEtcdLockProvider Locks = null!;
+
+            [EtcdLock("/o")]
+            public static partial Task RunAsync();
+
+            private Task {|AL0013:RunAsyncCore|}() => Task.CompletedTask;
+        }
+        """,
+        DiagnosticSeverity.Error);
+
+    [Fact]
+    public void OverloadedCore_PicksTheMatchingOne() => AssertClean("""
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/o/<id>")]
+            public partial Task ShipAsync(int id);
+
+            private Task ShipAsyncCore(long id) => Task.CompletedTask;
+
+            private Task ShipAsyncCore(int id) => Task.CompletedTask;
+        }
+        """);
+
+    // AL0014
+    [Fact]
+    public async Task MissingProvider_IsReported()
+    {
+        var diagnostics = await AssertDiagnostics(
+            """
+            public partial class Svc
+            {
+                [EtcdLock("/o")]
+                public partial Task {|AL0014:ShipAsync|}();
+
+                private Task ShipAsyncCore() => Task.CompletedTask;
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.Equal("'Svc' has no field, property or primary constructor parameter of type IEtcdLockProvider for 'ShipAsync' to lock with", diagnostics[0].GetMessage());
+    }
+
+    [Fact]
+    public async Task StaticMethodWithInstanceProvider_IsReported()
+    {
+        var diagnostics = await AssertDiagnostics(
+            """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                public static partial Task {|AL0014:ShipAsync|}();
+
+                private static Task ShipAsyncCore() => Task.CompletedTask;
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.Contains("no static field", diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void InheritedProtectedProvider_IsClean() => AssertClean("""
+        public abstract class ServiceBase(IEtcdLockProvider locks)
+        {
+            protected IEtcdLockProvider Locks { get; } = locks;
+        }
+
+        public partial class Svc(IEtcdLockProvider locks) : ServiceBase(locks)
+        {
+            [EtcdLock("/o")]
+            public partial Task ShipAsync();
+
+            private Task ShipAsyncCore() => Task.CompletedTask;
+        }
+        """);
+
+    // AL0015
+    [Fact]
+    public async Task SeveralProviders_AreReported()
+    {
+        var diagnostics = await AssertDiagnostics(
+            """
+            public partial class Svc
+            {
+                private readonly IEtcdLockProvider _primary = null!;
+                private readonly IEtcdLockProvider _secondary = null!;
+
+                [EtcdLock("/o")]
+                public partial Task {|AL0015:ShipAsync|}();
+
+                private Task ShipAsyncCore() => Task.CompletedTask;
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.Contains("('_primary', '_secondary')", diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FieldInitializedFromPrimaryConstructorParameter_IsOneProvider() => AssertClean("""
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            private readonly IEtcdLockProvider _locks = locks;
+
+            [EtcdLock("/o")]
+            public partial Task ShipAsync();
+
+            private Task ShipAsyncCore() => Task.CompletedTask;
+        }
+        """);
+
+    // AL0016
+    [Theory]
+    [InlineData("void", "callers must be able to await the call")]
+    [InlineData("int", "only Task, Task<T>, ValueTask and ValueTask<T> are supported")]
+    [InlineData("System.Collections.Generic.IAsyncEnumerable<int>", "an async iterator would hold the lock between its yields")]
+    public async Task UnsupportedReturnType_IsReported(string returnType, string reason)
+    {
+        string accessibility = returnType == "void" ? "private" : "public";
+        var diagnostics = await AssertDiagnostics(
+            $$"""
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                {{accessibility}} partial {|AL0016:{{returnType}}|} Run();
+
+                private {{returnType}} RunCore() => throw null!;
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.Contains(reason, diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SupportedReturnTypes_AreClean() => AssertClean(Service("\"/o\""));
+
+    // AL0017
+    [Theory]
+    [InlineData("ref int value", "passed by reference ('ref')")]
+    [InlineData("out int value", "an 'out' parameter")]
+    [InlineData("in int value", "passed by reference ('in')")]
+    [InlineData("Span<int> value", "of the ref struct type 'System.Span<int>'")]
+    public async Task UnsupportedParameter_IsReported(string parameter, string reason)
+    {
+        var diagnostics = await AssertDiagnostics(
+            $$"""
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                public partial Task Run(int id, {|AL0017:{{parameter}}|});
+
+                private Task RunCore(int id, {{parameter}}) => throw null!;
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.Contains(reason, diagnostics[0].GetMessage(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ByValueParameters_AreClean() => AssertClean(Service("\"/o\""));
+
+    // AL0018
+    [Fact]
+    public async Task DirectCoreUse_IsReported()
+    {
+        var diagnostics = await AssertDiagnostics(
+            """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o/<id>")]
+                public partial Task ShipAsync(int id);
+
+                private Task ShipAsyncCore(int id) => Task.CompletedTask;
+
+                public Task Sneaky() => {|AL0018:ShipAsyncCore|}(1);
+
+                public Task Sneakier() => this.{|AL0018:ShipAsyncCore|}(2);
+
+                public Func<int, Task> Leak() => {|AL0018:ShipAsyncCore|};
+
+                public Task Lambda() => Task.Run(() => {|AL0018:ShipAsyncCore|}(3));
+            }
+            """,
+            DiagnosticSeverity.Error);
+        Assert.All(diagnostics, d => Assert.Contains(WellKnownDiagnosticTags.NotConfigurable, d.Descriptor.CustomTags));
+        Assert.Equal("'ShipAsyncCore' runs without the lock of 'ShipAsync'; call 'ShipAsync' instead", diagnostics[0].GetMessage());
+    }
+
+    [Fact]
+    public void WrapperCallsRecursionNameofAndUnrelatedCoreMethods_AreClean() => AssertClean("""
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/o/<id>")]
+            public partial Task ShipAsync(int id);
+
+            private async Task ShipAsyncCore(int id)
+            {
+                if (id > 0)
+                {
+                    await ShipAsyncCore(id - 1);
+                }
+            }
+
+            public Task Caller() => ShipAsync(1);
+
+            public string Name() => nameof(ShipAsyncCore);
+
+            public Task OtherCore() => Task.CompletedTask;
+
+            public Task UsesOtherCore() => OtherCore();
+
+            public Task ShipAsyncCore(string unrelatedOverload) => Task.CompletedTask;
+
+            public Task CallsUnrelatedOverload() => ShipAsyncCore("x");
+        }
+        """);
+
+    // Spans inside literals with escapes, verbatim and raw strings, and constants.
+    [Theory]
+    [InlineData("\"/o/\\t\\u0041\\\"x\\\\/<{|AL0002:idd|}>\"")]
+    [InlineData("@\"/o/\"\"q\"\"/<{|AL0002:idd|}>\"")]
+    [InlineData("\"\"\"/o/\"x\"/<{|AL0002:idd|}>\"\"\"")]
+    [InlineData("\"/o/\\U0001F600/<{|AL0002:idd|}>\"")]
+    public Task SpansInsideLiterals_AreExact(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+
+    [Fact]
+    public Task ConstantTemplate_ReportsOnTheArgument() => AssertDiagnostics(
+        Service("{|AL0002:Svc.Key|}", "    internal const string Key = \"/o/<idd>\";"),
+        DiagnosticSeverity.Error);
+
+    [Fact]
+    public void EveryDescriptor_HasCategoryAndIsCovered()
+    {
+        var descriptors = typeof(DiagnosticDescriptors).GetFields()
+            .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
+            .ToList();
+        Assert.Equal(18, descriptors.Count);
+        Assert.Equal(descriptors.Count, descriptors.Select(d => d.Id).Distinct().Count());
+        Assert.All(descriptors, d =>
+        {
+            Assert.Equal("AttributeLock", d.Category);
+            Assert.Matches("^AL00[0-9]{2}$", d.Id);
+            Assert.True(d.IsEnabledByDefault);
+        });
+        Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.TemplateWithoutSlash.DefaultSeverity);
+    }
+
+    private static async Task<IReadOnlyList<Diagnostic>> AssertDiagnostics(string markupSource, DiagnosticSeverity severity)
+    {
+        Markup markup = Markup.Parse(TestCompilation.Usings + markupSource);
+        var (_, all) = await TestCompilation.RunWithAnalyzerAsync(markup.Source);
+        var diagnostics = all
+            .Where(d => d.Id.StartsWith("AL", StringComparison.Ordinal))
+            .OrderBy(d => d.Location.SourceSpan.Start)
+            .ToList();
+
+        Assert.Equal(
+            markup.Expected.Select(e => $"{e.Id} {e.Span}"),
+            diagnostics.Select(d => $"{d.Id} {d.Location.SourceSpan}"));
+
+        SourceText text = SourceText.From(markup.Source);
+        foreach (Diagnostic diagnostic in diagnostics)
+        {
+            Assert.Equal(severity, diagnostic.Severity);
+
+            FileLinePositionSpan lines = diagnostic.Location.GetLineSpan();
+            Assert.Equal("User0.cs", lines.Path);
+            Assert.Equal(text.Lines.GetLinePositionSpan(diagnostic.Location.SourceSpan), lines.Span);
+        }
+
+        return diagnostics;
+    }
+
+    private static void AssertClean(string source)
+    {
+        GeneratorOutcome outcome = TestCompilation.Run(TestCompilation.Usings + source);
+        outcome.AssertCompilesCleanly();
+        Assert.NotEmpty(outcome.Sources);
+    }
+}
