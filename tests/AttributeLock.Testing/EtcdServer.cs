@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
 
 namespace AttributeLock.Testing;
 
@@ -19,9 +18,13 @@ public sealed class EtcdServer : IAsyncDisposable
     private readonly bool _ownsDataDir;
     private readonly List<string> _extraArgs;
 
-    private EtcdServer(string name, int clientPort, int peerPort, string dataDir, IEnumerable<string> extraArgs)
+    private readonly string _initialCluster;
+    private readonly System.Text.StringBuilder _log = new();
+
+    private EtcdServer(string name, int clientPort, int peerPort, string dataDir, IEnumerable<string> extraArgs, string? initialCluster = null)
     {
         _name = name;
+        _initialCluster = initialCluster ?? $"{name}=http://127.0.0.1:{peerPort}";
         ClientPort = clientPort;
         _peerPort = peerPort;
         DataDir = dataDir;
@@ -61,7 +64,31 @@ public sealed class EtcdServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Starts an etcd cluster of <paramref name="members"/> members on loopback and waits until all are healthy.</summary>
+    public static async Task<IReadOnlyList<EtcdServer>> StartClusterAsync(int members = 3)
+    {
+        string baseDir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        var ports = Enumerable.Range(0, members).Select(_ => (Client: FreePort(), Peer: FreePort())).ToList();
+        string token = Guid.NewGuid().ToString("N")[..8];
+        string initial = string.Join(",", ports.Select((p, i) => $"m{i}=http://127.0.0.1:{p.Peer}"));
+        var servers = ports.Select((p, i) => new EtcdServer($"m{i}", p.Client, p.Peer,
+            Path.Combine(baseDir, $"attributelock-etcd-{token}-m{i}"), ["--initial-cluster-token", token], initial)).ToList();
+        foreach (EtcdServer server in servers)
+        {
+            server.Launch();
+        }
+
+        await Task.WhenAll(servers.Select(s => s.WaitHealthyAsync())).ConfigureAwait(false);
+        return servers;
+    }
+
     private async Task StartProcessAsync()
+    {
+        Launch();
+        await WaitHealthyAsync().ConfigureAwait(false);
+    }
+
+    private void Launch()
     {
         string binary = FindBinary() ?? throw new InvalidOperationException(
             "The etcd binary was not found. Install it with 'apt-get update && apt-get install -y etcd-server' (the README's test command and .ci/run do this), or set ETCD_ENDPOINTS to a running etcd.");
@@ -77,25 +104,29 @@ public sealed class EtcdServer : IAsyncDisposable
             "--name", _name, "--data-dir", DataDir,
             "--listen-client-urls", Endpoint, "--advertise-client-urls", Endpoint,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", $"{_name}={peer}", "--log-level", "error",
+            "--initial-cluster", _initialCluster, "--log-level", "error",
         }.Concat(_extraArgs))
         {
             psi.ArgumentList.Add(a);
         }
 
-        var log = new System.Text.StringBuilder();
+        var log = _log;
         _process = Process.Start(psi)!;
         _process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
         _process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
 
+    private async Task WaitHealthyAsync()
+    {
+        var log = _log;
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < TimeSpan.FromSeconds(30))
         {
-            if (_process.HasExited)
+            if (_process is null || _process.HasExited)
             {
-                throw new InvalidOperationException($"etcd exited with code {_process.ExitCode}: {log}");
+                throw new InvalidOperationException($"etcd exited with code {_process?.ExitCode}: {log}");
             }
 
             if (await IsHealthyAsync().ConfigureAwait(false))
@@ -159,6 +190,12 @@ public sealed class EtcdServer : IAsyncDisposable
             throw new InvalidOperationException($"Could not send signal {sig} to etcd.");
         }
     }
+
+    /// <summary>Kills the server with SIGKILL (it stays down until <see cref="StartAgainAsync"/>).</summary>
+    public Task KillAsync() => StopProcessAsync();
+
+    /// <summary>Starts a killed server again on the same ports and data dir.</summary>
+    public Task StartAgainAsync() => StartProcessAsync();
 
     /// <summary>Kills the server with SIGKILL and starts it again on the same ports and data dir.</summary>
     public async Task RestartAsync(TimeSpan? downtime = null)

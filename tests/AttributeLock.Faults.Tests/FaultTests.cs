@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using AttributeLock.Testing;
+using dotnet_etcd;
+using Etcdserverpb;
+using Xunit.Abstractions;
+
+namespace AttributeLock.Faults.Tests;
+
+public sealed class SingleServerFaultTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Etcd_paused_longer_than_the_ttl_fires_LostToken_then_the_next_holder_gets_a_larger_token()
+    {
+        await using EtcdServer server = await EtcdServer.StartAsync();
+        await using var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = TimeSpan.FromSeconds(3) });
+        EtcdLockHandle handle = await provider.AcquireAsync("/paused", new EtcdLockOptions { TtlSeconds = 2 });
+        var bodySawCancellation = new TaskCompletionSource<TimeSpan>();
+        var sw = Stopwatch.StartNew();
+        Task body = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, handle.LostToken);
+            }
+            catch (OperationCanceledException)
+            {
+                bodySawCancellation.SetResult(sw.Elapsed);
+            }
+        });
+
+        server.Pause();
+        TimeSpan seen;
+        try
+        {
+            seen = await bodySawCancellation.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        output.WriteLine($"etcd paused; LostToken fired and the body saw cancellation after {seen.TotalMilliseconds:F0} ms (lease TTL {handle.TtlSeconds} s)");
+        Assert.True(handle.IsLost);
+        Assert.True(seen >= TimeSpan.FromSeconds(1), $"lost after {seen}: before a missed renewal was possible?");
+        await handle.DisposeAsync();
+
+        await using EtcdLockHandle next = await provider.AcquireAsync("/paused", new EtcdLockOptions { TtlSeconds = 2, WaitTimeout = TimeSpan.FromSeconds(30) });
+        output.WriteLine($"after SIGCONT the next holder got fencing token {next.FencingToken} (lost holder had {handle.FencingToken})");
+        Assert.True(next.FencingToken > handle.FencingToken);
+        Assert.False(next.IsLost);
+    }
+
+    [Fact]
+    public async Task Etcd_restarted_mid_hold_gives_every_holder_a_clear_outcome()
+    {
+        await using EtcdServer server = await EtcdServer.StartAsync();
+        await using var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { server.Endpoint } });
+        EtcdLockHandle handle = await provider.AcquireAsync("/restart-hold", new EtcdLockOptions { TtlSeconds = 5 });
+
+        await server.RestartAsync();
+        await Task.Delay(TimeSpan.FromSeconds(3)); // renewals must resume over a new keep-alive stream
+
+        using var client = new EtcdClient(server.Endpoint);
+        long ttl = (await client.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = handle.LeaseId })).TTL;
+        // Either the hold survived (lease alive, not lost) or it was reported lost: never a silent loss.
+        output.WriteLine($"after the restart: lease TTL left {ttl} s, lost {handle.IsLost}");
+        Assert.True(handle.IsLost || ttl > 0, $"lease TTL {ttl}, lost {handle.IsLost}");
+        Assert.False(handle.IsLost, "a restart shorter than the TTL should not lose the hold");
+
+        await handle.DisposeAsync();
+        Assert.Empty((await client.GetAsync("/restart-hold")).Kvs);
+    }
+}
+
+public sealed class ClusterFaultTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Leader_killed_while_locks_are_held_and_awaited_keeps_exclusion_and_the_workload_goes_on()
+    {
+        IReadOnlyList<EtcdServer> cluster = await EtcdServer.StartClusterAsync(3);
+        try
+        {
+            string endpoints = string.Join(",", cluster.Select(s => s.Endpoint));
+            var providers = Enumerable.Range(0, 3)
+                .Select(_ => new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoints }, ConnectTimeout = TimeSpan.FromSeconds(5) }))
+                .ToList();
+            var log = new HoldLog();
+            int failures = 0;
+            long killedAt = 0;
+            int afterKill = 0;
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(12));
+
+            async Task Loop(EtcdLockProvider provider, int seed)
+            {
+                var random = new Random(seed);
+                while (!stop.IsCancellationRequested)
+                {
+                    string key = $"/cluster/{random.Next(3)}";
+                    try
+                    {
+                        await using EtcdLockHandle h = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 3, WaitTimeout = TimeSpan.FromSeconds(8) });
+                        await log.RecordAsync(h, ct => Task.Delay(random.Next(5, 30), ct));
+                        if (Interlocked.Read(ref killedAt) != 0)
+                        {
+                            Interlocked.Increment(ref afterKill);
+                        }
+                    }
+                    catch (Exception ex) when (ex is EtcdLockUnavailableException or EtcdLockTimeoutException or OperationCanceledException)
+                    {
+                        // A clear outcome during re-election; the loop goes on.
+                        Interlocked.Increment(ref failures);
+                    }
+                }
+            }
+
+            var loops = providers.SelectMany((p, i) => Enumerable.Range(0, 3).Select(j => Loop(p, i * 10 + j))).ToList();
+            await Task.Delay(TimeSpan.FromSeconds(3));
+
+            EtcdServer leader = await FindLeaderAsync(cluster);
+            Interlocked.Exchange(ref killedAt, Stopwatch.GetTimestamp());
+            await leader.KillAsync();
+
+            await Task.WhenAll(loops);
+            foreach (var p in providers)
+            {
+                await p.DisposeAsync();
+            }
+
+            output.WriteLine($"{log.Count} holds, {afterKill} after the leader was killed, {failures} clear failures (unavailable/timeout) during re-election, overlaps: {log.Check().Count}");
+            Assert.Empty(log.Check());
+            Assert.True(log.Count > 20, $"only {log.Count} holds");
+            Assert.True(afterKill > 5, $"only {afterKill} holds after the leader was killed ({failures} clear failures)");
+        }
+        finally
+        {
+            foreach (EtcdServer s in cluster)
+            {
+                await s.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<EtcdServer> FindLeaderAsync(IReadOnlyList<EtcdServer> cluster)
+    {
+        foreach (EtcdServer s in cluster)
+        {
+            using var client = new EtcdClient(s.Endpoint);
+            StatusResponse status = await client.StatusAsync(new StatusRequest());
+            if (status.Leader == status.Header.MemberId)
+            {
+                return s;
+            }
+        }
+
+        throw new InvalidOperationException("no leader found");
+    }
+}
