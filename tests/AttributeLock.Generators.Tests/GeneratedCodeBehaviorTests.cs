@@ -1,0 +1,151 @@
+using System.Reflection;
+using System.Runtime.Loader;
+using Microsoft.CodeAnalysis;
+
+namespace AttributeLock.Generators.Tests;
+
+/// <summary>
+/// Runs generated wrappers against an in-memory provider that never grants the lock (no etcd): the key, the
+/// options, the null checks of member paths and the skip path are observable without a held lock.
+/// </summary>
+public sealed class GeneratedCodeBehaviorTests
+{
+    private const string Source = TestCompilation.Usings + """
+        using System.Collections.Generic;
+
+        namespace Shop;
+
+        public sealed class RecordingProvider : IEtcdLockProvider
+        {
+            public List<string> Calls { get; } = new();
+
+            public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+            {
+                Calls.Add($"Acquire {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout} canCancel={cancellationToken.CanBeCanceled}");
+                throw new TimeoutException(key);
+            }
+
+            public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+            {
+                Calls.Add($"TryAcquire {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}");
+                return new ValueTask<EtcdLockHandle?>((EtcdLockHandle?)null);
+            }
+        }
+
+        public sealed class Customer
+        {
+            public string? Country { get; set; }
+        }
+
+        public sealed class Order
+        {
+            public Customer? Customer { get; set; }
+        }
+
+        public partial class Service(RecordingProvider locks)
+        {
+            public int CoreCalls { get; private set; }
+
+            [EtcdLock("/orders/<tenant>/<id>", Ttl = 7, WaitTimeoutMilliseconds = 250)]
+            public partial Task ShipAsync(string tenant, int id, CancellationToken ct);
+
+            [EtcdLock("/customers/<order.Customer.Country>")]
+            public partial Task ByCountryAsync(Order order);
+
+            [EtcdLock("/jobs/<day>", WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> NightlyAsync(DateOnly day);
+
+            private Task ShipAsyncCore(string tenant, int id, CancellationToken ct) { CoreCalls++; return Task.CompletedTask; }
+
+            private Task ByCountryAsyncCore(Order order) { CoreCalls++; return Task.CompletedTask; }
+
+            private Task<string> NightlyAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+        }
+        """;
+
+    private static readonly Lazy<Assembly> Compiled = new(() =>
+    {
+        GeneratorOutcome outcome = TestCompilation.Run(Source);
+        outcome.AssertCompilesCleanly();
+        using var stream = new MemoryStream();
+        var emit = outcome.Compilation.Emit(stream);
+        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics));
+        stream.Position = 0;
+        return new AssemblyLoadContext("generated-code-tests", isCollectible: true).LoadFromStream(stream);
+    });
+
+    [Fact]
+    public async Task Throw_FormatsAndEscapesTheKey_AndPassesOptions()
+    {
+        (object service, List<string> calls) = Create();
+        using var cts = new CancellationTokenSource();
+
+        var error = await Assert.ThrowsAsync<TimeoutException>(() => Invoke(service, "ShipAsync", "a/b", 42, cts.Token));
+
+        Assert.Equal("/orders/a%2Fb/42", error.Message);
+        Assert.Equal(["Acquire /orders/a%2Fb/42 ttl=7 wait=00:00:00.2500000 canCancel=True"], calls);
+        Assert.Equal(0, CoreCalls(service));
+    }
+
+    [Fact]
+    public async Task NullParameter_ThrowsArgumentNull_BeforeTheProviderIsAsked()
+    {
+        (object service, List<string> calls) = Create();
+
+        var error = await Assert.ThrowsAsync<ArgumentNullException>(() => Invoke(service, "ShipAsync", null, 1, CancellationToken.None));
+
+        Assert.Equal("tenant", error.ParamName);
+        Assert.Empty(calls);
+    }
+
+    [Theory]
+    [InlineData(false, false, "order")]
+    [InlineData(true, false, "order.Customer")]
+    [InlineData(true, true, "order.Customer.Country")]
+    public async Task NullInMemberPath_ThrowsArgumentNull_NamingThePath(bool hasOrder, bool hasCustomer, string expectedName)
+    {
+        (object service, List<string> calls) = Create();
+        Assembly assembly = Compiled.Value;
+        object? order = null;
+        if (hasOrder)
+        {
+            order = Activator.CreateInstance(assembly.GetType("Shop.Order")!)!;
+            if (hasCustomer)
+            {
+                order.GetType().GetProperty("Customer")!.SetValue(order, Activator.CreateInstance(assembly.GetType("Shop.Customer")!));
+            }
+        }
+
+        var error = await Assert.ThrowsAsync<ArgumentNullException>(() => Invoke(service, "ByCountryAsync", order));
+
+        Assert.Equal(expectedName, error.ParamName);
+        Assert.Empty(calls);
+    }
+
+    [Fact]
+    public async Task Skip_ReturnsDefault_WithoutRunningTheBody()
+    {
+        (object service, List<string> calls) = Create();
+
+        var task = (Task<string>)service.GetType().GetMethod("NightlyAsync")!.Invoke(service, [new DateOnly(2026, 1, 31)])!;
+        string result = await task;
+
+        Assert.Null(result);
+        Assert.Equal(["TryAcquire /jobs/2026-01-31 ttl= wait=00:00:00"], calls);
+        Assert.Equal(0, CoreCalls(service));
+    }
+
+    private static (object Service, List<string> Calls) Create()
+    {
+        Assembly assembly = Compiled.Value;
+        object provider = Activator.CreateInstance(assembly.GetType("Shop.RecordingProvider")!)!;
+        object service = Activator.CreateInstance(assembly.GetType("Shop.Service")!, provider)!;
+        var calls = (List<string>)provider.GetType().GetProperty("Calls")!.GetValue(provider)!;
+        return (service, calls);
+    }
+
+    private static Task Invoke(object service, string method, params object?[] arguments)
+        => (Task)service.GetType().GetMethod(method)!.Invoke(service, arguments)!;
+
+    private static int CoreCalls(object service) => (int)service.GetType().GetProperty("CoreCalls")!.GetValue(service)!;
+}
