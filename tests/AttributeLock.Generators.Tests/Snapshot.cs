@@ -14,14 +14,21 @@ namespace AttributeLock.Generators.Tests;
 internal static partial class Snapshot
 {
     public static void Match(string actual, [CallerMemberName] string testName = "", [CallerFilePath] string testFile = "")
+        => MatchFile(
+            actual,
+            Path.Combine(Path.GetDirectoryName(testFile)!, "Snapshots", Path.GetFileNameWithoutExtension(testFile) + "." + testName),
+            accept: IsSet("ATTRIBUTELOCK_ACCEPT_SNAPSHOTS") || IsSet("VERIFY_AUTOVERIFY"),
+            ci: IsSet("CI"));
+
+    /// <summary>Compares <paramref name="actual"/> with <c>{baseName}.verified.cs</c> (see the class remarks).</summary>
+    internal static void MatchFile(string actual, string baseName, bool accept, bool ci)
     {
-        string folder = Path.Combine(Path.GetDirectoryName(testFile)!, "Snapshots");
-        string baseName = Path.Combine(folder, Path.GetFileNameWithoutExtension(testFile) + "." + testName);
+        string folder = Path.GetDirectoryName(baseName)!;
         string verifiedPath = baseName + ".verified.cs";
         string receivedPath = baseName + ".received.cs";
         actual = Normalize(Scrub(actual));
 
-        if (IsSet("ATTRIBUTELOCK_ACCEPT_SNAPSHOTS") || IsSet("VERIFY_AUTOVERIFY"))
+        if (accept)
         {
             Directory.CreateDirectory(folder);
             File.WriteAllText(verifiedPath, actual);
@@ -31,7 +38,7 @@ internal static partial class Snapshot
 
         if (!File.Exists(verifiedPath))
         {
-            if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            if (ci)
             {
                 Assert.Fail($"Snapshot {verifiedPath} is missing. Run the tests locally to create it, review it and commit it.");
             }
@@ -90,13 +97,13 @@ internal static partial class Snapshot
                 lines.Add((' ', a[x++]));
                 y++;
             }
-            else if (y < b.Length && (x == a.Length || lengths[x, y + 1] >= lengths[x + 1, y]))
+            else if (x < a.Length && (y == b.Length || lengths[x + 1, y] >= lengths[x, y + 1]))
             {
-                lines.Add(('+', b[y++]));
+                lines.Add(('-', a[x++]));
             }
             else
             {
-                lines.Add(('-', a[x++]));
+                lines.Add(('+', b[y++]));
             }
         }
 
