@@ -197,6 +197,44 @@ public sealed class DiagnosticTests
     [Fact]
     public void PartialMethod_IsClean() => AssertClean(Service("\"/o\""));
 
+    [Fact]
+    public Task AttributeOnHandWrittenImplementation_IsReported() => AssertDiagnostics(
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            public partial Task ShipAsync();
+
+            [EtcdLock("/o")]
+            public partial Task {|AL0010:ShipAsync|}() => Task.CompletedTask;
+
+            private Task ShipAsyncCore() => Task.CompletedTask;
+        }
+        """,
+        DiagnosticSeverity.Error);
+
+    [Fact]
+    public void MemberPathsThroughTypeParametersStructsAndInterfaces_AreClean() => AssertClean("""
+        public interface IHasId
+        {
+            int Id { get; }
+        }
+
+        public interface IEntity : IHasId
+        {
+        }
+
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/e/<item.Id>/<entity.Id>/<day.Year>/<name.Length>")]
+            public partial Task SaveAsync<T>(T item, IEntity entity, DateOnly day, string? name)
+                where T : IHasId;
+
+            private Task SaveAsyncCore<T>(T item, IEntity entity, DateOnly day, string? name)
+                where T : IHasId
+                => Task.CompletedTask;
+        }
+        """);
+
     // AL0011
     [Fact]
     public Task NonPartialContainingType_IsReported() => AssertDiagnostics(
