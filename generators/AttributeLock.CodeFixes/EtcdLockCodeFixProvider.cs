@@ -1,0 +1,142 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Formatting;
+using Microsoft.CodeAnalysis.Text;
+
+namespace AttributeLock.CodeFixes
+{
+    /// <summary>
+    /// Fixes for the AttributeLock generator's diagnostics: AL0005 writes <c>&lt;id&gt;</c> for <c>{id}</c>,
+    /// AL0010 makes the method partial and moves its body to <c>&lt;Name&gt;Core</c>, AL0011 makes the type
+    /// partial and AL0012 adds a <c>&lt;Name&gt;Core</c> method.
+    /// </summary>
+    [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(EtcdLockCodeFixProvider)), Shared]
+    public sealed class EtcdLockCodeFixProvider : CodeFixProvider
+    {
+        private const string BracePlaceholder = "AL0005";
+        private const string MethodNotPartial = "AL0010";
+        private const string TypeNotPartial = "AL0011";
+        private const string CoreMissing = "AL0012";
+
+        /// <inheritdoc />
+        public override ImmutableArray<string> FixableDiagnosticIds { get; } =
+            ImmutableArray.Create(BracePlaceholder, MethodNotPartial, TypeNotPartial, CoreMissing);
+
+        /// <inheritdoc />
+        public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+        /// <inheritdoc />
+        public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+        {
+            SyntaxNode? root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+            SourceText text = await context.Document.GetTextAsync(context.CancellationToken).ConfigureAwait(false);
+            if (root is null)
+            {
+                return;
+            }
+
+            foreach (Diagnostic diagnostic in context.Diagnostics)
+            {
+                TextSpan span = diagnostic.Location.SourceSpan;
+                SyntaxToken token = root.FindToken(span.Start);
+                switch (diagnostic.Id)
+                {
+                    case BracePlaceholder:
+                        string written = text.ToString(span);
+                        if (written.Length > 2 && written[0] == '{' && written[written.Length - 1] == '}')
+                        {
+                            string placeholder = "<" + written.Substring(1, written.Length - 2) + ">";
+                            Register(context, diagnostic, $"Write '{placeholder}'", BracePlaceholder, _ => Task.FromResult(context.Document.WithText(text.WithChanges(new TextChange(span, placeholder)))));
+                        }
+
+                        break;
+                    case TypeNotPartial when token.Parent is TypeDeclarationSyntax type:
+                        Register(context, diagnostic, $"Make '{type.Identifier.ValueText}' partial", TypeNotPartial, _ => Task.FromResult(InsertPartial(context.Document, text, type.Keyword.SpanStart)));
+                        break;
+                    case MethodNotPartial when token.Parent is MethodDeclarationSyntax method && (method.Body is not null || method.ExpressionBody is not null) && !method.Modifiers.Any(SyntaxKind.PartialKeyword):
+                        Register(context, diagnostic, $"Make '{method.Identifier.ValueText}' partial and move its body to '{method.Identifier.ValueText}Core'", MethodNotPartial, ct => Task.FromResult(MoveBodyToCore(context.Document, root, method)));
+                        break;
+                    case CoreMissing when token.Parent is MethodDeclarationSyntax method:
+                        Register(context, diagnostic, $"Add '{method.Identifier.ValueText}Core'", CoreMissing, ct => AddCoreAsync(context.Document, root, method, ct));
+                        break;
+                }
+            }
+        }
+
+        private static void Register(CodeFixContext context, Diagnostic diagnostic, string title, string key, System.Func<CancellationToken, Task<Document>> change)
+            => context.RegisterCodeFix(CodeAction.Create(title, change, equivalenceKey: key), diagnostic);
+
+        private static Document InsertPartial(Document document, SourceText text, int position)
+            => document.WithText(text.WithChanges(new TextChange(new TextSpan(position, 0), "partial ")));
+
+        private static Document MoveBodyToCore(Document document, SyntaxNode root, MethodDeclarationSyntax method)
+        {
+            bool Accessibility(SyntaxToken m) => m.IsKind(SyntaxKind.PublicKeyword) || m.IsKind(SyntaxKind.InternalKeyword) || m.IsKind(SyntaxKind.ProtectedKeyword) || m.IsKind(SyntaxKind.PrivateKeyword);
+
+            // The declaration: same modifiers without async, an explicit accessibility, 'partial', no body.
+            var declarationModifiers = method.Modifiers.Where(m => !m.IsKind(SyntaxKind.AsyncKeyword)).Select(m => m.WithoutTrivia()).ToList();
+            if (!declarationModifiers.Any(Accessibility))
+            {
+                declarationModifiers.Insert(0, SyntaxFactory.Token(SyntaxKind.PrivateKeyword));
+            }
+
+            declarationModifiers.Add(SyntaxFactory.Token(SyntaxKind.PartialKeyword));
+            MethodDeclarationSyntax declaration = method
+                .WithModifiers(SyntaxFactory.TokenList(declarationModifiers))
+                .WithReturnType(method.ReturnType.WithoutLeadingTrivia())
+                .WithParameterList(method.ParameterList.WithoutTrailingTrivia())
+                .WithBody(null)
+                .WithExpressionBody(null)
+                .WithSemicolonToken(SyntaxFactory.Token(SyntaxKind.SemicolonToken).WithTrailingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed))
+                .WithAdditionalAnnotations(Formatter.Annotation);
+
+            // The Core: private, keeps static/async/unsafe, the body and no attributes.
+            var coreModifiers = method.Modifiers.Where(m => !Accessibility(m) && !m.IsKind(SyntaxKind.VirtualKeyword) && !m.IsKind(SyntaxKind.OverrideKeyword) && !m.IsKind(SyntaxKind.SealedKeyword) && !m.IsKind(SyntaxKind.NewKeyword))
+                .Select(m => m.WithoutTrivia())
+                .Prepend(SyntaxFactory.Token(SyntaxKind.PrivateKeyword));
+            MethodDeclarationSyntax core = method
+                .WithAttributeLists(default)
+                .WithModifiers(SyntaxFactory.TokenList(coreModifiers))
+                .WithReturnType(method.ReturnType.WithoutLeadingTrivia())
+                .WithIdentifier(SyntaxFactory.Identifier(method.Identifier.ValueText + "Core"))
+                .WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed)
+                .WithAdditionalAnnotations(Formatter.Annotation);
+
+            return document.WithSyntaxRoot(root.ReplaceNode(method, new SyntaxNode[] { declaration, core }));
+        }
+
+        private static async Task<Document> AddCoreAsync(Document document, SyntaxNode root, MethodDeclarationSyntax method, CancellationToken cancellationToken)
+        {
+            SemanticModel? model = await document.GetSemanticModelAsync(cancellationToken).ConfigureAwait(false);
+            var symbol = model?.GetDeclaredSymbol(method, cancellationToken) as IMethodSymbol;
+            string body = "default";
+            if (symbol?.ReturnType is INamedTypeSymbol returnType && returnType.ContainingNamespace?.ToDisplayString() == "System.Threading.Tasks" && returnType.Name == "Task")
+            {
+                body = returnType.TypeArguments.Length == 0
+                    ? "global::System.Threading.Tasks.Task.CompletedTask"
+                    : $"global::System.Threading.Tasks.Task.FromResult<{returnType.TypeArguments[0].ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat.AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier))}>(default!)";
+            }
+
+            string modifiers = method.Modifiers.Any(SyntaxKind.StaticKeyword) ? "private static " : "private ";
+            string parameters = string.Join(", ", method.ParameterList.Parameters.Select(p => p.WithAttributeLists(default).WithDefault(null).WithoutTrivia().ToString()));
+            string constraints = method.ConstraintClauses.Count == 0 ? "" : " " + string.Join(" ", method.ConstraintClauses.Select(c => c.WithoutTrivia().ToString()));
+            string coreText = $"{modifiers}{method.ReturnType.WithoutTrivia()} {method.Identifier.ValueText}Core{method.TypeParameterList?.WithoutTrivia()}({parameters}){constraints} => {body};";
+            MemberDeclarationSyntax? core = SyntaxFactory.ParseMemberDeclaration(coreText);
+            if (core is null)
+            {
+                return document;
+            }
+
+            core = core.WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed).WithAdditionalAnnotations(Formatter.Annotation);
+            return document.WithSyntaxRoot(root.InsertNodesAfter(method, new[] { core }));
+        }
+    }
+}
