@@ -5,6 +5,7 @@ using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -61,10 +62,13 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         Validate(options);
         _options = options;
         _logger = logger ?? NullLogger.Instance;
-        _endpoints = NormalizeEndpoints(options.Endpoints);
+        bool tls = options.TlsCaCertificatePath is not null;
+        _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
+        string[] hosts = _endpoints.Split(',').Select(e => new Uri(e).Host).ToArray();
+        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts);
         _client = options.Username is null
-            ? new EtcdClient(_endpoints, interceptors: interceptors)
-            : new EtcdClient(_endpoints, options.Username, options.Password ?? "");
+            ? new EtcdClient(_endpoints, serverName: hosts[0], configureChannelOptions: channel, interceptors: interceptors)
+            : new EtcdClient(_endpoints, options.Username, options.Password ?? "", serverName: hosts[0], configureChannelOptions: channel);
         var connection = _client.GetConnection();
         _kv = connection.KVClient;
         _leases = connection.LeaseClient;
@@ -517,11 +521,11 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
     }
 
-    internal static string NormalizeEndpoints(IEnumerable<string> endpoints)
+    internal static string NormalizeEndpoints(IEnumerable<string> endpoints, string defaultScheme = "http://")
     {
         var list = endpoints
             .SelectMany(e => (e ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(e => e.Contains("://", StringComparison.Ordinal) ? e : "http://" + e)
+            .Select(e => e.Contains("://", StringComparison.Ordinal) ? e : defaultScheme + e)
             .ToList();
         if (list.Count == 0)
         {

@@ -22,6 +22,19 @@ public sealed class EtcdLockProviderOptions
     public string? Password { get; set; }
 
     /// <summary>
+    /// A PEM file with the certificate authority that signed etcd's server certificate. When set, the connection uses
+    /// TLS (endpoints without a scheme get <c>https://</c>) and the server's certificate must chain to this CA and name
+    /// one of the endpoints' hosts. When <c>null</c>, <c>https://</c> endpoints are checked against the system's trust store.
+    /// </summary>
+    public string? TlsCaCertificatePath { get; set; }
+
+    /// <summary>A PEM client certificate for etcd's <c>--client-cert-auth</c> (with <see cref="TlsClientKeyPath"/>).</summary>
+    public string? TlsClientCertificatePath { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsClientCertificatePath"/>.</summary>
+    public string? TlsClientKeyPath { get; set; }
+
+    /// <summary>
     /// How long one request to etcd may take, connecting and the client's retries included, before the
     /// operation fails with <see cref="EtcdLockUnavailableException"/>. Default: 5 seconds.
     /// </summary>
@@ -39,5 +52,6 @@ public sealed class EtcdLockProviderOptions
     /// <inheritdoc />
     public override string ToString() =>
         $"Endpoints=[{string.Join(", ", Endpoints)}], KeyPrefix={KeyPrefix}, Username={(Username is null ? "(none)" : Username)}, " +
-        $"Password={(Password is null ? "(none)" : "***")}, ConnectTimeout={ConnectTimeout}, DefaultTtlSeconds={DefaultTtlSeconds}";
+        $"Password={(Password is null ? "(none)" : "***")}, TlsCaCertificatePath={TlsCaCertificatePath ?? "(none)"}, " +
+        $"ConnectTimeout={ConnectTimeout}, DefaultTtlSeconds={DefaultTtlSeconds}";
 }

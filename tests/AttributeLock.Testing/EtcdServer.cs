@@ -11,7 +11,11 @@ namespace AttributeLock.Testing;
 /// </summary>
 public sealed class EtcdServer : IAsyncDisposable
 {
-    private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private static readonly HttpClient s_http = new(new SocketsHttpHandler
+    {
+        // Health and metrics probes of a TLS test server: the tests check the library's certificate handling, not this.
+        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+    }) { Timeout = TimeSpan.FromSeconds(2) };
     private Process? _process;
     private readonly string _name;
     private readonly int _peerPort;
@@ -33,7 +37,10 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     /// <summary>The client URL, e.g. http://127.0.0.1:23791.</summary>
-    public string Endpoint => $"http://127.0.0.1:{ClientPort}";
+    public string Endpoint => $"{Scheme}://127.0.0.1:{ClientPort}";
+
+    /// <summary>http, or https for a server started with TLS.</summary>
+    public string Scheme { get; private init; } = "http";
 
     public int ClientPort { get; }
     public string DataDir { get; }
@@ -55,11 +62,11 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     /// <summary>Starts a single-member etcd and waits until it is healthy.</summary>
-    public static async Task<EtcdServer> StartAsync(IEnumerable<string>? extraArgs = null)
+    public static async Task<EtcdServer> StartAsync(IEnumerable<string>? extraArgs = null, string scheme = "http")
     {
         string baseDir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
         string dataDir = Path.Combine(baseDir, "attributelock-etcd-" + Guid.NewGuid().ToString("N")[..12]);
-        var server = new EtcdServer("t" + Environment.ProcessId, FreePort(), FreePort(), dataDir, extraArgs ?? []);
+        var server = new EtcdServer("t" + Environment.ProcessId, FreePort(), FreePort(), dataDir, extraArgs ?? []) { Scheme = scheme };
         await server.StartProcessAsync().ConfigureAwait(false);
         return server;
     }
