@@ -32,6 +32,9 @@ internal static class TestCompilation
 
     public static CSharpParseOptions ParseOptions { get; } = new(LanguageVersion.Latest);
 
+    /// <summary>The framework assemblies plus AttributeLock.dll.</summary>
+    public static ImmutableArray<MetadataReference> MetadataReferences => References.Value;
+
     /// <summary>A library compilation of <paramref name="sources"/> (file names User0.cs, User1.cs, ...).</summary>
     public static CSharpCompilation Create(params string[] sources)
         => CSharpCompilation.Create(
