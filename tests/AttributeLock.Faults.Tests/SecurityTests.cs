@@ -56,6 +56,8 @@ public sealed class AuthenticationTests(Xunit.Abstractions.ITestOutputHelper out
             exceptions.Add(await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync("/orders/2")));
         }
 
+        using var root = new EtcdClient(server.Endpoint, "root", "root-" + Password);
+        int leasesBefore = (await root.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Count;
         var outside = new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, KeyPrefix = "/elsewhere", Username = "locker", Password = Password, ConnectTimeout = TimeSpan.FromSeconds(3) };
         await using (var provider = new EtcdLockProvider(outside, loggerFactory.CreateLogger<EtcdLockProvider>()))
         {
@@ -63,6 +65,9 @@ public sealed class AuthenticationTests(Xunit.Abstractions.ITestOutputHelper out
             Assert.Contains("PermissionDenied", ex.Message);
             exceptions.Add(ex);
         }
+
+        // The lease was granted before the transaction was refused: it must have been revoked, nothing half-acquired.
+        Assert.Equal(leasesBefore, (await root.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Count);
 
         var wrong = new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, KeyPrefix = "/locks", Username = "locker", Password = "wrong-" + Password, ConnectTimeout = TimeSpan.FromSeconds(3) };
         await using (var provider = new EtcdLockProvider(wrong, loggerFactory.CreateLogger<EtcdLockProvider>()))

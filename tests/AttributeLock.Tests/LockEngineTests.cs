@@ -199,6 +199,7 @@ public sealed class LockEngineTests : EtcdTestBase
         var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync(UniqueKey("down")));
         Assert.Contains($"127.0.0.1:{port}", ex.Message);
         Assert.Contains("lease grant", ex.Message);
+        Assert.Equal(0, provider.KeptLeaseCount);
     }
 
     /// <summary>Sends each Txn twice and answers with the second reply: a committed transaction whose answer was lost.</summary>

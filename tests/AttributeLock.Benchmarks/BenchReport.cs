@@ -1,0 +1,278 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using BenchmarkDotNet.Reports;
+
+namespace AttributeLock.Benchmarks;
+
+public sealed record CallFigure(string Method, string Description, double MedianMs, double MeanMs, double P95Ms, long? AllocatedBytes);
+
+/// <summary>Collects every section's figures and prints them with the targets of issue 5.</summary>
+public sealed class BenchReport(bool quick)
+{
+    private static readonly CultureInfo s_inv = CultureInfo.InvariantCulture;
+
+    public Dictionary<string, CallFigure> Calls { get; } = new(StringComparer.Ordinal);
+    public List<RunResult> Runs { get; } = [];
+    public HerdResult? Herd { get; set; }
+    public GeneratorResult? Generator { get; set; }
+    public string EtcdVersion { get; set; } = "?";
+    public string DataDir { get; set; } = "?";
+    public string LoadBefore { get; set; } = "?";
+    public string LoadAfter { get; set; } = "?";
+    public TimeSpan Elapsed { get; set; }
+
+    public void AddCalls(Summary summary)
+    {
+        foreach (BenchmarkReport r in summary.Reports)
+        {
+            if (r.ResultStatistics is not { } stats)
+            {
+                continue;
+            }
+
+            string method = r.BenchmarkCase.Descriptor.WorkloadMethod.Name;
+            Calls[method] = new CallFigure(method, r.BenchmarkCase.Descriptor.WorkloadMethodDisplayInfo.Trim('\''),
+                stats.Median / 1e6, stats.Mean / 1e6, stats.Percentiles.P95 / 1e6,
+                r.GcStats.GetBytesAllocatedPerOperation(r.BenchmarkCase));
+        }
+    }
+
+    public static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
+    }
+
+    public static async Task<string> EtcdVersionAsync(string endpoint)
+    {
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            using JsonDocument doc = JsonDocument.Parse(await http.GetStringAsync($"{endpoint.TrimEnd('/')}/version"));
+            return doc.RootElement.GetProperty("etcdserver").GetString() ?? "?";
+        }
+        catch (Exception ex) when (ex is HttpRequestException or JsonException or TaskCanceledException or KeyNotFoundException)
+        {
+            return "?";
+        }
+    }
+
+    private static string DataDirFileSystem(string dir)
+    {
+        try
+        {
+            // The longest mount point that contains the data dir.
+            (string Mount, string Type) best = ("", "?");
+            foreach (string line in File.ReadAllLines("/proc/mounts"))
+            {
+                string[] f = line.Split(' ');
+                if (f.Length > 2 && (dir == f[1] || dir.StartsWith(f[1].TrimEnd('/') + "/", StringComparison.Ordinal)) && f[1].Length >= best.Mount.Length)
+                {
+                    best = (f[1], f[2]);
+                }
+            }
+
+            return $"{best.Type} ({best.Mount})";
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
+    }
+
+    private RunResult? Run(string prefix) => Runs.FirstOrDefault(r => r.Name.TrimStart().StartsWith(prefix, StringComparison.Ordinal));
+
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        md.AppendLine(Inv($"## AttributeLock benchmark results ({(quick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Elapsed.TotalSeconds:0} s)"));
+        md.AppendLine();
+        long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        md.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, {memory / (1024.0 * 1024 * 1024):0.#} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; etcd {EtcdVersion}, one member, data dir {DataDir} on {DataDirFileSystem(DataDir)}. Load average (1/5/15 min) before {LoadBefore}, after {LoadAfter}."));
+        md.AppendLine();
+
+        if (Calls.Count > 0)
+        {
+            md.AppendLine("### One call at a time (BenchmarkDotNet, in process; medians of iteration means)");
+            md.AppendLine();
+            md.AppendLine("| benchmark | median | mean | P95 | allocated/call | median vs (1) |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|");
+            double? baseline = Calls.TryGetValue("HandWritten", out CallFigure? b) ? b.MedianMs : null;
+            foreach (string method in new[] { "Put", "HandWritten", "Generated", "V3Lock", "PreGranted" })
+            {
+                if (Calls.TryGetValue(method, out CallFigure? c))
+                {
+                    md.AppendLine(Inv($"| {c.Description} | {c.MedianMs:0.000} ms | {c.MeanMs:0.000} ms | {c.P95Ms:0.000} ms | {Bytes(c.AllocatedBytes)} | {(baseline is { } bl ? (c.MedianMs / bl).ToString("0.00", s_inv) : "-")} |"));
+                }
+            }
+
+            md.AppendLine();
+        }
+
+        if (Runs.Count > 0)
+        {
+            md.AppendLine("### 8 concurrent callers (custom harness: fixed-time window after a warm-up)");
+            md.AppendLine();
+            md.AppendLine("| run | calls/s | hand-off p50 | hand-off p99 | hand-offs | max holders inside |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|");
+            foreach (RunResult r in Runs)
+            {
+                md.AppendLine(Inv($"| {r.Name.Trim()} | {r.Throughput:0} | {Ms(r.HandOffP50)} | {Ms(r.HandOffP99)} | {(r.Keys == 1 ? r.HandOffsMs.Length.ToString(s_inv) : "-")} | {(r.Keys == 1 ? r.MaxInside.ToString(s_inv) : "-")} |"));
+            }
+
+            md.AppendLine();
+        }
+
+        if (Herd is { } herd)
+        {
+            md.AppendLine(Inv($"### Thundering herd: {herd.WaitersPerProcess} waiters in each of 2 processes on one key, {herd.Rounds} calls each"));
+            md.AppendLine();
+            md.AppendLine("| process | acquisitions | lock txns sent | of which busy | txns per hand-off | seconds |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|");
+            foreach (HerdProcessResult p in herd.Processes)
+            {
+                md.AppendLine(Inv($"| {p.Process} | {p.Acquisitions} | {p.Transactions} | {p.Busy} | {(double)p.Transactions / herd.HandOffs:0.00} | {p.Seconds:0.00} |"));
+            }
+
+            md.AppendLine(Inv($"| both (etcd's `grpc_server_handled_total{{grpc_method=\"Txn\"}}` delta) | {herd.Acquisitions} | {herd.EtcdTxnDelta:0} | | {herd.EtcdTxnDelta / herd.HandOffs:0.00} | |"));
+            md.AppendLine();
+            md.AppendLine(Inv($"{herd.HandOffs} hand-offs; the processes' own counters add up to {herd.Processes.Sum(p => p.Transactions)} transactions, etcd counted {herd.EtcdTxnDelta:0}."));
+            md.AppendLine();
+        }
+
+        if (Generator is { } gen)
+        {
+            md.AppendLine(Inv($"### Generator: {gen.Methods} `[EtcdLock]` methods in 50 files, {gen.GeneratedFiles} files generated"));
+            md.AppendLine();
+            md.AppendLine(Inv($"Full run (fresh driver and compilation): first in the process (JIT of Roslyn and the generator included) {gen.ColdMs:0} ms; then median of {gen.WarmMs.Length}: {gen.WarmMedianMs:0} ms (min {gen.WarmMs.Min():0}, max {gen.WarmMs.Max():0}); with step tracking on (the start of the incremental runs below) {gen.TrackedMs:0} ms. Floor: a do-nothing generator that only finds the same methods with ForAttributeWithMetadataName, median {gen.FindOnlyMedianMs:0} ms. References are bound before the clock starts; the generator's binding of the attributed methods is timed."));
+            md.AppendLine();
+            md.AppendLine("Time per step of the tracked full run (sum over its items, as Roslyn records it): " +
+                string.Join(", ", gen.StepMs.OrderByDescending(kv => kv.Value).Select(kv => Inv($"{kv.Key} {kv.Value:0.0} ms"))) + ".");
+            md.AppendLine();
+            md.AppendLine("| incremental re-run after | time | files re-emitted | step reasons |");
+            md.AppendLine("|---|---:|---:|---|");
+            foreach (IncrementalRun run in gen.Incremental)
+            {
+                md.AppendLine(Inv($"| {run.Edit} | {run.Ms:0.0} ms | {run.ReEmitted} of {run.OutputSteps} | {string.Join("; ", run.StepReasons.Select(kv => $"{kv.Key}: {kv.Value}"))} |"));
+            }
+
+            md.AppendLine();
+        }
+
+        AppendTargets(md);
+        AppendPreGrant(md);
+        return md.ToString();
+    }
+
+    private void AppendTargets(StringBuilder md)
+    {
+        md.AppendLine("### Targets");
+        md.AppendLine();
+        md.AppendLine("| target | measured | met |");
+        md.AppendLine("|---|---|---|");
+        Calls.TryGetValue("HandWritten", out CallFigure? hand);
+        Calls.TryGetValue("Generated", out CallFigure? generated);
+        Calls.TryGetValue("Put", out CallFigure? put);
+        if (hand is not null && generated is not null)
+        {
+            double ratio = generated.MedianMs / hand.MedianMs;
+            md.AppendLine(Inv($"| (2)/(1) median ≤ 1.05 | {generated.MedianMs:0.000} / {hand.MedianMs:0.000} ms = {ratio:0.000} | {Met(ratio <= 1.05)} |"));
+            if (generated.AllocatedBytes is { } ga && hand.AllocatedBytes is { } ha)
+            {
+                md.AppendLine(Inv($"| (2) allocates ≤ 1 KB more than (1) per call | {Bytes(ga)} − {Bytes(ha)} = {ga - ha:+0;-0} B | {Met(ga - ha <= 1024)} |"));
+            }
+        }
+        else
+        {
+            md.AppendLine("| (2)/(1) ≤ 1.05, ≤ 1 KB more | not measured (section calls not run) | - |");
+        }
+
+        RunResult? contended = Run("(4)");
+        RunResult? spread = Run("(5)");
+        if (contended?.HandOffP50 is { } p50 && put is not null)
+        {
+            md.AppendLine(Inv($"| hand-off p50 ≤ 3 × (6) | {p50:0.000} ms vs 3 × {put.MedianMs:0.000} = {3 * put.MedianMs:0.000} ms (ratio {p50 / put.MedianMs:0.00} × Put) | {Met(p50 <= 3 * put.MedianMs)} |"));
+        }
+        else
+        {
+            md.AppendLine("| hand-off p50 ≤ 3 × (6) | not measured (needs sections calls and contention) | - |");
+        }
+
+        if (contended is not null && spread is not null)
+        {
+            double ratio = spread.Throughput / contended.Throughput;
+            md.AppendLine(Inv($"| (5) ≥ 3 × (4) throughput | {spread.Throughput:0} / {contended.Throughput:0} calls/s = {ratio:0.00} | {Met(ratio >= 3)} |"));
+        }
+
+        if (Herd is { } herd)
+        {
+            double worst = herd.Processes.Max(p => (double)p.Transactions / herd.HandOffs);
+            md.AppendLine(Inv($"| (7) ≤ 2 txns per process per hand-off | {string.Join(", ", herd.Processes.Select(p => $"{p.Process} {(double)p.Transactions / herd.HandOffs:0.00}"))} | {Met(worst <= 2)} |"));
+        }
+
+        if (Generator is { } gen)
+        {
+            md.AppendLine(Inv($"| generator ≤ 200 ms for 1,000 methods | warm median {gen.WarmMedianMs:0} ms (first run in process {gen.ColdMs:0} ms) | {Met(gen.WarmMedianMs <= 200)}{(gen.ColdMs > 200 ? " (warm; the first run is not)" : "")} |"));
+            int reEmitted = gen.Incremental.Sum(r => r.ReEmitted);
+            md.AppendLine(Inv($"| incremental re-run emits nothing | {reEmitted} files re-emitted over {gen.Incremental.Count} edits | {Met(reEmitted == 0)} |"));
+        }
+
+        md.AppendLine();
+    }
+
+    private void AppendPreGrant(StringBuilder md)
+    {
+        Calls.TryGetValue("HandWritten", out CallFigure? hand);
+        Calls.TryGetValue("Generated", out CallFigure? generated);
+        Calls.TryGetValue("PreGranted", out CallFigure? pre);
+        if (pre is null && Run("(P)") is null)
+        {
+            return;
+        }
+
+        md.AppendLine("### Prototype: lease granted ahead of time");
+        md.AppendLine();
+        md.AppendLine("| figure | (1) hand-written | (P) pre-granted | (2) generated | (P)/(1) | (P)/(2) |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|");
+        if (hand is not null && pre is not null && generated is not null)
+        {
+            md.AppendLine(Inv($"| one call, median | {hand.MedianMs:0.000} ms | {pre.MedianMs:0.000} ms | {generated.MedianMs:0.000} ms | {pre.MedianMs / hand.MedianMs:0.00} | {pre.MedianMs / generated.MedianMs:0.00} |"));
+        }
+
+        RunResult? hand1 = Run("hand-written, local gate, 8 callers, 1 key");
+        RunResult? pre1 = Run("(P) pre-granted lease, local gate, 8 callers, 1 key");
+        RunResult? gen1 = Run("(4)");
+        RunResult? hand8 = Run("hand-written, local gate, 8 callers, 8 keys");
+        RunResult? pre8 = Run("(P) pre-granted lease, local gate, 8 callers, 8 keys");
+        RunResult? gen8 = Run("(5)");
+        if (hand1 is not null && pre1 is not null && gen1 is not null)
+        {
+            md.AppendLine(Inv($"| 8 callers, 1 key: hand-off p50 | {Ms(hand1.HandOffP50)} | {Ms(pre1.HandOffP50)} | {Ms(gen1.HandOffP50)} | {pre1.HandOffP50 / hand1.HandOffP50:0.00} | {pre1.HandOffP50 / gen1.HandOffP50:0.00} |"));
+            md.AppendLine(Inv($"| 8 callers, 1 key: hand-off p99 | {Ms(hand1.HandOffP99)} | {Ms(pre1.HandOffP99)} | {Ms(gen1.HandOffP99)} | {pre1.HandOffP99 / hand1.HandOffP99:0.00} | {pre1.HandOffP99 / gen1.HandOffP99:0.00} |"));
+            md.AppendLine(Inv($"| 8 callers, 1 key: calls/s | {hand1.Throughput:0} | {pre1.Throughput:0} | {gen1.Throughput:0} | {pre1.Throughput / hand1.Throughput:0.00} | {pre1.Throughput / gen1.Throughput:0.00} |"));
+        }
+
+        if (hand8 is not null && pre8 is not null && gen8 is not null)
+        {
+            md.AppendLine(Inv($"| 8 callers, 8 keys: calls/s | {hand8.Throughput:0} | {pre8.Throughput:0} | {gen8.Throughput:0} | {pre8.Throughput / hand8.Throughput:0.00} | {pre8.Throughput / gen8.Throughput:0.00} |"));
+        }
+
+        md.AppendLine();
+    }
+
+    private static string Met(bool met) => met ? "met" : "**not met**";
+
+    private static string Ms(double? ms) => ms is { } v ? v.ToString("0.000", s_inv) + " ms" : "-";
+
+    private static string Bytes(long? bytes) => bytes is { } b ? b.ToString("N0", s_inv) + " B" : "?";
+
+    private static string Inv(FormattableString s) => s.ToString(s_inv);
+}

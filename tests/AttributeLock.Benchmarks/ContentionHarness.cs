@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using Google.Protobuf;
+
+namespace AttributeLock.Benchmarks;
+
+/// <summary>
+/// Records hand-offs: from one holder's release (the end of its body) to the next holder's acquire (the start of
+/// the next body). Called only inside the lock, so calls never overlap; an overlap would show as a negative sample.
+/// </summary>
+public sealed class HandOffRecorder
+{
+    private readonly long[] _samples = new long[1 << 20];
+    private int _count;
+    private long _lastRelease;
+    private int _inside;
+    private int _maxInside;
+    private volatile bool _recording;
+
+    public void Start()
+    {
+        Volatile.Write(ref _lastRelease, 0);
+        _count = 0;
+        _recording = true;
+    }
+
+    public void Stop() => _recording = false;
+
+    public void Acquired()
+    {
+        long now = Stopwatch.GetTimestamp();
+        int inside = Interlocked.Increment(ref _inside);
+        if (inside > _maxInside)
+        {
+            _maxInside = inside;
+        }
+
+        long last = Volatile.Read(ref _lastRelease);
+        if (_recording && last != 0 && _count < _samples.Length)
+        {
+            _samples[_count++] = now - last;
+        }
+    }
+
+    public void Released()
+    {
+        Interlocked.Decrement(ref _inside);
+        Volatile.Write(ref _lastRelease, _recording ? Stopwatch.GetTimestamp() : 0);
+    }
+
+    /// <summary>Most holders seen inside at once: 1 unless mutual exclusion broke.</summary>
+    public int MaxInside => _maxInside;
+
+    public double[] SamplesMs() => _samples.Take(_count).Select(t => t * 1000.0 / Stopwatch.Frequency).ToArray();
+}
+
+public sealed record RunResult(string Name, int Callers, int Keys, long Calls, double Seconds, double[] HandOffsMs, int MaxInside)
+{
+    public double Throughput => Calls / Seconds;
+
+    public double? HandOffP50 => HandOffsMs.Length == 0 ? null : Stats.Percentile(HandOffsMs, 50);
+
+    public double? HandOffP99 => HandOffsMs.Length == 0 ? null : Stats.Percentile(HandOffsMs, 99);
+}
+
+public static class Stats
+{
+    public static double Percentile(double[] values, double percentile)
+    {
+        if (values.Length == 0)
+        {
+            return double.NaN;
+        }
+
+        double[] sorted = values.OrderBy(v => v).ToArray();
+        double rank = percentile / 100.0 * (sorted.Length - 1);
+        int low = (int)Math.Floor(rank);
+        int high = (int)Math.Ceiling(rank);
+        return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
+    }
+}
+
+/// <summary>
+/// (4) and (5): 8 callers on one key or on 8 keys, for a fixed time after a warm-up; throughput of completed calls
+/// and (one key) hand-off latency. Measured for the generated wrapper, for hand-written calls queued on a local
+/// gate (what the library does inside one process) and for the pre-granted-lease prototype.
+/// </summary>
+public sealed class ContentionHarness(string endpoint, TimeSpan warmup, TimeSpan measure)
+{
+    public const int Callers = 8;
+
+    public async Task<IReadOnlyList<RunResult>> RunAllAsync()
+    {
+        var results = new List<RunResult>();
+        await using (var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench" }))
+        {
+            var locks = new GeneratedLocks(provider);
+            var recorder = new HandOffRecorder();
+            locks.Recorder = recorder;
+            results.Add(await RunAsync("(4) generated wrapper, 8 callers, 1 key", keys: 1, recorder, (caller, key) => locks.HandOffAsync(key, CancellationToken.None)));
+            locks.Recorder = null;
+            results.Add(await RunAsync("(5) generated wrapper, 8 callers, 8 keys", keys: Callers, null, (caller, key) => locks.HandOffAsync(key, CancellationToken.None)));
+        }
+
+        using var hand = new HandWritten(endpoint);
+        ByteString[] keys = Enumerable.Range(0, Callers).Select(i => ByteString.CopyFromUtf8($"/attributelock-bench/hand/{i}")).ToArray();
+        SemaphoreSlim[] gates = Enumerable.Range(0, Callers).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+        PreGrantedLeases[] preGranted = Enumerable.Range(0, Callers).Select(_ => new PreGrantedLeases(hand)).ToArray();
+
+        for (int keyCount = 1; keyCount <= Callers; keyCount += Callers - 1)
+        {
+            string label = keyCount == 1 ? "1 key" : $"{keyCount} keys";
+            var handRecorder = keyCount == 1 ? new HandOffRecorder() : null;
+            Action? body = handRecorder is null ? null : () => { handRecorder.Acquired(); handRecorder.Released(); };
+            results.Add(await RunAsync($"    hand-written, local gate, 8 callers, {label}", keyCount, handRecorder, async (caller, key) =>
+            {
+                await gates[key].WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    await hand.LockedCallAsync(keys[key], body).ConfigureAwait(false);
+                }
+                finally
+                {
+                    gates[key].Release();
+                }
+            }));
+
+            var preRecorder = keyCount == 1 ? new HandOffRecorder() : null;
+            Action? preBody = preRecorder is null ? null : () => { preRecorder.Acquired(); preRecorder.Released(); };
+            results.Add(await RunAsync($"(P) pre-granted lease, local gate, 8 callers, {label}", keyCount, preRecorder, async (caller, key) =>
+            {
+                PreGrantedLeases leases = preGranted[caller];
+                leases.Prepare(); // granted while this caller waits for the gate: off the hand-off's critical path
+                await gates[key].WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    await leases.LockedCallAsync(keys[key], preBody).ConfigureAwait(false);
+                }
+                finally
+                {
+                    gates[key].Release();
+                }
+            }));
+        }
+
+        foreach (PreGrantedLeases leases in preGranted)
+        {
+            await leases.DisposeAsync();
+        }
+
+        return results;
+    }
+
+    private async Task<RunResult> RunAsync(string name, int keys, HandOffRecorder? recorder, Func<int, int, Task> call)
+    {
+        long completed = 0;
+        int counting = 0;
+        long windowEnd = long.MaxValue;
+        bool stop = false;
+        Task[] callers = Enumerable.Range(0, Callers).Select(caller => Task.Run(async () =>
+        {
+            int key = caller % keys;
+            while (!Volatile.Read(ref stop))
+            {
+                await call(caller, key).ConfigureAwait(false);
+                if (Volatile.Read(ref counting) == 1 && Stopwatch.GetTimestamp() <= Volatile.Read(ref windowEnd))
+                {
+                    Interlocked.Increment(ref completed);
+                }
+            }
+        })).ToArray();
+
+        await Task.Delay(warmup);
+        recorder?.Start();
+        long windowStart = Stopwatch.GetTimestamp();
+        Volatile.Write(ref counting, 1);
+        await Task.Delay(measure);
+        long end = Stopwatch.GetTimestamp();
+        Volatile.Write(ref windowEnd, end);
+        recorder?.Stop();
+        Volatile.Write(ref stop, true);
+        await Task.WhenAll(callers);
+        double seconds = (end - windowStart) / (double)Stopwatch.Frequency;
+        var result = new RunResult(name, Callers, keys, Interlocked.Read(ref completed), seconds, recorder?.SamplesMs() ?? [], recorder?.MaxInside ?? 1);
+        Console.WriteLine($"  {name}: {result.Throughput:0} calls/s" +
+            (result.HandOffP50 is { } p50 ? $", hand-off p50 {p50:0.000} ms, p99 {result.HandOffP99:0.000} ms ({result.HandOffsMs.Length} hand-offs)" : ""));
+        return result;
+    }
+}

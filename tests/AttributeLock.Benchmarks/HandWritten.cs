@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+using V3Lockpb;
+
+namespace AttributeLock.Benchmarks;
+
+/// <summary>
+/// What a careful user writes by hand with dotnet-etcd to do what a generated wrapper does: the baseline (1), etcd's
+/// own lock API (3), the floor (6), and the pre-granted-lease prototype.
+/// </summary>
+public sealed class HandWritten : IDisposable
+{
+    public const int TtlSeconds = 10;
+
+    private readonly EtcdClient _client;
+    private readonly string _holder = $"{Environment.MachineName} pid={Environment.ProcessId} hand-written";
+    private long _calls;
+
+    public HandWritten(string endpoint) => _client = new EtcdClient(endpoint);
+
+    public EtcdClient Client => _client;
+
+    /// <summary>(1): LeaseGrant, Txn If(Version(key)==0) Then(Put(key, holder, lease)) Else(Get(key)), body, LeaseRevoke.</summary>
+    public async Task LockedCallAsync(ByteString key, Action? body = null)
+    {
+        LeaseGrantResponse lease = await _client.LeaseGrantAsync(new LeaseGrantRequest { TTL = TtlSeconds }).ConfigureAwait(false);
+        await HoldAsync(key, lease.ID, body).ConfigureAwait(false);
+    }
+
+    /// <summary>The transaction, the body and the revoke: everything after the lease is granted.</summary>
+    public async Task HoldAsync(ByteString key, long leaseId, Action? body)
+    {
+        ByteString value = ByteString.CopyFromUtf8($"{_holder} call={Interlocked.Increment(ref _calls)}");
+        TxnResponse answer = await _client.TransactionAsync(LockTransaction(key, value, leaseId)).ConfigureAwait(false);
+        if (!answer.Succeeded)
+        {
+            throw new InvalidOperationException($"The key {key.ToStringUtf8()} was busy: the hand-written benchmark expects it free.");
+        }
+
+        body?.Invoke();
+        await _client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }).ConfigureAwait(false);
+    }
+
+    /// <summary>(3): etcd's v3lock API: LeaseGrant, Lock(name, lease), Unlock(the key Lock returned), LeaseRevoke.</summary>
+    public async Task V3LockCallAsync(ByteString name)
+    {
+        LeaseGrantResponse lease = await _client.LeaseGrantAsync(new LeaseGrantRequest { TTL = TtlSeconds }).ConfigureAwait(false);
+        LockResponse locked = await _client.LockAsync(new LockRequest { Name = name, Lease = lease.ID }).ConfigureAwait(false);
+        await _client.UnlockAsync(new UnlockRequest { Key = locked.Key }).ConfigureAwait(false);
+        await _client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease.ID }).ConfigureAwait(false);
+    }
+
+    /// <summary>(6): one plain Put, the floor of any write to etcd.</summary>
+    public Task PutAsync(ByteString key, ByteString value) => _client.PutAsync(new PutRequest { Key = key, Value = value });
+
+    public Task<LeaseGrantResponse> GrantAsync() => _client.LeaseGrantAsync(new LeaseGrantRequest { TTL = TtlSeconds });
+
+    public Task RevokeAsync(long leaseId) => _client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId });
+
+    internal static TxnRequest LockTransaction(ByteString key, ByteString value, long leaseId)
+    {
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare
+        {
+            Key = key,
+            Target = Compare.Types.CompareTarget.Version,
+            Result = Compare.Types.CompareResult.Equal,
+            Version = 0,
+        });
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = key, Value = value, Lease = leaseId } });
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = key } });
+        return txn;
+    }
+
+    public void Dispose() => _client.Dispose();
+}
+
+/// <summary>
+/// Prototype of "grant the next lease ahead of time, off the critical path": a caller keeps one lease granted in
+/// advance, so a locked call waits for the transaction and the revoke only (2 consensus writes instead of 3). The
+/// grant still happens (etcd does the same work per call); it only overlaps with the previous call or with the wait.
+/// </summary>
+/// <remarks>
+/// A lease granted ahead is used only while it is young (less than half its TTL old): etcd expires a lease nobody
+/// keeps alive, and a Put with an expired lease fails the whole transaction. An older one is revoked in the
+/// background and a fresh one granted on the spot. One instance serves one caller at a time.
+/// </remarks>
+public sealed class PreGrantedLeases : IAsyncDisposable
+{
+    private static readonly long s_maxAge = Stopwatch.Frequency * HandWritten.TtlSeconds / 2;
+
+    private readonly HandWritten _etcd;
+    private Task<(long Id, long GrantedAt)>? _next;
+
+    public PreGrantedLeases(HandWritten etcd) => _etcd = etcd;
+
+    /// <summary>Starts granting the next lease now (for example while waiting for a local gate).</summary>
+    public void Prepare() => _next ??= GrantAsync();
+
+    /// <summary>Takes the lease granted ahead (granting one now if there is none or it is too old) and starts the next grant.</summary>
+    public async Task<long> TakeAsync()
+    {
+        Task<(long Id, long GrantedAt)>? pending = _next;
+        _next = null;
+        if (pending is not null)
+        {
+            (long id, long grantedAt) = await pending.ConfigureAwait(false);
+            if (Stopwatch.GetTimestamp() - grantedAt < s_maxAge)
+            {
+                _next = GrantAsync();
+                return id;
+            }
+
+            _ = _etcd.RevokeAsync(id);
+        }
+
+        long fresh = (await GrantAsync().ConfigureAwait(false)).Id;
+        _next = GrantAsync();
+        return fresh;
+    }
+
+    /// <summary>A locked call with a lease granted ahead: Txn, body, LeaseRevoke.</summary>
+    public async Task LockedCallAsync(ByteString key, Action? body = null)
+    {
+        long lease = await TakeAsync().ConfigureAwait(false);
+        await _etcd.HoldAsync(key, lease, body).ConfigureAwait(false);
+    }
+
+    private async Task<(long Id, long GrantedAt)> GrantAsync()
+    {
+        LeaseGrantResponse granted = await _etcd.GrantAsync().ConfigureAwait(false);
+        return (granted.ID, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Revokes the lease granted ahead, if any.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_next is { } pending)
+        {
+            _next = null;
+            (long id, _) = await pending.ConfigureAwait(false);
+            await _etcd.RevokeAsync(id).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+// AttributeLock benchmarks: what a locked call costs, against hand-written dotnet-etcd calls and etcd's own lock API,
+// on a real etcd. Run everything with scripts/bench.sh (docs/benchmarks.md explains the figures).
+//
+//   [--quick] [--only calls,contention,herd,generator] [--artifacts DIR]
+//       Starts a throw-away etcd (tmpfs data dir) unless ETCD_ENDPOINTS is set, runs the sections, prints the
+//       tables and the targets, and writes them to DIR/attributelock-summary.md.
+//   --herd-worker ENDPOINT WAITERS ROUNDS
+//       The second process of the thundering-herd section (started by the first one).
+using System.Diagnostics;
+using AttributeLock.Benchmarks;
+using AttributeLock.Testing;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Exporters;
+using Perfolizer.Horology;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Loggers;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+if (args.Length > 0 && args[0] == HerdHarness.WorkerFlag)
+{
+    return await HerdHarness.WorkerMainAsync(args);
+}
+
+bool quick = args.Contains("--quick");
+string artifacts = Path.GetFullPath(ArgValue("--artifacts") ?? "BenchmarkDotNet.Artifacts");
+HashSet<string> sections = (ArgValue("--only") ?? "calls,contention,herd,generator").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+Directory.CreateDirectory(artifacts);
+
+var total = Stopwatch.StartNew();
+var report = new BenchReport(quick) { LoadBefore = BenchReport.LoadAverage() };
+EtcdServer? server = null;
+string? configured = Environment.GetEnvironmentVariable("ETCD_ENDPOINTS");
+if (string.IsNullOrWhiteSpace(configured))
+{
+    server = await EtcdServer.StartAsync();
+    BenchEnvironment.Endpoint = server.Endpoint;
+    report.DataDir = server.DataDir;
+}
+else
+{
+    BenchEnvironment.Endpoint = configured.Split(',')[0].Trim();
+    report.DataDir = "(external etcd from ETCD_ENDPOINTS)";
+}
+
+try
+{
+    report.EtcdVersion = await BenchReport.EtcdVersionAsync(BenchEnvironment.Endpoint);
+    Console.WriteLine($"etcd {report.EtcdVersion} at {BenchEnvironment.Endpoint}, data dir {report.DataDir}; mode {(quick ? "quick" : "full")}");
+
+    if (sections.Contains("calls"))
+    {
+        Console.WriteLine("== Single calls (BenchmarkDotNet, in process) ==");
+        Job job = (quick
+                ? Job.Default.WithId("quick").WithWarmupCount(1).WithIterationCount(3).WithIterationTime(TimeInterval.FromMilliseconds(200))
+                : Job.Default.WithId("full").WithWarmupCount(3).WithIterationCount(15).WithIterationTime(TimeInterval.FromMilliseconds(500)))
+            .WithLaunchCount(1)
+            .WithToolchain(InProcessEmitToolchain.Instance);
+        IConfig config = ManualConfig.CreateEmpty()
+            .AddJob(job)
+            .AddDiagnoser(MemoryDiagnoser.Default)
+            .AddColumnProvider(DefaultColumnProviders.Instance)
+            .AddColumn(StatisticColumn.Median, StatisticColumn.P95)
+            .AddLogger(ConsoleLogger.Default)
+            .AddExporter(MarkdownExporter.GitHub)
+            .WithArtifactsPath(artifacts)
+            .WithOrderer(new BenchmarkDotNet.Order.DefaultOrderer(BenchmarkDotNet.Order.SummaryOrderPolicy.Declared));
+        Summary summary = BenchmarkRunner.Run<LockCallBenchmarks>(config);
+        report.AddCalls(summary);
+    }
+
+    if (sections.Contains("contention"))
+    {
+        Console.WriteLine("== Contention and no contention (custom harness, 8 callers) ==");
+        var harness = new ContentionHarness(BenchEnvironment.Endpoint,
+            warmup: TimeSpan.FromSeconds(quick ? 0.5 : 2), measure: TimeSpan.FromSeconds(quick ? 2 : 10));
+        report.Runs.AddRange(await harness.RunAllAsync());
+    }
+
+    if (sections.Contains("herd"))
+    {
+        Console.WriteLine("== Thundering herd (2 processes x 32 waiters, one key) ==");
+        report.Herd = await HerdHarness.RunAsync(BenchEnvironment.Endpoint, waiters: 32, rounds: quick ? 2 : 10);
+    }
+
+    if (sections.Contains("generator"))
+    {
+        Console.WriteLine("== Generator (1,000 attributed methods) ==");
+        report.Generator = GeneratorBenchmark.Run(warmRuns: quick ? 3 : 10);
+    }
+}
+finally
+{
+    if (server is not null)
+    {
+        await server.DisposeAsync();
+    }
+}
+
+report.LoadAfter = BenchReport.LoadAverage();
+report.Elapsed = total.Elapsed;
+string markdown = report.ToMarkdown();
+Console.WriteLine();
+Console.WriteLine(markdown);
+string path = Path.Combine(artifacts, "attributelock-summary.md");
+await File.WriteAllTextAsync(path, markdown);
+Console.WriteLine($"written to {path}");
+return 0;
+
+string? ArgValue(string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}
+
+namespace AttributeLock.Benchmarks
+{
+    /// <summary>The etcd the in-process benchmarks talk to (set before BenchmarkDotNet runs them).</summary>
+    public static class BenchEnvironment
+    {
+        private static string? s_endpoint;
+
+        public static string Endpoint
+        {
+            get => s_endpoint ?? Environment.GetEnvironmentVariable("ETCD_ENDPOINTS")?.Split(',')[0].Trim()
+                ?? throw new InvalidOperationException("No etcd endpoint: run the benchmarks through Program (scripts/bench.sh) or set ETCD_ENDPOINTS.");
+            set => s_endpoint = value;
+        }
+    }
+}
