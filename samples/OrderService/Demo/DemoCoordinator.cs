@@ -1,0 +1,492 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using AttributeLock;
+using Microsoft.Extensions.Configuration;
+using OrderService.Journal;
+using OrderService.Orders;
+
+namespace OrderService.Demo;
+
+/// <summary>
+/// The demo: starts the workers, follows the journal in etcd to show the timeline, kills one worker inside a hold,
+/// shows the takeover, runs the load phase with a progress line, stops everything and verifies the run.
+/// </summary>
+public sealed partial class DemoCoordinator
+{
+    private const string LongCallNote = "slow gateway call";
+
+    private readonly DemoOptions _options;
+    private readonly Screen _screen = new();
+    private readonly EtcdKv _kv;
+    private readonly DataKeys _keys;
+    private readonly EtcdLockProviderOptions _lockOptions;
+    private readonly string _run;
+    private readonly long _t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    private readonly List<WorkerProcess> _workers = new();
+    private readonly ConcurrentQueue<JournalEvent> _incoming = new();
+    private readonly Dictionary<int, string> _pidNames = new();
+    private readonly HashSet<string> _ready = new();
+    private readonly Dictionary<string, JournalEvent> _holders = new();
+    private Phase _phase = Phase.Starting;
+    private int _completed;
+    private int _contended;
+    private int _skips;
+    private double _maxWaitMs;
+    private WorkerProcess? _victim;
+    private JournalEvent? _crashHold;
+    private long _killedAt;
+    private long _lastLeaseTtlShown = long.MinValue;
+    private bool _freeShown;
+    private JournalEvent? _takeover;
+    private string? _takeoverLine;
+
+    private DemoCoordinator(DemoOptions options, EtcdKv kv, DataKeys keys, EtcdLockProviderOptions lockOptions, string run)
+    {
+        _options = options;
+        _kv = kv;
+        _keys = keys;
+        _lockOptions = lockOptions;
+        _run = run;
+    }
+
+    private enum Phase
+    {
+        Starting,
+        Slow,
+        Arming,
+        Crashed,
+        Load,
+        Stopping,
+    }
+
+    private bool Verbose => _phase is Phase.Starting or Phase.Slow or Phase.Arming or Phase.Crashed;
+
+    /// <summary>Runs the demo.</summary>
+    /// <param name="options">The command-line options.</param>
+    /// <returns>The exit code: 0 when every check passed.</returns>
+    public static async Task<int> RunAsync(DemoOptions options)
+    {
+        IConfiguration configuration = SampleSettings.Load();
+        string run = $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Guid.NewGuid().ToString("N")[..4]}";
+        EtcdLockProviderOptions lockOptions = SampleSettings.LockOptions(configuration, run);
+        using var kv = new EtcdKv(SampleSettings.Endpoints(lockOptions));
+        var demo = new DemoCoordinator(options, kv, SampleSettings.Keys(configuration, run), lockOptions, run);
+        using var interrupted = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupted.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return await demo.RunCoreAsync(interrupted.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+            foreach (WorkerProcess w in demo._workers)
+            {
+                w.Dispose();
+            }
+        }
+    }
+
+    private async Task<int> RunCoreAsync(CancellationToken interrupted)
+    {
+        _screen.Line($"OrderService demo, run {_run}, etcd {_kv.Endpoints}");
+        long startRevision;
+        try
+        {
+            startRevision = await _kv.PutAsync(_keys.Root + "/started", _t0.ToString(System.Globalization.CultureInfo.InvariantCulture), interrupted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Console.Error.WriteLine($"error: cannot reach etcd at {_kv.Endpoints}: {ex.Message}");
+            Console.Error.WriteLine("Set ETCD_ENDPOINTS to a running etcd, or unset it to let ./run-demo.sh start one.");
+            return 1;
+        }
+
+        _screen.Line($"  lock keys under {_lockOptions.KeyPrefix}: /orders/<orderId> (TTL {_lockOptions.DefaultTtlSeconds} s), /customers/<order.CustomerId>, /jobs/settlement (skip when busy)");
+        _screen.Line($"  data and journal under {_keys.Root}");
+        _screen.Line($"  {_options.Workers} workers (+1 replacing the one killed), {_options.Orders} orders, {_options.DurationSeconds} s{(_options.Short ? " (--short)" : "")}");
+        _screen.Line();
+        _screen.Line($"phase 1, slow motion: the workers capture payments of orders 1-{Math.Min(3, _options.Orders)} in step, 300 ms per payment");
+        _screen.Line("  ▶ holds = acquired the lock (fencing token = the lock key's etcd create revision), ◀ frees = wrote and released");
+
+        // The timeline follows the journal with a watch (every entry once, in etcd revision order); the verification
+        // reads the whole journal again at the end.
+        using var stopWatching = new CancellationTokenSource();
+        Task watching = FollowJournalAsync(startRevision + 1, stopWatching.Token);
+        for (int i = 1; i <= _options.Workers; i++)
+        {
+            _workers.Add(WorkerProcess.Start($"w{i}", _run, load: false, _options.Orders, _screen));
+        }
+
+        var clock = Stopwatch.StartNew();
+        TimeSpan phaseStart = clock.Elapsed, runStart = clock.Elapsed, lastStatus = TimeSpan.Zero;
+        int completedAtLastStatus = 0;
+        string? failure = null;
+        while (failure is null)
+        {
+            if (interrupted.IsCancellationRequested)
+            {
+                _screen.EndStatus();
+                _screen.Line("interrupted: stopping the workers");
+                return 130;
+            }
+
+            Drain();
+            TimeSpan now = clock.Elapsed, inPhase = now - phaseStart;
+            WorkerProcess? died = _workers.FirstOrDefault(w => w.HasExited && !w.Killed);
+            if (died is not null)
+            {
+                failure = $"worker {died.Name} exited unexpectedly (code {died.ExitCode})";
+                break;
+            }
+
+            switch (_phase)
+            {
+                case Phase.Starting when _ready.Count == _options.Workers:
+                    _phase = Phase.Slow;
+                    phaseStart = runStart = now;
+                    break;
+                case Phase.Starting when inPhase > TimeSpan.FromSeconds(60):
+                    failure = "the workers did not start within 60 s";
+                    break;
+                case Phase.Slow when inPhase >= TimeSpan.FromSeconds(_options.SlowSeconds):
+                    _victim = _workers[0];
+                    _screen.Line();
+                    _screen.Line($"phase 2, crash: {_victim.Name}'s next payment hangs in a {LongCallNote}; it gets killed (SIGKILL) while it holds the order's lock");
+                    _victim.Send("long-call");
+                    _phase = Phase.Arming;
+                    phaseStart = now;
+                    break;
+                case Phase.Arming when _crashHold is not null:
+                    await KillVictimAsync();
+                    _phase = Phase.Crashed;
+                    phaseStart = now;
+                    break;
+                case Phase.Arming when inPhase > TimeSpan.FromSeconds(20):
+                    failure = $"{_victim!.Name} did not start its hanging payment within 20 s";
+                    break;
+                case Phase.Crashed when _takeover is not null:
+                    var replacement = WorkerProcess.Start($"w{_workers.Count + 1}", _run, load: true, _options.Orders, _screen, replacement: true);
+                    _workers.Add(replacement);
+                    _screen.Line($"           {replacement.Name} started to replace {_victim!.Name} (pid {replacement.Pid})");
+                    _screen.Line();
+                    _screen.Line($"phase 3, load: {_workers.Count(w => !w.Killed)} workers × {Worker.Workload.MaxHandlers} handlers on {_options.Orders} orders, millisecond payments; settlement every 2 s");
+                    foreach (WorkerProcess w in _workers.Where(w => !w.Killed))
+                    {
+                        w.Send("load");
+                    }
+
+                    _phase = Phase.Load;
+                    phaseStart = now;
+                    completedAtLastStatus = _completed;
+                    lastStatus = now;
+                    break;
+                case Phase.Crashed:
+                    await ShowCrashedLockAsync();
+                    if (inPhase > TimeSpan.FromSeconds(40))
+                    {
+                        failure = $"no worker took {_crashHold!.Key} over within 40 s of the kill";
+                    }
+
+                    break;
+                case Phase.Load:
+                    bool done = now - runStart >= TimeSpan.FromSeconds(_options.DurationSeconds) && inPhase >= TimeSpan.FromSeconds(3);
+                    TimeSpan every = _screen.IsTerminal ? TimeSpan.FromMilliseconds(250) : TimeSpan.FromSeconds(2);
+                    if (now - lastStatus >= every || done)
+                    {
+                        double rate = (_completed - completedAtLastStatus) / Math.Max(0.001, (now - lastStatus).TotalSeconds);
+                        _screen.Status(Progress(now - runStart, rate));
+                        completedAtLastStatus = _completed;
+                        lastStatus = now;
+                    }
+
+                    if (done)
+                    {
+                        _screen.EndStatus();
+                        _phase = Phase.Stopping;
+                    }
+
+                    break;
+            }
+
+            if (_phase == Phase.Stopping)
+            {
+                break;
+            }
+
+            await Task.Delay(100, CancellationToken.None);
+        }
+
+        _screen.EndStatus();
+        if (failure is not null)
+        {
+            _screen.Line($"error: {failure}");
+        }
+
+        _screen.Line();
+        _screen.Line("phase 4, stop: the workers finish the payment in hand, release their locks and exit");
+        foreach (WorkerProcess w in _workers.Where(w => !w.HasExited))
+        {
+            w.Send("stop");
+        }
+
+        foreach (WorkerProcess w in _workers)
+        {
+            if (!await w.WaitForExitAsync(TimeSpan.FromSeconds(30)))
+            {
+                _screen.Line($"  {w.Name} did not stop within 30 s: killed");
+                w.KillHard();
+            }
+        }
+
+        await Task.Delay(300, CancellationToken.None);
+        Drain();
+        await stopWatching.CancelAsync();
+        await watching;
+        return await VerifyAsync(failure);
+    }
+
+    private async Task FollowJournalAsync(long fromRevision, CancellationToken ct)
+    {
+        long next = fromRevision;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await _kv.WatchPutsAsync(_keys.JournalPrefix, next, kv =>
+                {
+                    _incoming.Enqueue(JournalEvent.Parse(kv.Value.ToStringUtf8(), kv.ModRevision));
+                    next = kv.ModRevision + 1;
+                }, ct);
+            }
+            catch (Exception) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                _screen.Line($"           (the journal watch failed: {ex.Message}; watching again from revision {next})");
+                await Task.Delay(200, CancellationToken.None);
+            }
+        }
+    }
+
+    private void Drain()
+    {
+        while (_incoming.TryDequeue(out JournalEvent? e))
+        {
+            Handle(e);
+        }
+    }
+
+    private void Handle(JournalEvent e)
+    {
+        string at = $"+{(e.At - _t0) / 1000.0,6:0.00}s";
+        bool customer = e.Key.StartsWith("/customers/", StringComparison.Ordinal);
+        switch (e.Kind)
+        {
+            case JournalEvent.Ready:
+                _pidNames[e.Pid] = e.Worker;
+                _ready.Add(e.Worker);
+                if (Verbose)
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  is up (pid {e.Pid})");
+                }
+
+                break;
+
+            case JournalEvent.Enter:
+                _holders[e.Key] = e;
+                _maxWaitMs = Math.Max(_maxWaitMs, e.WaitedMs);
+                if (e.WaitedMs >= 10)
+                {
+                    _contended++;
+                }
+
+                if (_phase == Phase.Arming && _victim is not null && e.Worker == _victim.Name && e.Detail == LongCallNote)
+                {
+                    _crashHold = e;
+                }
+
+                if (Verbose && !customer)
+                {
+                    string waited = e.WaitedMs >= 1 ? $"  waited {e.WaitedMs:0} ms" : "";
+                    string note = e.Detail.Length > 0 ? $"  ({e.Detail})" : "";
+                    _screen.Line($"  {at}  {e.Worker,-3}  ▶ holds  {e.Key,-17} fencing token {e.Token}{waited}{note}");
+                }
+
+                if (_phase == Phase.Crashed && _takeover is null && _crashHold is not null && e.Key == _crashHold.Key && e.Worker != _crashHold.Worker)
+                {
+                    _takeover = e;
+                    double after = (e.At - _killedAt) / 1000.0;
+                    _takeoverLine = $"crash takeover: {e.Key} from killed {_crashHold.Worker} (fencing token {_crashHold.Token}) to {e.Worker} (fencing token {e.Token}), {after:0.0} s after the kill";
+                    string bigger = e.Token > _crashHold.Token ? ">" : "NOT >";
+                    _screen.Line($"           ↳ {e.Worker} took over {e.Key}: fencing token {e.Token} {bigger} {_crashHold.Token}, {after:0.0} s after the kill, after waiting {e.WaitedMs / 1000.0:0.0} s");
+                    _screen.Line($"           {_takeoverLine}");
+                }
+
+                break;
+
+            case JournalEvent.Exit:
+                _completed++;
+                if (_holders.TryGetValue(e.Key, out JournalEvent? holder) && holder.Token == e.Token)
+                {
+                    _holders.Remove(e.Key);
+                }
+
+                if (Verbose && !customer)
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  ◀ frees  {e.Key,-17} {e.Detail}, held {e.HeldMs:0} ms");
+                }
+
+                break;
+
+            case JournalEvent.Waiting:
+                // An empty holder: the lock was released between the wait and the look; nothing to show.
+                if (e.Holder.Length > 0 && (Verbose || e.WaitedMs >= 1000))
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  … waits  {e.Key,-17} held by {HolderName(e.Holder)} (fencing token {e.Token}), {e.WaitedMs:0} ms so far");
+                }
+
+                break;
+
+            case JournalEvent.Skip:
+                _skips++;
+                if (Verbose)
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  ↷ skips  {e.Key,-17} busy: {HolderName(e.Holder)} runs it (fencing token {e.Token})");
+                }
+
+                break;
+        }
+    }
+
+    private async Task KillVictimAsync()
+    {
+        JournalEvent hold = _crashHold!;
+        WorkerProcess victim = _victim!;
+        victim.KillHard();
+        _killedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await victim.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        _screen.Line($"  +{(_killedAt - _t0) / 1000.0,6:0.00}s  ✖ kill -9 {victim.Name} (pid {victim.Pid}) while it holds {hold.Key}: fencing token {hold.Token}, lease {hold.Lease:x}, TTL {hold.TtlSeconds} s");
+        Mvccpb.KeyValue? key = await _kv.GetAsync(_lockOptions.KeyPrefix + hold.Key);
+        if (key is not null && key.CreateRevision == hold.Token && key.Lease == hold.Lease)
+        {
+            _screen.Line($"           etcd: {hold.Key} still belongs to the dead {victim.Name}'s lease; nobody can take it until the lease's TTL runs out");
+        }
+        else
+        {
+            _screen.Line($"           etcd: {hold.Key} is no longer held by {victim.Name}'s lease (it finished before the kill?)");
+        }
+    }
+
+    private async Task ShowCrashedLockAsync()
+    {
+        JournalEvent hold = _crashHold!;
+        if (_freeShown)
+        {
+            return;
+        }
+
+        double since = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - _killedAt) / 1000.0;
+        Mvccpb.KeyValue? key = await _kv.GetAsync(_lockOptions.KeyPrefix + hold.Key);
+        if (key is null || key.CreateRevision != hold.Token)
+        {
+            _freeShown = true;
+            _screen.Line($"           etcd: the lease (TTL {hold.TtlSeconds} s, no keep-alive since the kill) expired {since:0.0} s after the kill: {hold.Key} deleted, the lock is free");
+            return;
+        }
+
+        long ttl = await _kv.LeaseTtlAsync(hold.Lease);
+        if (ttl >= 0 && ttl != _lastLeaseTtlShown)
+        {
+            _lastLeaseTtlShown = ttl;
+            _screen.Line($"           etcd: {hold.Key} still held by the dead {hold.Worker}'s lease, which expires in {(ttl == 0 ? "less than 1" : ttl.ToString(System.Globalization.CultureInfo.InvariantCulture))} s (no keep-alive any more)");
+        }
+    }
+
+    private string Progress(TimeSpan elapsed, double rate)
+    {
+        double fraction = Math.Clamp(elapsed.TotalSeconds / _options.DurationSeconds, 0, 1);
+        const int width = 20;
+        int filled = (int)Math.Round(fraction * width);
+        string bar = new string('█', filled) + new string('░', width - filled);
+        double contended = _completed == 0 ? 0 : 100.0 * _contended / _completed;
+        string holding = string.Join(", ", _holders.Values.Where(h => h.Key.StartsWith("/orders/", StringComparison.Ordinal))
+            .OrderBy(h => h.Worker, StringComparer.Ordinal).Take(3).Select(h => $"{h.Worker} {h.Key} #{h.Token}"));
+        return $"  [{bar}] {fraction * 100,3:0}%  {elapsed.TotalSeconds,5:0.0}/{_options.DurationSeconds} s  ops {_completed} ({rate:0}/s)  waited≥10ms {contended:0}%  skips {_skips}  now: {(holding.Length == 0 ? "-" : holding)}";
+    }
+
+    private string HolderName(string holderValue)
+    {
+        Match m = PidPattern().Match(holderValue);
+        if (m.Success && _pidNames.TryGetValue(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), out string? name))
+        {
+            return _workers.Any(w => w.Name == name && w.Killed) ? $"{name} (killed)" : name;
+        }
+
+        return holderValue.Length == 0 ? "nobody (just released)" : holderValue;
+    }
+
+    private async Task<int> VerifyAsync(string? failure)
+    {
+        (List<Mvccpb.KeyValue> journal, _) = await _kv.RangeAsync(_keys.JournalPrefix);
+        List<JournalEvent> events = journal.Select(kv => JournalEvent.Parse(kv.Value.ToStringUtf8(), kv.ModRevision)).OrderBy(e => e.Revision).ToList();
+
+        (List<Mvccpb.KeyValue> orderKvs, _) = await _kv.RangeAsync(_keys.OrdersPrefix);
+        var payments = new Dictionary<int, int>();
+        foreach (Mvccpb.KeyValue kv in orderKvs)
+        {
+            string key = kv.Key.ToStringUtf8();
+            string id = key[_keys.OrdersPrefix.Length..].Split('/')[0];
+            payments[int.Parse(id, System.Globalization.CultureInfo.InvariantCulture)] = OrderStore.ParseInt(kv.Value.ToStringUtf8());
+        }
+
+        (List<Mvccpb.KeyValue> customerKvs, _) = await _kv.RangeAsync(_keys.CustomersPrefix);
+        var accounts = customerKvs.ToDictionary(
+            kv => kv.Key.ToStringUtf8()[_keys.CustomersPrefix.Length..].Split('/')[0],
+            kv => CustomerAccount.Parse(kv.Value.ToStringUtf8()));
+        int settlementRuns = OrderStore.ParseInt((await _kv.GetAsync(_keys.SettlementRuns))?.Value.ToStringUtf8());
+
+        VerificationReport r = Verifier.Verify(events, payments, accounts, settlementRuns);
+        _screen.Line();
+        _screen.Line($"verification, from etcd: {events.Count} journal entries and the counters of run {_run}");
+        _screen.Line($"  payments captured  {r.Payments,6}  on {r.Orders} orders         /orders/<orderId>: each order's payment counter equals its completed holds");
+        _screen.Line($"  customer credits   {r.Credits,6}  for {r.Customers} customers     /customers/<order.CustomerId>: each account's credits equal its completed holds");
+        _screen.Line($"  settlement runs    {r.SettlementRuns,6}  ({r.SettlementSkips} turns skipped: another node was running it)   /jobs/settlement");
+        _screen.Line($"  holds              {r.Holds,6}  on {r.Keys} keys; fencing tokens {(r.TokenRegressions == 0 ? "grew with every holder of each key" : $"went backwards {r.TokenRegressions} times")}");
+        foreach (string cut in r.CutShort)
+        {
+            _screen.Line($"  cut short by the kill: {cut} (no write, so nothing to lose)");
+        }
+
+        string perWorker = string.Join(", ", _workers.Select(w =>
+            $"{w.Name} {events.Count(e => e.Kind == JournalEvent.Exit && e.Worker == w.Name)}{(w.Killed ? " (killed)" : w.Replacement ? " (replacement)" : "")}"));
+        _screen.Line($"  operations by worker: {perWorker}");
+        foreach (string problem in r.Problems)
+        {
+            _screen.Line($"  problem: {problem}");
+        }
+
+        bool takeoverOk = _takeover is not null && _crashHold is not null && _takeover.Token > _crashHold.Token;
+        _screen.Line(_takeoverLine ?? "crash takeover: none observed");
+        _screen.Line($"{r.Operations} operations, {r.OverlappingHolds} overlapping holds, {r.LostUpdates} lost updates");
+        if (r.Passed && takeoverOk && failure is null)
+        {
+            _screen.Line("PASS: every hold was exclusive, no update was lost, and the killed worker's lock was taken over with a larger fencing token");
+            return 0;
+        }
+
+        _screen.Line($"FAIL: {failure ?? (!takeoverOk ? "no takeover with a larger fencing token after the kill" : "the checks above found problems")}");
+        return 1;
+    }
+
+    [GeneratedRegex(@"pid=(\d+)")]
+    private static partial Regex PidPattern();
+}

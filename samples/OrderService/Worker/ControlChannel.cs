@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Hosting;
+
+namespace OrderService.Worker;
+
+/// <summary>
+/// Commands from the demo coordinator, one per line on standard input: <c>load</c>, <c>long-call</c>, <c>stop</c>.
+/// The end of standard input also stops the worker, so a worker never outlives its coordinator.
+/// </summary>
+/// <param name="workload">The pace to switch.</param>
+/// <param name="lifetime">Stops the host.</param>
+public sealed class ControlChannel(Workload workload, IHostApplicationLifetime lifetime) : BackgroundService
+{
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Console reads block a thread: a dedicated one, left behind when the host stops.
+        var reader = new Thread(Read) { IsBackground = true, Name = "control" };
+        reader.Start();
+        return Task.CompletedTask;
+    }
+
+    private void Read()
+    {
+        while (Console.In.ReadLine() is { } line)
+        {
+            switch (line.Trim())
+            {
+                case "load":
+                    workload.SwitchToLoad();
+                    break;
+                case "long-call":
+                    workload.ArmLongCall();
+                    break;
+                case "stop":
+                    lifetime.StopApplication();
+                    return;
+            }
+        }
+
+        lifetime.StopApplication();
+    }
+}

@@ -1,0 +1,60 @@
+namespace OrderService.Worker;
+
+/// <summary>
+/// The demo's pace, switched by the coordinator. Slow motion: one handler per worker; every second all workers go for
+/// the same order (1-3 in turn), so they contend, with a 300 ms gateway call a person can follow. Load: four
+/// handlers per worker on random orders, millisecond calls.
+/// </summary>
+/// <param name="settings">The worker's start settings.</param>
+public sealed class Workload(WorkerSettings settings)
+{
+    /// <summary>The most handlers a worker runs at once.</summary>
+    public const int MaxHandlers = 4;
+
+    private volatile bool _load = settings.StartInLoad;
+    private int _longCall;
+
+    /// <summary><c>true</c> in the load phase.</summary>
+    public bool IsLoad => _load;
+
+    /// <summary>How many order handlers run now.</summary>
+    public int Handlers => _load ? MaxHandlers : 1;
+
+    /// <summary>Orders picked from in the load phase.</summary>
+    public int Orders { get; } = settings.Orders;
+
+    /// <summary>Orders walked in slow motion.</summary>
+    public int SlowOrders => Math.Min(3, Orders);
+
+    /// <summary>The payment gateway's answer time.</summary>
+    public TimeSpan PaymentGatewayCall => _load ? TimeSpan.FromMilliseconds(Random.Shared.Next(1, 6)) : TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The ledger's answer time while a customer is credited.</summary>
+    public TimeSpan LedgerCall => _load ? TimeSpan.FromMilliseconds(1) : TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How long one settlement run takes.</summary>
+    public TimeSpan SettlementRun => _load ? TimeSpan.FromMilliseconds(300) : TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How often the settlement job is scheduled (on every node, at the same wall-clock moments).</summary>
+    public TimeSpan SettlementEvery => TimeSpan.FromSeconds(2);
+
+    /// <summary>A wait for a lock longer than this is journaled while it lasts.</summary>
+    public TimeSpan ReportWaitsAfter => _load ? TimeSpan.FromSeconds(1) : TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The gateway call of a payment after <see cref="ArmLongCall"/>: the coordinator kills the worker meanwhile.</summary>
+    public TimeSpan LongCall => TimeSpan.FromSeconds(20);
+
+    /// <summary>Switches to the load phase.</summary>
+    public void SwitchToLoad() => _load = true;
+
+    /// <summary>Makes the next payment's gateway call hang (so that a kill lands inside the hold).</summary>
+    public void ArmLongCall() => Interlocked.Exchange(ref _longCall, 1);
+
+    /// <summary>
+    /// Takes the long-call request, if armed, for a payment that got its lock first in its second (it hardly waited):
+    /// then the other workers are queueing for the same order and will have to wait for the lease to expire.
+    /// </summary>
+    /// <param name="waited">How long the payment waited for its lock.</param>
+    /// <returns><c>true</c> once after <see cref="ArmLongCall"/>.</returns>
+    public bool TakeLongCall(TimeSpan waited) => waited < TimeSpan.FromMilliseconds(100) && Interlocked.Exchange(ref _longCall, 0) == 1;
+}
