@@ -112,7 +112,7 @@ public sealed partial class DemoCoordinator
         _screen.Line($"  data and journal under {_keys.Root}");
         _screen.Line($"  {_options.Workers} workers (+1 replacing the one killed), {_options.Orders} orders, {_options.DurationSeconds} s{(_options.Short ? " (--short)" : "")}");
         _screen.Line();
-        _screen.Line($"phase 1, slow motion: the workers capture payments of orders 1-{Math.Min(3, _options.Orders)} in step, 300 ms per payment");
+        _screen.Line($"phase 1, slow motion: every second all workers go for the same order (1-{Math.Min(3, _options.Orders)} in turn); a payment takes 300 ms");
         _screen.Line("  ▶ holds = acquired the lock (fencing token = the lock key's etcd create revision), ◀ frees = wrote and released");
 
         // The timeline follows the journal with a watch (every entry once, in etcd revision order); the verification

@@ -39,7 +39,8 @@ public sealed class OrderIntake(OrderProcessor processor, HoldJournal journal, W
                 else
                 {
                     // Slow motion: every worker takes the same order at the same wall-clock second, so they contend.
-                    long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    // A worker about to hang (the demo's crash) starts 80 ms early, so that the others queue behind it.
+                    long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + (workload.LongCallArmed ? 80 : 0);
                     await Task.Delay(TimeSpan.FromMilliseconds(1000 - (now % 1000)), stoppingToken);
                     orderId = 1 + (int)(((now / 1000) + 1) % workload.SlowOrders);
                 }
