@@ -121,11 +121,11 @@ public sealed class BenchReport(bool quick)
         {
             md.AppendLine("### 8 concurrent callers (custom harness: fixed-time window after a warm-up)");
             md.AppendLine();
-            md.AppendLine("| run | calls/s | hand-off p50 | hand-off p99 | hand-offs | max holders inside |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|");
+            md.AppendLine("| run | calls/s | hand-off p50 | hand-off p99 | hand-offs | max holders inside | client CPU/call | etcd CPU/call |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
             foreach (RunResult r in Runs)
             {
-                md.AppendLine(Inv($"| {r.Name.Trim()} | {r.Throughput:0} | {Ms(r.HandOffP50)} | {Ms(r.HandOffP99)} | {(r.Keys == 1 ? r.HandOffsMs.Length.ToString(s_inv) : "-")} | {(r.Keys == 1 ? r.MaxInside.ToString(s_inv) : "-")} |"));
+                md.AppendLine(Inv($"| {r.Name.Trim()} | {r.Throughput:0} | {Ms(r.HandOffP50)} | {Ms(r.HandOffP99)} | {(r.Keys == 1 ? r.HandOffsMs.Length.ToString(s_inv) : "-")} | {(r.Keys == 1 ? r.MaxInside.ToString(s_inv) : "-")} | {Ms(r.ClientCpuMsPerCall)} | {Ms(double.IsNaN(r.EtcdCpuMsPerCall) ? null : r.EtcdCpuMsPerCall)} |"));
             }
 
             md.AppendLine();

@@ -53,8 +53,14 @@ public sealed class HandOffRecorder
     public double[] SamplesMs() => _samples.Take(_count).Select(t => t * 1000.0 / Stopwatch.Frequency).ToArray();
 }
 
-public sealed record RunResult(string Name, int Callers, int Keys, long Calls, double Seconds, double[] HandOffsMs, int MaxInside)
+public sealed record RunResult(string Name, int Callers, int Keys, long Calls, double Seconds, double[] HandOffsMs, int MaxInside, double ClientCpuMs, double EtcdCpuMs)
 {
+    /// <summary>CPU time this (client) process spent per call during the window, all threads.</summary>
+    public double ClientCpuMsPerCall => ClientCpuMs / Math.Max(1, Calls);
+
+    /// <summary>CPU time the etcd process spent per call during the window (NaN when etcd is not ours).</summary>
+    public double EtcdCpuMsPerCall => EtcdCpuMs / Math.Max(1, Calls);
+
     public double Throughput => Calls / Seconds;
 
     public double? HandOffP50 => HandOffsMs.Length == 0 ? null : Stats.Percentile(HandOffsMs, 50);
@@ -84,7 +90,7 @@ public static class Stats
 /// and (one key) hand-off latency. Measured for the generated wrapper, for hand-written calls queued on a local
 /// gate (what the library does inside one process) and for the pre-granted-lease prototype.
 /// </summary>
-public sealed class ContentionHarness(string endpoint, TimeSpan warmup, TimeSpan measure)
+public sealed class ContentionHarness(string endpoint, int? etcdProcessId, TimeSpan warmup, TimeSpan measure)
 {
     public const int Callers = 8;
 
@@ -171,18 +177,53 @@ public sealed class ContentionHarness(string endpoint, TimeSpan warmup, TimeSpan
 
         await Task.Delay(warmup);
         recorder?.Start();
+        double clientCpu = Cpu.ClientMs();
+        double etcdCpu = Cpu.ProcessMs(etcdProcessId);
         long windowStart = Stopwatch.GetTimestamp();
         Volatile.Write(ref counting, 1);
         await Task.Delay(measure);
         long end = Stopwatch.GetTimestamp();
         Volatile.Write(ref windowEnd, end);
+        clientCpu = Cpu.ClientMs() - clientCpu;
+        etcdCpu = Cpu.ProcessMs(etcdProcessId) - etcdCpu;
         recorder?.Stop();
         Volatile.Write(ref stop, true);
         await Task.WhenAll(callers);
         double seconds = (end - windowStart) / (double)Stopwatch.Frequency;
-        var result = new RunResult(name, Callers, keys, Interlocked.Read(ref completed), seconds, recorder?.SamplesMs() ?? [], recorder?.MaxInside ?? 1);
-        Console.WriteLine($"  {name}: {result.Throughput:0} calls/s" +
+        var result = new RunResult(name, Callers, keys, Interlocked.Read(ref completed), seconds, recorder?.SamplesMs() ?? [], recorder?.MaxInside ?? 1, clientCpu, etcdCpu);
+        Console.WriteLine($"  {name}: {result.Throughput:0} calls/s, CPU per call: client {result.ClientCpuMsPerCall:0.000} ms, etcd {result.EtcdCpuMsPerCall:0.000} ms" +
             (result.HandOffP50 is { } p50 ? $", hand-off p50 {p50:0.000} ms, p99 {result.HandOffP99:0.000} ms ({result.HandOffsMs.Length} hand-offs)" : ""));
         return result;
     }
+}
+
+/// <summary>CPU time of this process and of another one (from /proc), in milliseconds.</summary>
+public static class Cpu
+{
+    public static double ClientMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
+
+    /// <summary>utime + stime of a process from /proc/PID/stat; NaN when unknown.</summary>
+    public static double ProcessMs(int? pid)
+    {
+        if (pid is null)
+        {
+            return double.NaN;
+        }
+
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            // Fields after the command name (which is in parentheses and may hold spaces): state is field 3, utime 14, stime 15.
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            long ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+            return ticks * 1000.0 / ClockTicksPerSecond;
+        }
+        catch (IOException)
+        {
+            return double.NaN;
+        }
+    }
+
+    // USER_HZ is 100 on Linux for every common architecture.
+    private const double ClockTicksPerSecond = 100;
 }

@@ -57,8 +57,8 @@ public static class GeneratorBenchmark
         (double trackedMs, GeneratorDriver driver, Compilation compilation, _) = FullRun(trees, references, track: true);
         GeneratorRunResult tracked = driver.GetRunResult().Results.Single();
         var stepTimes = tracked.TrackedSteps.Concat(tracked.TrackedOutputSteps)
-            .Where(kv => !kv.Key.Contains('_', StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key, kv => kv.Value.Sum(r => r.ElapsedTime.TotalMilliseconds), StringComparer.Ordinal);
+            .GroupBy(kv => kv.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.SelectMany(kv => kv.Value).Sum(r => r.ElapsedTime.TotalMilliseconds), StringComparer.Ordinal);
 
         var incremental = new List<IncrementalRun>();
 

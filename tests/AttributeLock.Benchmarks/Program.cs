@@ -75,7 +75,7 @@ try
     if (sections.Contains("contention"))
     {
         Console.WriteLine("== Contention and no contention (custom harness, 8 callers) ==");
-        var harness = new ContentionHarness(BenchEnvironment.Endpoint,
+        var harness = new ContentionHarness(BenchEnvironment.Endpoint, server?.ProcessId,
             warmup: TimeSpan.FromSeconds(quick ? 0.5 : 2), measure: TimeSpan.FromSeconds(quick ? 2 : 10));
         report.Runs.AddRange(await harness.RunAllAsync());
     }
