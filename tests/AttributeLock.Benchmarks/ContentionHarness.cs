@@ -139,7 +139,7 @@ public sealed class ContentionHarness(string endpoint, int? etcdProcessId, TimeS
                 await gates[key].WaitAsync().ConfigureAwait(false);
                 try
                 {
-                    await leases.LockedCallAsync(keys[key], preBody).ConfigureAwait(false);
+                    await leases.LockedCallAsync(keys[key], preBody, grantNext: false).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -43,6 +43,25 @@ public sealed class HandWritten : IDisposable
         await _client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// (1) again, through the raw gRPC clients with a deadline on every call: what the provider itself sends. Tells
+    /// the cost of the wire from the cost of the library around it.
+    /// </summary>
+    public async Task LockedCallRawAsync(ByteString key)
+    {
+        Grpc.Core.CallOptions Options() => new(deadline: DateTime.UtcNow.AddSeconds(5));
+        var connection = _client.GetConnection();
+        LeaseGrantResponse lease = await connection.LeaseClient.LeaseGrantAsync(new LeaseGrantRequest { TTL = TtlSeconds }, Options()).ConfigureAwait(false);
+        ByteString value = ByteString.CopyFromUtf8($"{_holder} call={Interlocked.Increment(ref _calls)}");
+        TxnResponse answer = await connection.KVClient.TxnAsync(LockTransaction(key, value, lease.ID), Options()).ConfigureAwait(false);
+        if (!answer.Succeeded)
+        {
+            throw new InvalidOperationException($"The key {key.ToStringUtf8()} was busy: the hand-written benchmark expects it free.");
+        }
+
+        await connection.LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease.ID }, Options()).ConfigureAwait(false);
+    }
+
     /// <summary>(3): etcd's v3lock API: LeaseGrant, Lock(name, lease), Unlock(the key Lock returned), LeaseRevoke.</summary>
     public async Task V3LockCallAsync(ByteString name)
     {
@@ -99,8 +118,12 @@ public sealed class PreGrantedLeases : IAsyncDisposable
     /// <summary>Starts granting the next lease now (for example while waiting for a local gate).</summary>
     public void Prepare() => _next ??= GrantAsync();
 
-    /// <summary>Takes the lease granted ahead (granting one now if there is none or it is too old) and starts the next grant.</summary>
-    public async Task<long> TakeAsync()
+    /// <summary>
+    /// Takes the lease granted ahead (granting one now if there is none or it is too old); with
+    /// <paramref name="grantNext"/>, starts the next grant at once (a caller that calls <see cref="Prepare"/> before
+    /// it waits passes false, so that no grant runs during the hand-off).
+    /// </summary>
+    public async Task<long> TakeAsync(bool grantNext = true)
     {
         Task<(long Id, long GrantedAt)>? pending = _next;
         _next = null;
@@ -109,7 +132,7 @@ public sealed class PreGrantedLeases : IAsyncDisposable
             (long id, long grantedAt) = await pending.ConfigureAwait(false);
             if (Stopwatch.GetTimestamp() - grantedAt < s_maxAge)
             {
-                _next = GrantAsync();
+                _next = grantNext ? GrantAsync() : null;
                 return id;
             }
 
@@ -117,14 +140,14 @@ public sealed class PreGrantedLeases : IAsyncDisposable
         }
 
         long fresh = (await GrantAsync().ConfigureAwait(false)).Id;
-        _next = GrantAsync();
+        _next = grantNext ? GrantAsync() : null;
         return fresh;
     }
 
     /// <summary>A locked call with a lease granted ahead: Txn, body, LeaseRevoke.</summary>
-    public async Task LockedCallAsync(ByteString key, Action? body = null)
+    public async Task LockedCallAsync(ByteString key, Action? body = null, bool grantNext = true)
     {
-        long lease = await TakeAsync().ConfigureAwait(false);
+        long lease = await TakeAsync(grantNext).ConfigureAwait(false);
         await _etcd.HoldAsync(key, lease, body).ConfigureAwait(false);
     }
 

@@ -13,6 +13,7 @@ public class LockCallBenchmarks
     private static readonly ByteString s_putKey = ByteString.CopyFromUtf8("/attributelock-bench/put");
     private static readonly ByteString s_putValue = ByteString.CopyFromUtf8("value");
     private static readonly ByteString s_handKey = ByteString.CopyFromUtf8("/attributelock-bench/hand-written");
+    private static readonly ByteString s_rawKey = ByteString.CopyFromUtf8("/attributelock-bench/raw");
     private static readonly ByteString s_preKey = ByteString.CopyFromUtf8("/attributelock-bench/pre-granted");
     private static readonly ByteString s_v3Name = ByteString.CopyFromUtf8("/attributelock-bench/v3lock");
 
@@ -46,6 +47,10 @@ public class LockCallBenchmarks
     /// <summary>(1) Hand-written dotnet-etcd: LeaseGrant + Version==0 Txn (Else Get) + LeaseRevoke, empty body.</summary>
     [Benchmark(Baseline = true, Description = "(1) hand-written grant+txn+revoke")]
     public Task HandWritten() => _hand.LockedCallAsync(s_handKey);
+
+    /// <summary>(1) through the raw gRPC clients with a per-call deadline, as the provider sends them.</summary>
+    [Benchmark(Description = "(1r) same, raw gRPC + deadline")]
+    public Task HandWrittenRaw() => _hand.LockedCallRawAsync(s_rawKey);
 
     /// <summary>(2) The generated [EtcdLock] wrapper around an empty body.</summary>
     [Benchmark(Description = "(2) generated [EtcdLock] wrapper")]

@@ -1,7 +1,7 @@
 // AttributeLock benchmarks: what a locked call costs, against hand-written dotnet-etcd calls and etcd's own lock API,
 // on a real etcd. Run everything with scripts/bench.sh (docs/benchmarks.md explains the figures).
 //
-//   [--quick] [--only calls,contention,herd,generator] [--artifacts DIR]
+//   [--quick] [--only calls,contention,herd,allocs,generator] [--artifacts DIR]
 //       Starts a throw-away etcd (tmpfs data dir) unless ETCD_ENDPOINTS is set, runs the sections, prints the
 //       tables and the targets, and writes them to DIR/attributelock-summary.md.
 //   --herd-worker ENDPOINT WAITERS ROUNDS
@@ -27,7 +27,7 @@ if (args.Length > 0 && args[0] == HerdHarness.WorkerFlag)
 
 bool quick = args.Contains("--quick");
 string artifacts = Path.GetFullPath(ArgValue("--artifacts") ?? "BenchmarkDotNet.Artifacts");
-HashSet<string> sections = (ArgValue("--only") ?? "calls,contention,herd,generator").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+HashSet<string> sections = (ArgValue("--only") ?? "calls,contention,herd,allocs,generator").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
 Directory.CreateDirectory(artifacts);
 
 var total = Stopwatch.StartNew();
@@ -84,6 +84,12 @@ try
     {
         Console.WriteLine("== Thundering herd (2 processes x 32 waiters, one key) ==");
         report.Herd = await HerdHarness.RunAsync(BenchEnvironment.Endpoint, waiters: 32, rounds: quick ? 2 : 10);
+    }
+
+    if (sections.Contains("allocs"))
+    {
+        Console.WriteLine("== Allocation profile (sampled types, (1) against (2)) ==");
+        report.Allocations = await AllocationProfile.RunAsync(BenchEnvironment.Endpoint, calls: quick ? 1000 : 5000);
     }
 
     if (sections.Contains("generator"))
