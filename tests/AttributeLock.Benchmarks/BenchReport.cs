@@ -18,6 +18,7 @@ public sealed class BenchReport(bool quick)
     public HerdResult? Herd { get; set; }
     public GeneratorResult? Generator { get; set; }
     public IReadOnlyList<AllocationProfile.Profile>? Allocations { get; set; }
+    public IReadOnlyList<PairedFigure>? Paired { get; set; }
     public string EtcdVersion { get; set; } = "?";
     public string DataDir { get; set; } = "?";
     public string LoadBefore { get; set; } = "?";
@@ -113,6 +114,21 @@ public sealed class BenchReport(bool quick)
                 {
                     md.AppendLine(Inv($"| {c.Description} | {c.MedianMs:0.000} ms | {c.MeanMs:0.000} ms | {c.P95Ms:0.000} ms | {Bytes(c.AllocatedBytes)} | {(baseline is { } bl ? (c.MedianMs / bl).ToString("0.00", s_inv) : "-")} |"));
                 }
+            }
+
+            md.AppendLine();
+        }
+
+        if (Paired is { Count: > 0 } paired)
+        {
+            PairedFigure? basePaired = paired.FirstOrDefault(p => p.Name.StartsWith("(1) ", StringComparison.Ordinal));
+            md.AppendLine(Inv($"### One call at a time, interleaved (custom harness: the variants round-robin, {paired[0].CallMs.Length} calls each)"));
+            md.AppendLine();
+            md.AppendLine("| variant | median | p99 | median vs (1) |");
+            md.AppendLine("|---|---:|---:|---:|");
+            foreach (PairedFigure p in paired)
+            {
+                md.AppendLine(Inv($"| {p.Name} | {p.MedianMs:0.000} ms | {p.P99Ms:0.000} ms | {(basePaired is null ? "-" : (p.MedianMs / basePaired.MedianMs).ToString("0.00", s_inv))} |"));
             }
 
             md.AppendLine();
@@ -221,8 +237,22 @@ public sealed class BenchReport(bool quick)
             md.AppendLine("| (2)/(1) ≤ 1.05, ≤ 1 KB more | not measured (section calls not run) | - |");
         }
 
+        PairedFigure? pairedHand = Paired?.FirstOrDefault(p => p.Name.StartsWith("(1) ", StringComparison.Ordinal));
+        PairedFigure? pairedGenerated = Paired?.FirstOrDefault(p => p.Name.StartsWith("(2) ", StringComparison.Ordinal));
+        PairedFigure? pairedPut = Paired?.FirstOrDefault(p => p.Name.StartsWith("(6) ", StringComparison.Ordinal));
+        if (pairedHand is not null && pairedGenerated is not null)
+        {
+            double ratio = pairedGenerated.MedianMs / pairedHand.MedianMs;
+            md.AppendLine(Inv($"| (2)/(1) median ≤ 1.05, interleaved | {pairedGenerated.MedianMs:0.000} / {pairedHand.MedianMs:0.000} ms = {ratio:0.000} | {Met(ratio <= 1.05)} |"));
+        }
+
         RunResult? contended = Run("(4)");
         RunResult? spread = Run("(5)");
+        if (contended?.HandOffP50 is { } p50Paired && pairedPut is not null)
+        {
+            md.AppendLine(Inv($"| hand-off p50 ≤ 3 × (6), interleaved Put | {p50Paired:0.000} ms vs 3 × {pairedPut.MedianMs:0.000} = {3 * pairedPut.MedianMs:0.000} ms (ratio {p50Paired / pairedPut.MedianMs:0.00} × Put) | {Met(p50Paired <= 3 * pairedPut.MedianMs)} |"));
+        }
+
         if (contended?.HandOffP50 is { } p50 && put is not null)
         {
             md.AppendLine(Inv($"| hand-off p50 ≤ 3 × (6) | {p50:0.000} ms vs 3 × {put.MedianMs:0.000} = {3 * put.MedianMs:0.000} ms (ratio {p50 / put.MedianMs:0.00} × Put) | {Met(p50 <= 3 * put.MedianMs)} |"));
@@ -268,9 +298,17 @@ public sealed class BenchReport(bool quick)
         md.AppendLine();
         md.AppendLine("| figure | (1) hand-written | (P) pre-granted | (2) generated | (P)/(1) | (P)/(2) |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|");
+        PairedFigure? ph = Paired?.FirstOrDefault(p => p.Name.StartsWith("(1) ", StringComparison.Ordinal));
+        PairedFigure? pp = Paired?.FirstOrDefault(p => p.Name.StartsWith("(P) ", StringComparison.Ordinal));
+        PairedFigure? pg = Paired?.FirstOrDefault(p => p.Name.StartsWith("(2) ", StringComparison.Ordinal));
+        if (ph is not null && pp is not null && pg is not null)
+        {
+            md.AppendLine(Inv($"| one call, median, interleaved | {ph.MedianMs:0.000} ms | {pp.MedianMs:0.000} ms | {pg.MedianMs:0.000} ms | {pp.MedianMs / ph.MedianMs:0.00} | {pp.MedianMs / pg.MedianMs:0.00} |"));
+        }
+
         if (hand is not null && pre is not null && generated is not null)
         {
-            md.AppendLine(Inv($"| one call, median | {hand.MedianMs:0.000} ms | {pre.MedianMs:0.000} ms | {generated.MedianMs:0.000} ms | {pre.MedianMs / hand.MedianMs:0.00} | {pre.MedianMs / generated.MedianMs:0.00} |"));
+            md.AppendLine(Inv($"| one call, median (BenchmarkDotNet) | {hand.MedianMs:0.000} ms | {pre.MedianMs:0.000} ms | {generated.MedianMs:0.000} ms | {pre.MedianMs / hand.MedianMs:0.00} | {pre.MedianMs / generated.MedianMs:0.00} |"));
         }
 
         RunResult? hand1 = Run("hand-written, local gate, 8 callers, 1 key");

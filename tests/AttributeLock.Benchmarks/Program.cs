@@ -1,7 +1,7 @@
 // AttributeLock benchmarks: what a locked call costs, against hand-written dotnet-etcd calls and etcd's own lock API,
 // on a real etcd. Run everything with scripts/bench.sh (docs/benchmarks.md explains the figures).
 //
-//   [--quick] [--only calls,contention,herd,allocs,generator] [--artifacts DIR]
+//   [--quick] [--only calls,paired,contention,herd,allocs,generator] [--artifacts DIR]
 //       Starts a throw-away etcd (tmpfs data dir) unless ETCD_ENDPOINTS is set, runs the sections, prints the
 //       tables and the targets, and writes them to DIR/attributelock-summary.md.
 //   --herd-worker ENDPOINT WAITERS ROUNDS
@@ -27,7 +27,7 @@ if (args.Length > 0 && args[0] == HerdHarness.WorkerFlag)
 
 bool quick = args.Contains("--quick");
 string artifacts = Path.GetFullPath(ArgValue("--artifacts") ?? "BenchmarkDotNet.Artifacts");
-HashSet<string> sections = (ArgValue("--only") ?? "calls,contention,herd,allocs,generator").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+HashSet<string> sections = (ArgValue("--only") ?? "calls,paired,contention,herd,allocs,generator").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
 Directory.CreateDirectory(artifacts);
 
 var total = Stopwatch.StartNew();
@@ -70,6 +70,12 @@ try
             .WithOrderer(new BenchmarkDotNet.Order.DefaultOrderer(BenchmarkDotNet.Order.SummaryOrderPolicy.Declared));
         Summary summary = BenchmarkRunner.Run<LockCallBenchmarks>(config);
         report.AddCalls(summary);
+    }
+
+    if (sections.Contains("paired"))
+    {
+        Console.WriteLine("== Single calls interleaved (custom harness, one caller) ==");
+        report.Paired = await PairedCalls.RunAsync(BenchEnvironment.Endpoint, rounds: quick ? 200 : 2000);
     }
 
     if (sections.Contains("contention"))
