@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the AttributeLock benchmarks (tests/AttributeLock.Benchmarks) against a throw-away local etcd that the
 # benchmark program starts itself (free loopback ports, data dir on tmpfs), unless ETCD_ENDPOINTS is set.
-#   scripts/bench.sh            full run (about 5 minutes on 2 cores)
-#   scripts/bench.sh --quick    short sanity run (well under 2 minutes, build included when up to date)
-#   scripts/bench.sh --only calls,contention,herd,generator    some sections only
+#   scripts/bench.sh            full run (about 3.5 minutes on 2 cores)
+#   scripts/bench.sh --quick    short sanity run (about 1 minute)
+#   scripts/bench.sh --only calls,paired,contention,herd,allocs,generator    some sections only
 # Results: printed, and written to BenchmarkDotNet.Artifacts/attributelock-summary.md (see docs/benchmarks.md).
 # Timings are only meaningful on a quiet machine: the script prints the load and heavy dotnet processes it sees.
 set -euo pipefail
