@@ -104,6 +104,12 @@ try
         report.Generator = GeneratorBenchmark.Run(warmRuns: quick ? 3 : 10);
     }
 }
+catch (Exception ex)
+{
+    // Caught (not left unhandled) so that the finally below stops etcd and removes its data dir.
+    Console.Error.WriteLine($"benchmark failed: {ex}");
+    return 1;
+}
 finally
 {
     if (server is not null)
