@@ -102,9 +102,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             return ValueTask.FromResult(nested);
         }
 
-        return NotNull(AcquireCoreAsync(node!, fullKey, ttl, wait, throwWhenBusy: true, cancellationToken));
-
-        static async ValueTask<EtcdLockHandle> NotNull(ValueTask<EtcdLockHandle?> acquiring) => (await acquiring.ConfigureAwait(false))!;
+        // With throwWhenBusy the result is never null; ValueTask<T?> and ValueTask<T> are one runtime type for a class.
+        return AcquireCoreAsync(node!, fullKey, ttl, wait, throwWhenBusy: true, cancellationToken)!;
     }
 
     /// <inheritdoc />
@@ -173,11 +172,13 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
         activity?.SetTag("attributelock.key", fullKey);
         bool singleAttempt = wait == TimeSpan.Zero;
-        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (!singleAttempt && wait != Timeout.InfiniteTimeSpan)
-        {
-            waitCts.CancelAfter(wait);
-        }
+
+        // A separate token source only when a finite wait needs its own timer; otherwise the caller's token is enough.
+        using CancellationTokenSource? timeoutCts = !singleAttempt && wait != Timeout.InfiniteTimeSpan
+            ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
+            : null;
+        timeoutCts?.CancelAfter(wait);
+        CancellationToken waitToken = timeoutCts?.Token ?? cancellationToken;
 
         LocalGates.Gate? gate = null;
         KeptLease? lease = null;
@@ -189,7 +190,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             try
             {
                 long gateStart = Stopwatch.GetTimestamp();
-                gate = await _gates.EnterAsync(fullKey, singleAttempt, waitCts.Token).ConfigureAwait(false);
+                gate = await _gates.EnterAsync(fullKey, singleAttempt, waitToken).ConfigureAwait(false);
                 waitedTicks += Stopwatch.GetTimestamp() - gateStart;
                 if (gate is null)
                 {
@@ -201,7 +202,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                 ByteString valueBytes = ByteString.CopyFromUtf8(holderValue);
                 while (true)
                 {
-                    waitCts.Token.ThrowIfCancellationRequested();
+                    waitToken.ThrowIfCancellationRequested();
                     if (lease is null || lease.IsLost)
                     {
                         if (lease is not null)
@@ -223,8 +224,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                         lease.MarkLost("the lease was not found by the lock transaction");
                         continue;
                     }
-                    catch (RpcException ex)
+                    catch (Exception ex) when (ex is RpcException or OperationCanceledException)
                     {
+                        // No caller token is passed to this call (it must not be cut half-way): a cancellation here is
+                        // the deadline firing inside the client, so etcd did not answer in time.
                         throw Unavailable(fullKey, "the lock transaction", ex);
                     }
 
@@ -260,7 +263,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
                             Log.Waiting(_logger, fullKey, holder ?? "");
                             long waitStart = Stopwatch.GetTimestamp();
-                            await WaitForReleaseAsync(fullKey, keyBytes, answer.Header.Revision, current.CreateRevision, waitCts.Token).ConfigureAwait(false);
+                            await WaitForReleaseAsync(fullKey, keyBytes, answer.Header.Revision, current.CreateRevision, waitToken).ConfigureAwait(false);
                             waitedTicks += Stopwatch.GetTimestamp() - waitStart;
                             continue;
                         }
@@ -290,7 +293,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                     return handle;
                 }
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && waitCts.IsCancellationRequested)
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeoutCts is { IsCancellationRequested: true })
             {
                 return Busy(fullKey, holder ?? _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
             }
@@ -355,7 +358,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             granted = await _leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttl }, CallOptions()).ConfigureAwait(false);
         }
-        catch (RpcException ex)
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
         {
             throw Unavailable(fullKey, "the lease grant", ex);
         }
@@ -445,7 +448,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             RangeResponse range = await _kv.RangeAsync(new RangeRequest { Key = key }, CallOptions()).ConfigureAwait(false);
             return range.Kvs.Count == 1 && range.Kvs[0].CreateRevision == createRevision;
         }
-        catch (RpcException)
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
         {
             return false;
         }
@@ -498,9 +501,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     private CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
 
-    private EtcdLockUnavailableException Unavailable(string fullKey, string what, RpcException ex) =>
+    private EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
         new(fullKey,
-            $"etcd ({_endpoints}) failed {what} for lock '{fullKey}' (timeout {_options.ConnectTimeout.TotalSeconds:0.#} s): {ex.StatusCode}: {ex.Status.Detail}",
+            $"etcd ({_endpoints}) failed {what} for lock '{fullKey}' (timeout {_options.ConnectTimeout.TotalSeconds:0.#} s): " +
+            (ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : $"no answer in time ({ex.GetType().Name})"),
             ex);
 
     private static void Validate(EtcdLockProviderOptions options)

@@ -22,7 +22,9 @@ internal sealed class KeptLease
     private readonly object _gate = new();
     private readonly CancellationTokenSource _lost = new();
     private readonly Queue<long> _pendingSends = new();
-    private readonly Timer _deadlineTimer;
+    // Created at the first renewal: a hold released within TTL/3 never needs one (most calls), and until the first
+    // renewal the keeper loop is not yet involved, so nothing but a timer could notice the deadline anyway.
+    private Timer? _deadlineTimer;
     private long _deadline;
     private bool _retired;
     private Action<KeptLease, string>? _onLost;
@@ -33,8 +35,7 @@ internal sealed class KeptLease
         TtlSeconds = ttlSeconds;
         RenewInterval = Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
         NextRenewal = grantSentTimestamp + RenewInterval;
-        _deadlineTimer = new Timer(static s => ((KeptLease)s!).OnDeadlineTimer(), this, Timeout.Infinite, Timeout.Infinite);
-        Confirm(grantSentTimestamp, ttlSeconds);
+        _deadline = grantSentTimestamp + ttlSeconds * Stopwatch.Frequency;
     }
 
     public long Id { get; }
@@ -67,7 +68,18 @@ internal sealed class KeptLease
         lock (_gate)
         {
             _pendingSends.Enqueue(timestamp);
+            if (_deadlineTimer is null && !_retired && !IsLost)
+            {
+                _deadlineTimer = new Timer(static s => ((KeptLease)s!).OnDeadlineTimer(), this, Timeout.Infinite, Timeout.Infinite);
+                ArmDeadlineTimer();
+            }
         }
+    }
+
+    private void ArmDeadlineTimer()
+    {
+        long dueMs = (long)Math.Ceiling((_deadline - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
+        _deadlineTimer?.Change(Math.Max(0, dueMs), Timeout.Infinite);
     }
 
     public void ForgetSends()
@@ -116,8 +128,7 @@ internal sealed class KeptLease
             }
 
             _deadline = deadline;
-            long dueMs = (long)Math.Ceiling((deadline - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
-            _deadlineTimer.Change(Math.Max(0, dueMs), Timeout.Infinite);
+            ArmDeadlineTimer();
         }
     }
 
@@ -147,7 +158,7 @@ internal sealed class KeptLease
 
             LostReason = reason;
             callback = _onLost;
-            _deadlineTimer.Change(Timeout.Infinite, Timeout.Infinite);
+            _deadlineTimer?.Change(Timeout.Infinite, Timeout.Infinite);
         }
 
         callback?.Invoke(this, reason);
@@ -160,10 +171,9 @@ internal sealed class KeptLease
         lock (_gate)
         {
             _retired = true;
-            _deadlineTimer.Change(Timeout.Infinite, Timeout.Infinite);
         }
 
-        _deadlineTimer.Dispose();
+        _deadlineTimer?.Dispose();
     }
 }
 
@@ -189,6 +199,13 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     private Task? _loop;
     private AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? _stream;
     private long _lastStreamFailure;
+    // When the loop means to wake next, and how many leases were registered so far. Register wakes the loop only when
+    // the new lease is due before the planned wake. Ordering that makes this safe: Register adds the lease, then bumps
+    // _registrations, then reads _plannedWake; the loop reads _registrations, scans, publishes _plannedWake, reads
+    // _registrations again and rescans if it moved. Either the loop's second read sees the bump (it rescans), or the
+    // bump came after it, so Register reads the published plan and wakes the loop if the plan is too late.
+    private long _plannedWake = long.MaxValue;
+    private long _registrations;
 
     public LeaseKeeper(Lease.LeaseClient client, ILogger logger)
     {
@@ -203,7 +220,12 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         var lease = new KeptLease(id, ttlSeconds, grantSentTimestamp);
         _leases[id] = lease;
         EnsureLoop();
-        _wake.Release();
+        Interlocked.Increment(ref _registrations);
+        if (lease.NextRenewal < Interlocked.Read(ref _plannedWake))
+        {
+            _wake.Release();
+        }
+
         return lease;
     }
 
@@ -230,6 +252,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     {
         while (!stop.IsCancellationRequested)
         {
+            long registrationsBefore = Interlocked.Read(ref _registrations);
             long now = Stopwatch.GetTimestamp();
             long nextWake = now + Stopwatch.Frequency;
             foreach (KeptLease lease in _leases.Values)
@@ -246,6 +269,12 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                 }
 
                 nextWake = Math.Min(nextWake, lease.NextRenewal);
+            }
+
+            Interlocked.Exchange(ref _plannedWake, nextWake);
+            if (Interlocked.Read(ref _registrations) != registrationsBefore)
+            {
+                continue;
             }
 
             long waitMs = Math.Max(1, (nextWake - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency);

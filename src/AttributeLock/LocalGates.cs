@@ -6,8 +6,13 @@ namespace AttributeLock;
 /// waiter (every failed Version==0 transaction still costs etcd a consensus round).
 /// </summary>
 /// <remarks>
-/// Invariant: a gate exists in the map while its reference count is above zero; the count and the map change
-/// together under <c>_map</c>'s lock, so a gate is never removed while a caller holds or waits for it.
+/// Invariants (everything under the lock of <c>_map</c>):
+/// <list type="bullet">
+/// <item>A gate is in the map exactly while it is held or waited for; an uncontended enter allocates only the gate.</item>
+/// <item>Exit hands the gate straight to the first waiter still queued (FIFO), so it never looks free in between.</item>
+/// <item>A waiter is either still queued (and may be cancelled, which removes it) or has been handed the gate
+/// (its task completed with the gate): never both, because both transitions happen under the lock.</item>
+/// </list>
 /// </remarks>
 internal sealed class LocalGates
 {
@@ -15,51 +20,67 @@ internal sealed class LocalGates
 
     internal sealed class Gate
     {
-        public readonly SemaphoreSlim Semaphore = new(1, 1);
-        public int References;
+        public readonly Queue<TaskCompletionSource<Gate?>> Waiters = new();
 
         /// <summary>Who holds the key through this gate, for timeout messages.</summary>
         public volatile string? Holder;
     }
 
     /// <summary>Enters the key's gate. Returns null when <paramref name="singleAttempt"/> and the gate is taken.</summary>
-    public async ValueTask<Gate?> EnterAsync(string key, bool singleAttempt, CancellationToken cancellationToken)
+    public ValueTask<Gate?> EnterAsync(string key, bool singleAttempt, CancellationToken cancellationToken)
     {
-        Gate gate;
+        TaskCompletionSource<Gate?> waiter;
         lock (_map)
         {
-            if (!_map.TryGetValue(key, out gate!))
+            if (!_map.TryGetValue(key, out Gate? gate))
             {
                 gate = new Gate();
                 _map.Add(key, gate);
+                return ValueTask.FromResult<Gate?>(gate);
             }
 
-            gate.References++;
-        }
-
-        try
-        {
             if (singleAttempt)
             {
-                if (gate.Semaphore.Wait(0))
-                {
-                    return gate;
-                }
+                return ValueTask.FromResult<Gate?>(null);
             }
-            else
-            {
-                await gate.Semaphore.WaitAsync(cancellationToken).ConfigureAwait(false);
-                return gate;
-            }
-        }
-        catch
-        {
-            Unreference(key, gate);
-            throw;
+
+            cancellationToken.ThrowIfCancellationRequested();
+            waiter = new TaskCompletionSource<Gate?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            gate.Waiters.Enqueue(waiter);
         }
 
-        Unreference(key, gate);
-        return null;
+        return WaitAsync(key, waiter, cancellationToken);
+    }
+
+    private async ValueTask<Gate?> WaitAsync(string key, TaskCompletionSource<Gate?> waiter, CancellationToken cancellationToken)
+    {
+        using (cancellationToken.Register(() => Cancel(key, waiter, cancellationToken)))
+        {
+            return await waiter.Task.ConfigureAwait(false);
+        }
+    }
+
+    private void Cancel(string key, TaskCompletionSource<Gate?> waiter, CancellationToken cancellationToken)
+    {
+        lock (_map)
+        {
+            if (!_map.TryGetValue(key, out Gate? gate) || waiter.Task.IsCompleted)
+            {
+                return; // already handed the gate: the caller owns it and will exit it
+            }
+
+            int count = gate.Waiters.Count;
+            for (int i = 0; i < count; i++)
+            {
+                TaskCompletionSource<Gate?> w = gate.Waiters.Dequeue();
+                if (!ReferenceEquals(w, waiter))
+                {
+                    gate.Waiters.Enqueue(w);
+                }
+            }
+
+            waiter.TrySetCanceled(cancellationToken);
+        }
     }
 
     /// <summary>The holder recorded on the key's gate, if a caller of this process holds it.</summary>
@@ -73,16 +94,14 @@ internal sealed class LocalGates
 
     public void Exit(string key, Gate gate)
     {
-        gate.Holder = null;
-        gate.Semaphore.Release();
-        Unreference(key, gate);
-    }
-
-    private void Unreference(string key, Gate gate)
-    {
         lock (_map)
         {
-            if (--gate.References == 0)
+            gate.Holder = null;
+            if (gate.Waiters.TryDequeue(out TaskCompletionSource<Gate?>? next))
+            {
+                next.TrySetResult(gate);
+            }
+            else
             {
                 _map.Remove(key);
             }

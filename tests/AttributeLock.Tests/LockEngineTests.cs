@@ -162,6 +162,40 @@ public sealed class LockEngineTests : EtcdTestBase
     }
 
     [Fact]
+    public async Task Callers_of_one_process_queue_locally_and_a_timed_out_or_cancelled_one_leaves_the_queue()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("local-queue");
+        using var txns = new MeterCounter(provider.Meter, EtcdLockTelemetry.Transactions);
+        EtcdLockHandle held = await provider.AcquireAsync(key);
+
+        Task<T> Elsewhere<T>(Func<Task<T>> f)
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                return Task.Run(f);
+            }
+        }
+
+        var timedOut = await Assert.ThrowsAsync<EtcdLockTimeoutException>(() => Elsewhere(async () =>
+            await provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(300) })));
+        Assert.Contains(provider.HolderId, timedOut.Message);
+
+        using var cts = new CancellationTokenSource(300);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Elsewhere(async () => await provider.AcquireAsync(key, cancellationToken: cts.Token)));
+
+        Task<EtcdLockHandle> next = Elsewhere(async () => await provider.AcquireAsync(key));
+        await Task.Delay(200);
+        Assert.False(next.IsCompleted);
+        Assert.Equal(1, txns.Total); // the queued callers never raced in etcd
+
+        await held.DisposeAsync();
+        await using EtcdLockHandle got = await next.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(got.FencingToken > held.FencingToken);
+        Assert.Equal(2, txns.Total);
+    }
+
+    [Fact]
     public async Task Retried_transaction_that_had_committed_is_recognised_as_ours()
     {
         var provider = NewProvider(interceptors: [new RepeatTransactionInterceptor()]);
