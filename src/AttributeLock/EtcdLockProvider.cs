@@ -276,11 +276,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                     }
 
                     var hold = new LockHold(this, fullKey, lease, fencingToken, gate, Stopwatch.GetTimestamp());
-                    lease.OnLost((l, reason) =>
-                    {
-                        Log.Lost(_logger, fullKey, l.Id, fencingToken, reason);
-                        _metrics.LostHolds.Add(1);
-                    });
+                    lease.OnLost(hold);
                     gate.Holder = holderValue;
                     var handle = new EtcdLockHandle(hold, isNested: false);
                     node.Handle = handle;
@@ -461,6 +457,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             await RevokeAsync(hold.Lease.Id).ConfigureAwait(false);
         }
+        catch (Exception ex) when (IsLeaseGone(ex))
+        {
+            // Already expired or revoked: the key is gone either way.
+        }
         catch (Exception ex)
         {
             Log.RevokeFailed(_logger, ex, hold.Key, hold.LeaseId);
@@ -481,23 +481,27 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             await RevokeAsync(lease.Id).ConfigureAwait(false);
         }
+        catch (Exception ex) when (IsLeaseGone(ex))
+        {
+            // Already expired or revoked: nothing left behind.
+        }
         catch (Exception ex)
         {
             Log.RevokeFailed(_logger, ex, fullKey, lease.Id);
         }
     }
 
-    private async ValueTask RevokeAsync(long leaseId)
+    /// <summary>Revokes a lease (deleting its key). Callers treat NotFound (already expired or revoked) as done.</summary>
+    private Task<LeaseRevokeResponse> RevokeAsync(long leaseId) =>
+        _leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ResponseAsync;
+
+    internal void OnHoldLost(LockHold hold, string reason)
     {
-        try
-        {
-            await _leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ConfigureAwait(false);
-        }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
-        {
-            // Already expired or revoked: the key is gone either way.
-        }
+        Log.Lost(_logger, hold.Key, hold.LeaseId, hold.FencingToken, reason);
+        _metrics.LostHolds.Add(1);
     }
+
+    private static bool IsLeaseGone(Exception ex) => ex is RpcException { StatusCode: StatusCode.NotFound };
 
     private CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
 

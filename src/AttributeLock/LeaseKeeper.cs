@@ -27,7 +27,7 @@ internal sealed class KeptLease
     private Timer? _deadlineTimer;
     private long _deadline;
     private bool _retired;
-    private Action<KeptLease, string>? _onLost;
+    private LockHold? _hold;
 
     public KeptLease(long id, long ttlSeconds, long grantSentTimestamp)
     {
@@ -55,11 +55,12 @@ internal sealed class KeptLease
         get { lock (_gate) { return _deadline; } }
     }
 
-    public void OnLost(Action<KeptLease, string> callback)
+    /// <summary>From now on a loss is reported for <paramref name="hold"/> (logged and counted by its provider).</summary>
+    public void OnLost(LockHold hold)
     {
         lock (_gate)
         {
-            _onLost = callback;
+            _hold = hold;
         }
     }
 
@@ -148,7 +149,7 @@ internal sealed class KeptLease
 
     public void MarkLost(string reason)
     {
-        Action<KeptLease, string>? callback;
+        LockHold? hold;
         lock (_gate)
         {
             if (_retired || IsLost)
@@ -157,11 +158,11 @@ internal sealed class KeptLease
             }
 
             LostReason = reason;
-            callback = _onLost;
+            hold = _hold;
             _deadlineTimer?.Change(Timeout.Infinite, Timeout.Infinite);
         }
 
-        callback?.Invoke(this, reason);
+        hold?.Provider.OnHoldLost(hold, reason);
         _lost.Cancel();
     }
 

@@ -20,7 +20,8 @@ internal sealed class LocalGates
 
     internal sealed class Gate
     {
-        public readonly Queue<TaskCompletionSource<Gate?>> Waiters = new();
+        /// <summary>Callers waiting for the gate, first come first served; created by the first waiter.</summary>
+        public Queue<TaskCompletionSource<Gate?>>? Waiters;
 
         /// <summary>Who holds the key through this gate, for timeout messages.</summary>
         public volatile string? Holder;
@@ -46,7 +47,7 @@ internal sealed class LocalGates
 
             cancellationToken.ThrowIfCancellationRequested();
             waiter = new TaskCompletionSource<Gate?>(TaskCreationOptions.RunContinuationsAsynchronously);
-            gate.Waiters.Enqueue(waiter);
+            (gate.Waiters ??= new Queue<TaskCompletionSource<Gate?>>()).Enqueue(waiter);
         }
 
         return WaitAsync(key, waiter, cancellationToken);
@@ -64,7 +65,7 @@ internal sealed class LocalGates
     {
         lock (_map)
         {
-            if (!_map.TryGetValue(key, out Gate? gate) || waiter.Task.IsCompleted)
+            if (!_map.TryGetValue(key, out Gate? gate) || gate.Waiters is null || waiter.Task.IsCompleted)
             {
                 return; // already handed the gate: the caller owns it and will exit it
             }
@@ -97,7 +98,7 @@ internal sealed class LocalGates
         lock (_map)
         {
             gate.Holder = null;
-            if (gate.Waiters.TryDequeue(out TaskCompletionSource<Gate?>? next))
+            if (gate.Waiters is not null && gate.Waiters.TryDequeue(out TaskCompletionSource<Gate?>? next))
             {
                 next.TrySetResult(gate);
             }

@@ -16,6 +16,7 @@ internal sealed class LockHold
         AcquiredTimestamp = acquiredTimestamp;
     }
 
+    public EtcdLockProvider Provider => _provider;
     public string Key { get; }
     public KeptLease Lease { get; }
     public long LeaseId => Lease.Id;
