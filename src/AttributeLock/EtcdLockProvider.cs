@@ -43,7 +43,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private readonly LocalGates _gates = new();
     private readonly LockMetrics _metrics;
     private readonly string _endpoints;
-    private long _callCount;
+    private readonly ByteString _holderBytes;
     private int _disposed;
 
     /// <summary>Creates a provider.</summary>
@@ -76,11 +76,12 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         _keeper = new LeaseKeeper(_leases, _logger);
         _metrics = new LockMetrics(meterFactory);
         HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
+        _holderBytes = ByteString.CopyFromUtf8(HolderId);
     }
 
     /// <summary>
-    /// Who this provider is, as written into the value of every key it holds (with a per-call suffix):
-    /// host name, process id and a per-provider id.
+    /// Who this provider is, as written into the value of every key it holds: host name, process id and a
+    /// per-provider id.
     /// </summary>
     public string HolderId { get; }
 
@@ -197,9 +198,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                     return Busy(fullKey, _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
                 }
 
-                string holderValue = $"{HolderId} call={Interlocked.Increment(ref _callCount)}";
                 ByteString keyBytes = ByteString.CopyFromUtf8(fullKey);
-                ByteString valueBytes = ByteString.CopyFromUtf8(holderValue);
+                // The value names this provider; together with the lease id (unique per attempt) it identifies
+                // this acquisition, which is what recognising a retried transaction needs.
+                ByteString valueBytes = _holderBytes;
                 while (true)
                 {
                     waitToken.ThrowIfCancellationRequested();
@@ -277,7 +279,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
                     var hold = new LockHold(this, fullKey, lease, fencingToken, gate, Stopwatch.GetTimestamp());
                     lease.OnLost(hold);
-                    gate.Holder = holderValue;
+                    gate.Holder = HolderId;
                     var handle = new EtcdLockHandle(hold, isNested: false);
                     node.Handle = handle;
                     acquired = true;
