@@ -123,7 +123,7 @@ namespace AttributeLock.Generators
         /// <summary>Indents with four spaces per level; lines end with '\n' on every platform.</summary>
         private sealed class Writer
         {
-            private readonly StringBuilder _text = new StringBuilder();
+            private readonly StringBuilder _text = new StringBuilder(2048);
             private int _depth;
 
             public void Line(string line = "")

@@ -20,6 +20,9 @@ namespace AttributeLock.Generators
         /// <summary>An empty array.</summary>
         public static EquatableArray<T> Empty => default;
 
+        /// <summary>The elements; never <c>null</c>, and never to be changed.</summary>
+        internal T[] Items => _items ?? Array.Empty<T>();
+
         /// <inheritdoc />
         public int Count => _items?.Length ?? 0;
 
@@ -83,6 +86,23 @@ namespace AttributeLock.Generators
         /// <summary>Copies <paramref name="items"/> into an equatable array.</summary>
         public static EquatableArray<T> ToEquatableArray<T>(this IEnumerable<T> items)
             where T : IEquatable<T>
-            => new EquatableArray<T>(new List<T>(items).ToArray());
+            => new EquatableArray<T>(items switch
+            {
+                List<T> list => list.ToArray(),
+                ICollection<T> collection => Copy(collection),
+                _ => new List<T>(items).ToArray(),
+            });
+
+        private static T[] Copy<T>(ICollection<T> collection)
+        {
+            if (collection.Count == 0)
+            {
+                return Array.Empty<T>();
+            }
+
+            var array = new T[collection.Count];
+            collection.CopyTo(array, 0);
+            return array;
+        }
     }
 }

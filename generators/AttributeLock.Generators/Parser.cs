@@ -16,16 +16,24 @@ namespace AttributeLock.Generators
     {
         private const string LockLocalName = "__lock";
 
+        /// <summary>Namespaces as the generated code's <c>namespace</c> line writes them.</summary>
+        private static readonly SymbolDisplayFormat NamespaceFormat = SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted);
+
         private readonly Compilation _compilation;
+        private readonly KnownTypes _known;
         private readonly IMethodSymbol _method;
         private readonly MethodDeclarationSyntax _syntax;
         private readonly SyntaxTree _tree;
         private readonly CancellationToken _cancellationToken;
         private readonly List<DiagnosticInfo> _diagnostics = new List<DiagnosticInfo>();
+        private ExpressionSyntax? _templateExpression;
+        private string? _template;
+        private TemplateSourceMap? _map;
 
         private Parser(Compilation compilation, IMethodSymbol method, MethodDeclarationSyntax syntax, CancellationToken cancellationToken)
         {
             _compilation = compilation;
+            _known = KnownTypes.For(compilation);
             _method = method;
             _syntax = syntax;
             _tree = syntax.SyntaxTree;
@@ -58,7 +66,7 @@ namespace AttributeLock.Generators
             bool? returnsValue = ReturnShape();
             CheckParameters();
 
-            IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => IsType(p.Type, "System.Threading.CancellationToken"));
+            IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => KnownTypes.Is(p.Type, _known.CancellationToken));
             var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
             EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
             (int ttl, int wait, int whenBusy) = Options(attribute, attributeSyntax);
@@ -86,7 +94,7 @@ namespace AttributeLock.Generators
                 BaseHintName: string.Join(".", TypeChain().Select(t => HintPart(t.Name, t.TypeParameters)).Concat(new[] { HintPart(_method.Name, _method.TypeParameters) })),
                 Namespace: _method.ContainingNamespace.IsGlobalNamespace
                     ? null
-                    : _method.ContainingNamespace.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted)),
+                    : _method.ContainingNamespace.ToDisplayString(NamespaceFormat),
                 ContainingTypes: containingTypes,
                 Modifiers: string.Join(" ", _syntax.Modifiers.Where(m => !m.IsKind(SyntaxKind.PartialKeyword) && !m.IsKind(SyntaxKind.AsyncKeyword) && !m.IsKind(SyntaxKind.ExternKeyword)).Select(m => m.Text)),
                 ReturnType: _method.ReturnType.ToDisplayString(Symbols.TypeFormat),
@@ -108,11 +116,11 @@ namespace AttributeLock.Generators
 
         private LocationInfo At(TextSpan span) => LocationInfo.From(_tree, span);
 
+        /// <summary>The template's source map, built only when a diagnostic needs it.</summary>
+        private TemplateSourceMap Map => _map ??= TemplateSourceMap.Create(_templateExpression!, _template!);
+
         private void Report(DiagnosticDescriptor descriptor, LocationInfo location, params string[] args)
             => _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, args));
-
-        private bool IsType(ITypeSymbol type, string metadataName)
-            => SymbolEqualityComparer.Default.Equals(type.OriginalDefinition, _compilation.GetTypeByMetadataName(metadataName));
 
         private static string HintPart(string name, IEnumerable<ITypeParameterSymbol> typeParameters)
         {
@@ -178,12 +186,12 @@ namespace AttributeLock.Generators
             ITypeSymbol type = _method.ReturnType;
             if (!_method.ReturnsByRef && !_method.ReturnsByRefReadonly)
             {
-                if (IsType(type, "System.Threading.Tasks.Task") || IsType(type, "System.Threading.Tasks.ValueTask"))
+                if (KnownTypes.Is(type, _known.Task) || KnownTypes.Is(type, _known.ValueTask))
                 {
                     return false;
                 }
 
-                if (IsType(type, "System.Threading.Tasks.Task`1") || IsType(type, "System.Threading.Tasks.ValueTask`1"))
+                if (KnownTypes.Is(type, _known.TaskOfT) || KnownTypes.Is(type, _known.ValueTaskOfT))
                 {
                     return true;
                 }
@@ -196,7 +204,7 @@ namespace AttributeLock.Generators
 
             string reason = _method.ReturnsVoid
                 ? "the lock is released asynchronously, so callers must be able to await the call; return Task or ValueTask"
-                : IsType(type, "System.Collections.Generic.IAsyncEnumerable`1") || IsType(type, "System.Collections.Generic.IAsyncEnumerator`1")
+                : KnownTypes.Is(type, _known.AsyncEnumerable) || KnownTypes.Is(type, _known.AsyncEnumerator)
                     ? "an async iterator would hold the lock between its yields while the caller decides when to go on; return Task<T> or ValueTask<T> of a complete result"
                     : "only Task, Task<T>, ValueTask and ValueTask<T> are supported, because the lock is held until the returned task completes";
             Report(DiagnosticDescriptors.UnsupportedReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat), reason);
@@ -241,17 +249,17 @@ namespace AttributeLock.Generators
                 return null;
             }
 
-            TemplateSourceMap map = TemplateSourceMap.Create(expression, template!);
+            _templateExpression = expression;
+            _template = template;
             if (template![0] != '/')
             {
-                Report(DiagnosticDescriptors.TemplateWithoutSlash, At(map.Map(0, template.Length)), template);
+                Report(DiagnosticDescriptors.TemplateWithoutSlash, At(Map.Map(0, template.Length)), template);
             }
 
             var parts = new List<KeyPart>();
             bool valid = true;
             foreach (TemplateToken token in KeyTemplate.Tokenize(template))
             {
-                LocationInfo where = At(map.Map(token.Start, token.Length));
                 string text = template.Substring(token.Start, token.Length);
                 switch (token.Kind)
                 {
@@ -259,23 +267,23 @@ namespace AttributeLock.Generators
                         parts.Add(new KeyPart(text, null, text, EquatableArray<MemberStep>.Empty));
                         break;
                     case TemplateTokenKind.Braces:
-                        Report(DiagnosticDescriptors.BracePlaceholder, where, text.Substring(1, text.Length - 2));
+                        Report(DiagnosticDescriptors.BracePlaceholder, At(Map.Map(token.Start, token.Length)), text.Substring(1, text.Length - 2));
                         valid = false;
                         break;
                     case TemplateTokenKind.Unterminated:
-                        Report(DiagnosticDescriptors.MalformedPlaceholder, where, text, "it has no closing '>'");
+                        Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it has no closing '>'");
                         valid = false;
                         break;
                     case TemplateTokenKind.Empty:
-                        Report(DiagnosticDescriptors.MalformedPlaceholder, where, text, "it names nothing; write a parameter name such as '<id>'");
+                        Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it names nothing; write a parameter name such as '<id>'");
                         valid = false;
                         break;
                     case TemplateTokenKind.InvalidName:
-                        Report(DiagnosticDescriptors.MalformedPlaceholder, where, text, $"'{token.Segments[0]}' is not a parameter name or a member path such as 'order.CustomerId'");
+                        Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, $"'{token.Segments[0]}' is not a parameter name or a member path such as 'order.CustomerId'");
                         valid = false;
                         break;
                     default:
-                        KeyPart? part = Placeholder(template, token, map);
+                        KeyPart? part = Placeholder(template, token);
                         if (part is null)
                         {
                             valid = false;
@@ -292,13 +300,13 @@ namespace AttributeLock.Generators
             return valid ? parts.ToEquatableArray() : null;
         }
 
-        private KeyPart? Placeholder(string template, TemplateToken token, TemplateSourceMap map)
+        private KeyPart? Placeholder(string template, TemplateToken token)
         {
             string root = token.Segments[0];
             IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
             if (parameter is null)
             {
-                LocationInfo rootLocation = At(map.Map(token.SegmentStart(template, 0), token.SegmentLength(template, 0)));
+                LocationInfo rootLocation = At(Map.Map(token.SegmentStart(template, 0), token.SegmentLength(template, 0)));
                 Report(DiagnosticDescriptors.UnknownPlaceholder, rootLocation, token.Path, MethodName, Suggestion(root));
                 return null;
             }
@@ -318,7 +326,7 @@ namespace AttributeLock.Generators
                 ISymbol? member = FindMember(receiver, token.Segments[i]);
                 if (member is null)
                 {
-                    LocationInfo memberLocation = At(map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
+                    LocationInfo memberLocation = At(Map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
                     Report(DiagnosticDescriptors.MemberNotFound, memberLocation, token.Path, receiver.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString(Symbols.MessageFormat), token.Segments[i]);
                     return null;
                 }
@@ -340,7 +348,7 @@ namespace AttributeLock.Generators
                     INamedTypeSymbol { IsRecord: true } => " (a record's generated ToString is not a stable key)",
                     _ => "",
                 };
-                Report(DiagnosticDescriptors.PlaceholderType, At(map.Map(token.Start + 1, token.Length - 2)), token.Path, type.ToDisplayString(Symbols.MessageFormat), hint);
+                Report(DiagnosticDescriptors.PlaceholderType, At(Map.Map(token.Start + 1, token.Length - 2)), token.Path, type.ToDisplayString(Symbols.MessageFormat), hint);
                 return null;
             }
 
@@ -496,7 +504,7 @@ namespace AttributeLock.Generators
                 return typeParameter.ConstraintTypes.Any(HasInvariantStringForm);
             }
 
-            INamedTypeSymbol? formattable = _compilation.GetTypeByMetadataName("System.IFormattable");
+            INamedTypeSymbol? formattable = _known.Formattable;
             if (formattable is not null && Symbols.IsOrImplements(type, formattable))
             {
                 return true;
@@ -535,7 +543,7 @@ namespace AttributeLock.Generators
                     continue;
                 }
 
-                LocationInfo where = At(attributeSyntax?.ArgumentList?.Arguments
+                LocationInfo Where() => At(attributeSyntax?.ArgumentList?.Arguments
                     .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument.Key)?.Expression.Span ?? _syntax.Identifier.Span);
                 switch (argument.Key)
                 {
@@ -543,7 +551,7 @@ namespace AttributeLock.Generators
                         ttl = value;
                         if (value < 1)
                         {
-                            Report(DiagnosticDescriptors.InvalidTtl, where, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                            Report(DiagnosticDescriptors.InvalidTtl, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
                         }
 
                         break;
@@ -551,7 +559,7 @@ namespace AttributeLock.Generators
                         wait = value;
                         if (value < -1)
                         {
-                            Report(DiagnosticDescriptors.InvalidWaitTimeout, where, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                            Report(DiagnosticDescriptors.InvalidWaitTimeout, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
                         }
 
                         break;
@@ -566,37 +574,20 @@ namespace AttributeLock.Generators
 
         private string? Provider()
         {
-            INamedTypeSymbol? providerType = _compilation.GetTypeByMetadataName(Symbols.EtcdLockProvider);
+            INamedTypeSymbol? providerType = _known.EtcdLockProvider;
             if (providerType is null)
             {
                 return null;
             }
 
             INamedTypeSymbol type = _method.ContainingType;
-            var members = new List<ISymbol>();
-            var seen = new HashSet<string>();
-            for (INamedTypeSymbol? current = type; current is not null; current = current.BaseType)
+            ProviderCandidates candidates = _known.ProvidersOf(type, providerType, _cancellationToken);
+            var members = new List<ISymbol>(candidates.Members.Count);
+            foreach (ISymbol member in candidates.Members)
             {
-                foreach (ISymbol member in current.GetMembers())
+                if (!_method.IsStatic || member.IsStatic)
                 {
-                    ITypeSymbol? memberType = member switch
-                    {
-                        IFieldSymbol { AssociatedSymbol: null, IsImplicitlyDeclared: false } field => field.Type,
-                        IPropertySymbol { IsIndexer: false, GetMethod: { } getter } property when Accessible(getter) => property.Type,
-                        _ => null,
-                    };
-                    if (memberType is null || !member.CanBeReferencedByName || !seen.Add(member.Name))
-                    {
-                        continue;
-                    }
-
-                    bool usable = Symbols.IsOrImplements(memberType, providerType)
-                        && (!_method.IsStatic || member.IsStatic)
-                        && (SymbolEqualityComparer.Default.Equals(current, type) || (member.DeclaredAccessibility != Accessibility.Private && Accessible(member)));
-                    if (usable)
-                    {
-                        members.Add(member);
-                    }
+                    members.Add(member);
                 }
             }
 
@@ -604,8 +595,13 @@ namespace AttributeLock.Generators
             {
                 // A primary constructor parameter counts only when no field or property does: the usual
                 // "private readonly IEtcdLockProvider _locks = locks;" then names one provider, not two.
-                IMethodSymbol? primary = type.InstanceConstructors.FirstOrDefault(c => c.DeclaringSyntaxReferences.Any(r => r.GetSyntax(_cancellationToken) is TypeDeclarationSyntax));
-                members.AddRange(primary?.Parameters.Where(p => Symbols.IsOrImplements(p.Type, providerType) && _method.Parameters.All(m => m.Name != p.Name)) ?? Enumerable.Empty<IParameterSymbol>());
+                foreach (IParameterSymbol parameter in candidates.PrimaryParameters)
+                {
+                    if (!HasParameterNamed(parameter.Name))
+                    {
+                        members.Add(parameter);
+                    }
+                }
             }
 
             if (members.Count == 0)
@@ -622,13 +618,26 @@ namespace AttributeLock.Generators
 
             ISymbol provider = members[0];
             string name = Symbols.Escape(provider.Name);
-            if (provider is IParameterSymbol || _method.Parameters.All(p => p.Name != provider.Name))
+            if (provider is IParameterSymbol || !HasParameterNamed(provider.Name))
             {
                 return name;
             }
 
             // A method parameter of the same name hides the member.
             return provider.IsStatic ? provider.ContainingType.ToDisplayString(Symbols.TypeFormat) + "." + name : "this." + name;
+        }
+
+        private bool HasParameterNamed(string name)
+        {
+            foreach (IParameterSymbol parameter in _method.Parameters)
+            {
+                if (parameter.Name == name)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
 
         private IMethodSymbol? Core()

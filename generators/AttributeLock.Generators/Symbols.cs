@@ -39,7 +39,17 @@ namespace AttributeLock.Generators
 
         /// <summary>The wrapper's Core method: same type parameters, parameter types and return type.</summary>
         public static IMethodSymbol? FindCore(IMethodSymbol wrapper)
-            => CoreCandidates(wrapper).FirstOrDefault(core => CoreMismatch(wrapper, core) is null);
+        {
+            foreach (ISymbol member in wrapper.ContainingType.GetMembers(wrapper.Name + CoreSuffix))
+            {
+                if (member is IMethodSymbol { MethodKind: MethodKind.Ordinary } core && CoreMismatch(wrapper, core) is null)
+                {
+                    return core;
+                }
+            }
+
+            return null;
+        }
 
         /// <summary>Why <paramref name="core"/> cannot be the Core of <paramref name="wrapper"/>; <c>null</c> when it can.</summary>
         public static string? CoreMismatch(IMethodSymbol wrapper, IMethodSymbol core)
@@ -58,9 +68,7 @@ namespace AttributeLock.Generators
                 ? core
                 : core.Construct(wrapper.TypeParameters.Cast<ITypeSymbol>().ToArray());
 
-            bool sameParameters = constructed.Parameters.Length == wrapper.Parameters.Length
-                && constructed.Parameters.Zip(wrapper.Parameters, (c, w) => c.RefKind == w.RefKind && SymbolEqualityComparer.Default.Equals(c.Type, w.Type)).All(same => same);
-            if (!sameParameters)
+            if (!SameParameters(constructed.Parameters, wrapper.Parameters))
             {
                 return $"its parameters are ({ParameterList(core)}), expected ({ParameterList(wrapper)})";
             }
@@ -77,6 +85,24 @@ namespace AttributeLock.Generators
         public static bool IsOrImplements(ITypeSymbol type, INamedTypeSymbol interfaceType)
             => SymbolEqualityComparer.Default.Equals(type, interfaceType)
             || type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, interfaceType));
+
+        private static bool SameParameters(System.Collections.Immutable.ImmutableArray<IParameterSymbol> core, System.Collections.Immutable.ImmutableArray<IParameterSymbol> wrapper)
+        {
+            if (core.Length != wrapper.Length)
+            {
+                return false;
+            }
+
+            for (int i = 0; i < core.Length; i++)
+            {
+                if (core[i].RefKind != wrapper[i].RefKind || !SymbolEqualityComparer.Default.Equals(core[i].Type, wrapper[i].Type))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
 
         private static string ParameterList(IMethodSymbol method)
             => string.Join(", ", method.Parameters.Select(p => p.Type.ToDisplayString(MessageFormat)));
