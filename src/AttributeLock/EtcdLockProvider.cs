@@ -191,7 +191,29 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             try
             {
                 long gateStart = Stopwatch.GetTimestamp();
-                gate = await _gates.EnterAsync(fullKey, singleAttempt, waitToken).ConfigureAwait(false);
+                ValueTask<LocalGates.Gate?> entering = _gates.EnterAsync(fullKey, singleAttempt, waitToken);
+                if (entering.IsCompleted)
+                {
+                    gate = await entering.ConfigureAwait(false);
+                }
+                else
+                {
+                    // Another caller of this process has the key: grant our lease while we queue, so that the hand-off
+                    // costs the holder's revoke and our transaction (two consensus writes), not a grant on top.
+                    Task<KeptLease> pregrant = GrantAsync(fullKey, ttl).AsTask();
+                    try
+                    {
+                        gate = await entering.ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        await RevokeIfGrantedAsync(fullKey, pregrant).ConfigureAwait(false);
+                        throw;
+                    }
+
+                    lease = await pregrant.ConfigureAwait(false);
+                }
+
                 waitedTicks += Stopwatch.GetTimestamp() - gateStart;
                 if (gate is null)
                 {
@@ -474,6 +496,22 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             _metrics.HoldDuration.Record(heldMs);
             Log.Released(_logger, hold.Key, hold.LeaseId, heldMs);
         }
+    }
+
+    /// <summary>Revokes a lease granted in the background once its grant finishes; a failed grant left nothing.</summary>
+    private async ValueTask RevokeIfGrantedAsync(string fullKey, Task<KeptLease> granting)
+    {
+        KeptLease lease;
+        try
+        {
+            lease = await granting.ConfigureAwait(false);
+        }
+        catch (EtcdLockUnavailableException)
+        {
+            return;
+        }
+
+        await RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
     }
 
     private async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)

@@ -184,6 +184,9 @@ public sealed class LockEngineTests : EtcdTestBase
         using var cts = new CancellationTokenSource(300);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Elsewhere(async () => await provider.AcquireAsync(key, cancellationToken: cts.Token)));
 
+        // Queued callers grant their lease while they wait; one that gives up revokes it at once.
+        Assert.Equal(1, provider.KeptLeaseCount);
+
         Task<EtcdLockHandle> next = Elsewhere(async () => await provider.AcquireAsync(key));
         await Task.Delay(200);
         Assert.False(next.IsCompleted);
