@@ -31,6 +31,7 @@ namespace AttributeLock;
 /// </remarks>
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private static long s_providerCount;
 
     private readonly EtcdLockProviderOptions _options;
@@ -156,7 +157,17 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
 
         string fullKey = _options.KeyPrefix + key;
-        int bytes = Encoding.UTF8.GetByteCount(fullKey);
+        int bytes;
+        try
+        {
+            bytes = s_strictUtf8.GetByteCount(fullKey);
+        }
+        catch (EncoderFallbackException)
+        {
+            // An unpaired surrogate has no UTF-8 form: it would be replaced, and two keys could become one.
+            throw new ArgumentException("The lock key contains an unpaired UTF-16 surrogate; EtcdLockKeyFormatter.Segment escapes such values.", nameof(key));
+        }
+
         if (bytes > _options.MaxKeyBytes)
         {
             throw new ArgumentException(

@@ -224,6 +224,27 @@ public sealed class LockEngineTests : EtcdTestBase
     }
 
     [Fact]
+    public async Task Long_unicode_values_stay_one_segment_and_a_key_over_the_limit_is_refused_before_any_lease()
+    {
+        var provider = NewProvider();
+        string value = string.Concat(Enumerable.Range(0, 3000).Select(i => (i % 5) switch { 0 => "é", 1 => "日", 2 => "\U0001F600", 3 => "/", _ => "%" }));
+        string segment = EtcdLockKeyFormatter.Segment(value, "v");
+        Assert.DoesNotContain('/', segment);
+        Assert.NotEqual(segment, EtcdLockKeyFormatter.Segment(value + "/", "v"));
+
+        var ex = await Assert.ThrowsAsync<ArgumentException>(async () => await provider.AcquireAsync("/big/" + segment));
+        Assert.Contains("MaxKeyBytes", ex.Message);
+        Assert.Equal(0, provider.KeptLeaseCount);
+
+        int cut = char.IsHighSurrogate(segment[599]) ? 599 : 600;
+        await using EtcdLockHandle ok = await provider.AcquireAsync("/big/" + segment[..cut]);
+        Assert.Equal($"/attributelock-tests/big/{segment[..cut]}", ok.Key);
+
+        var lone = await Assert.ThrowsAsync<ArgumentException>(async () => await provider.AcquireAsync("/big/\ud800"));
+        Assert.Contains("surrogate", lone.Message);
+    }
+
+    [Fact]
     public async Task Unreachable_etcd_fails_within_the_connect_timeout()
     {
         int port = AttributeLock.Testing.EtcdServer.FreePort();
