@@ -44,7 +44,10 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public int ClientPort { get; }
     public string DataDir { get; }
-    public int? ProcessId => _process?.Id;
+    /// <summary>The etcd process's id (not its watchdog shell's).</summary>
+    public int? ProcessId => _process is null ? null : _etcdPid.Result;
+
+    private Task<int> _etcdPid = Task.FromResult(0);
 
     /// <summary>Path of the etcd binary, or null when it is not installed.</summary>
     public static string? FindBinary()
@@ -100,12 +103,20 @@ public sealed class EtcdServer : IAsyncDisposable
         string binary = FindBinary() ?? throw new InvalidOperationException(
             "The etcd binary was not found. Install it with 'apt-get update && apt-get install -y etcd-server' (the README's test command and .ci/run do this), or set ETCD_ENDPOINTS to a running etcd.");
         string peer = $"http://127.0.0.1:{_peerPort}";
-        var psi = new ProcessStartInfo(binary)
+        // etcd runs under a small shell watchdog that stops it when this (test) process is gone, even when the test
+        // host is killed and no cleanup code runs. The shell prints etcd's pid first, for pause/resume signals.
+        var psi = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(
+            "\"$0\" \"$@\" & e=$!; echo \"etcd-pid $e\"; trap 'kill $e 2>/dev/null; exit 0' TERM INT HUP; " +
+            $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 1; done; " +
+            "kill $e 2>/dev/null; wait $e");
+        psi.ArgumentList.Add(binary);
         foreach (string a in new[]
         {
             "--name", _name, "--data-dir", DataDir,
@@ -118,8 +129,19 @@ public sealed class EtcdServer : IAsyncDisposable
         }
 
         var log = _log;
+        var pid = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _etcdPid = pid.Task;
         _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && line.StartsWith("etcd-pid ", StringComparison.Ordinal) && int.TryParse(line.AsSpan(9), out int id))
+            {
+                pid.TrySetResult(id);
+                return;
+            }
+
+            lock (log) { log.AppendLine(e.Data); }
+        };
         _process.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
@@ -192,7 +214,7 @@ public sealed class EtcdServer : IAsyncDisposable
 
     private void Signal(int sig)
     {
-        if (_process is null || kill(_process.Id, sig) != 0)
+        if (_process is null || kill(_etcdPid.Result, sig) != 0)
         {
             throw new InvalidOperationException($"Could not send signal {sig} to etcd.");
         }
