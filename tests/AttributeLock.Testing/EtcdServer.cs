@@ -103,8 +103,8 @@ public sealed class EtcdServer : IAsyncDisposable
         string binary = FindBinary() ?? throw new InvalidOperationException(
             "The etcd binary was not found. Install it with 'apt-get update && apt-get install -y etcd-server' (the README's test command and .ci/run do this), or set ETCD_ENDPOINTS to a running etcd.");
         string peer = $"http://127.0.0.1:{_peerPort}";
-        // etcd runs under a small shell watchdog that stops it when this (test) process is gone, even when the test
-        // host is killed and no cleanup code runs. The shell prints etcd's pid first, for pause/resume signals.
+        // etcd runs under a small shell watchdog that stops it (and removes its data dir) when this (test) process is
+        // gone, even when the test host is killed and no cleanup code runs. The shell prints etcd's pid first, for pause/resume signals.
         var psi = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardOutput = true,
@@ -115,7 +115,7 @@ public sealed class EtcdServer : IAsyncDisposable
         psi.ArgumentList.Add(
             "\"$0\" \"$@\" & e=$!; echo \"etcd-pid $e\"; trap 'kill $e 2>/dev/null; exit 0' TERM INT HUP; " +
             $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 1; done; " +
-            "kill $e 2>/dev/null; wait $e");
+            $"kill $e 2>/dev/null; wait $e; kill -0 {Environment.ProcessId} 2>/dev/null || rm -rf '{DataDir}'");
         psi.ArgumentList.Add(binary);
         foreach (string a in new[]
         {
