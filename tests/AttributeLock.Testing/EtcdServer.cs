@@ -113,7 +113,8 @@ public sealed class EtcdServer : IAsyncDisposable
         };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(
-            "\"$0\" \"$@\" & e=$!; echo \"etcd-pid $e\"; trap 'kill $e 2>/dev/null; exit 0' TERM INT HUP; " +
+            "\"$0\" \"$@\" & e=$!; echo \"etcd-pid $e\"; " +
+            $"trap 'kill $e 2>/dev/null; wait $e; rm -rf \"{DataDir}\"; exit 0' TERM INT HUP; " +
             $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 1; done; " +
             $"kill $e 2>/dev/null; wait $e; kill -0 {Environment.ProcessId} 2>/dev/null || rm -rf '{DataDir}'");
         psi.ArgumentList.Add(binary);
@@ -221,7 +222,7 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     /// <summary>Kills the server with SIGKILL (it stays down until <see cref="StartAgainAsync"/>).</summary>
-    public Task KillAsync() => StopProcessAsync();
+    public Task KillAsync() => StopProcessAsync(keepData: true);
 
     /// <summary>Starts a killed server again on the same ports and data dir.</summary>
     public Task StartAgainAsync() => StartProcessAsync();
@@ -229,7 +230,7 @@ public sealed class EtcdServer : IAsyncDisposable
     /// <summary>Kills the server with SIGKILL and starts it again on the same ports and data dir.</summary>
     public async Task RestartAsync(TimeSpan? downtime = null)
     {
-        await StopProcessAsync().ConfigureAwait(false);
+        await StopProcessAsync(keepData: true).ConfigureAwait(false);
         if (downtime is { } d)
         {
             await Task.Delay(d).ConfigureAwait(false);
@@ -238,12 +239,30 @@ public sealed class EtcdServer : IAsyncDisposable
         await StartProcessAsync().ConfigureAwait(false);
     }
 
-    private async Task StopProcessAsync()
+    /// <summary>
+    /// keepData: SIGKILL etcd itself (a crash; the watchdog then exits and keeps the data dir for a restart).
+    /// Otherwise SIGTERM the watchdog, which stops etcd and removes the data dir.
+    /// </summary>
+    private async Task StopProcessAsync(bool keepData)
     {
         if (_process is { HasExited: false } p)
         {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync().ConfigureAwait(false);
+            int etcdPid = _etcdPid.IsCompletedSuccessfully ? _etcdPid.Result : 0;
+            if (etcdPid > 0)
+            {
+                kill(keepData ? etcdPid : p.Id, keepData ? 9 : 15);
+            }
+
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try
+            {
+                await p.WaitForExitAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                p.Kill(entireProcessTree: true);
+                await p.WaitForExitAsync().ConfigureAwait(false);
+            }
         }
 
         _process?.Dispose();
@@ -252,12 +271,12 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await StopProcessAsync().ConfigureAwait(false);
-        if (_ownsDataDir)
+        await StopProcessAsync(keepData: false).ConfigureAwait(false);
+        if (_ownsDataDir && Directory.Exists(DataDir))
         {
             try
             {
-                Directory.Delete(DataDir, recursive: true);
+                Directory.Delete(DataDir, recursive: true); // a server killed and never started again
             }
             catch (IOException)
             {
