@@ -98,32 +98,32 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     {
         // Synchronous up to the first await of AcquireCoreAsync on purpose: HeldLocks records the hold in the
         // caller's execution context.
-        EtcdLockHandle? nested = Prepare(key, options, Timeout.InfiniteTimeSpan, out string fullKey, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
+        EtcdLockHandle? nested = Prepare(key, options, Timeout.InfiniteTimeSpan, out string fullKey, out ByteString keyBytes, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
         if (nested is not null)
         {
             return ValueTask.FromResult(nested);
         }
 
         // With throwWhenBusy the result is never null; ValueTask<T?> and ValueTask<T> are one runtime type for a class.
-        return AcquireCoreAsync(node!, fullKey, ttl, wait, throwWhenBusy: true, cancellationToken)!;
+        return AcquireCoreAsync(node!, fullKey, keyBytes, ttl, wait, throwWhenBusy: true, cancellationToken)!;
     }
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
     {
-        EtcdLockHandle? nested = Prepare(key, options, TimeSpan.Zero, out string fullKey, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
+        EtcdLockHandle? nested = Prepare(key, options, TimeSpan.Zero, out string fullKey, out ByteString keyBytes, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
         if (nested is not null)
         {
             return ValueTask.FromResult<EtcdLockHandle?>(nested);
         }
 
-        return AcquireCoreAsync(node!, fullKey, ttl, wait, throwWhenBusy: false, cancellationToken);
+        return AcquireCoreAsync(node!, fullKey, keyBytes, ttl, wait, throwWhenBusy: false, cancellationToken);
     }
 
-    private EtcdLockHandle? Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, out string fullKey, out int ttl, out TimeSpan wait, out HeldLocks.Node? node)
+    private EtcdLockHandle? Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, out string fullKey, out ByteString keyBytes, out int ttl, out TimeSpan wait, out HeldLocks.Node? node)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        fullKey = BuildKey(key);
+        fullKey = BuildKey(key, out keyBytes);
         ttl = options?.TtlSeconds ?? _options.DefaultTtlSeconds;
         if (ttl < 1)
         {
@@ -148,7 +148,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         return null;
     }
 
-    private string BuildKey(string key)
+    /// <summary>The full key, and its UTF-8 bytes, encoded once (strictly: what cannot be encoded is refused).</summary>
+    private string BuildKey(string key, out ByteString keyBytes)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (key.Length == 0)
@@ -157,10 +158,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
 
         string fullKey = _options.KeyPrefix + key;
-        int bytes;
+        byte[] encoded;
         try
         {
-            bytes = s_strictUtf8.GetByteCount(fullKey);
+            encoded = s_strictUtf8.GetBytes(fullKey);
         }
         catch (EncoderFallbackException)
         {
@@ -168,6 +169,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             throw new ArgumentException("The lock key contains an unpaired UTF-16 surrogate; EtcdLockKeyFormatter.Segment escapes such values.", nameof(key));
         }
 
+        int bytes = encoded.Length;
         if (bytes > _options.MaxKeyBytes)
         {
             throw new ArgumentException(
@@ -175,10 +177,11 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                 nameof(key));
         }
 
+        keyBytes = UnsafeByteOperations.UnsafeWrap(encoded); // the array is ours alone and never changed
         return fullKey;
     }
 
-    private async ValueTask<EtcdLockHandle?> AcquireCoreAsync(HeldLocks.Node node, string fullKey, int ttl, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
+    private async ValueTask<EtcdLockHandle?> AcquireCoreAsync(HeldLocks.Node node, string fullKey, ByteString keyBytes, int ttl, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
         using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
@@ -231,7 +234,6 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                     return Busy(fullKey, _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
                 }
 
-                ByteString keyBytes = ByteString.CopyFromUtf8(fullKey);
                 // The value names this provider; together with the lease id (unique per attempt) it identifies
                 // this acquisition, which is what recognising a retried transaction needs.
                 ByteString valueBytes = _holderBytes;
