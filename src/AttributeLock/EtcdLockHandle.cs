@@ -1,20 +1,40 @@
+using AttributeLock.Engine;
+
 namespace AttributeLock;
 
 /// <summary>
 /// A held lock. Dispose it to release the lock: the lease is revoked, which deletes the key.
 /// </summary>
+/// <remarks>
+/// A handle that is never disposed and becomes unreachable is released for you when the garbage collector finds it
+/// (renewal stops, the lease is revoked, the local queue moves on, and a warning is logged); always dispose it instead.
+/// </remarks>
 public sealed class EtcdLockHandle : IAsyncDisposable
 {
     private readonly LockHold _hold;
-
-    internal LockHold Hold => _hold;
     private int _disposed;
 
     internal EtcdLockHandle(LockHold hold, bool isNested)
     {
         _hold = hold;
         IsNested = isNested;
+        if (isNested)
+        {
+            // A nested handle owns nothing: the outer call's scope releases the hold.
+            GC.SuppressFinalize(this);
+        }
     }
+
+    /// <summary>Releases an abandoned hold (the handle was collected without being disposed).</summary>
+    ~EtcdLockHandle()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            _hold.Provider.OnAbandoned(_hold);
+        }
+    }
+
+    internal LockHold Hold => _hold;
 
     /// <summary>The full key in etcd (the provider's prefix included).</summary>
     public string Key => _hold.Key;
@@ -29,18 +49,24 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     public long FencingToken => _hold.FencingToken;
 
     /// <summary>
-    /// Cancelled when the hold is lost: the lease's deadline (last confirmed renewal + TTL, on this machine's
-    /// monotonic clock) passed, or etcd reported the lease gone. After that another holder may have the lock.
-    /// Not cancelled by a normal release.
+    /// Cancelled when the hold is lost: the lease's deadline (last confirmed renewal + TTL, on this machine's monotonic
+    /// clock) passed, etcd reported the lease gone, the key was deleted or overwritten behind the holder's back, or the
+    /// provider was disposed. After that another holder may have the lock. Not cancelled by a normal release. For a
+    /// nested handle: cancelled when the outer hold ends for any reason. Callbacks registered on it run on a thread-pool
+    /// thread of their own, never on the library's renewal machinery.
     /// </summary>
-    public CancellationToken LostToken => _hold.LostToken;
-
-    /// <summary><c>true</c> once the hold has been lost (see <see cref="LostToken"/>).</summary>
-    public bool IsLost => _hold.LostToken.IsCancellationRequested;
+    public CancellationToken LostToken => IsNested ? _hold.EndedToken : _hold.LostToken;
 
     /// <summary>
-    /// <c>true</c> for a reentrant acquisition inside a flow that already held the key: it shares the outer
-    /// hold, and disposing it does not release the lock.
+    /// <c>true</c> once the hold has been lost (see <see cref="LostToken"/>); for a nested handle, once the outer hold
+    /// has ended. Becomes <c>true</c> the moment the loss is detected, possibly just before <see cref="LostToken"/>'s
+    /// callbacks run.
+    /// </summary>
+    public bool IsLost => IsNested ? _hold.State != HoldState.Held : _hold.IsLost;
+
+    /// <summary>
+    /// <c>true</c> for a generated wrapper's call nested in another call on the same key (same provider, same async
+    /// flow, outer hold still live): it shares the outer hold, and disposing it does not release the lock.
     /// </summary>
     public bool IsNested { get; }
 
@@ -48,8 +74,9 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     public long TtlSeconds => _hold.TtlSeconds;
 
     /// <summary>
-    /// Releases the lock (revokes the lease). A nested handle only ends its own scope. Never throws: when etcd
-    /// cannot be reached the failure is logged and the lease expires after its TTL.
+    /// Releases the lock (revokes the lease) from whichever flow calls it: the hold ends everywhere. A nested handle
+    /// only ends its own scope. Never throws: when etcd cannot be reached the failure is logged and the lease expires
+    /// after its TTL.
     /// </summary>
     /// <returns>A task that completes when the release was tried.</returns>
     public ValueTask DisposeAsync()
@@ -59,10 +86,8 @@ public sealed class EtcdLockHandle : IAsyncDisposable
             return ValueTask.CompletedTask;
         }
 
-        // Synchronous part on purpose: it runs in the caller's execution context, so the
-        // async flow stops seeing this hold as held (see HeldLocks).
-        HeldLocks.Pop(this);
-        return IsNested ? ValueTask.CompletedTask : _hold.ReleaseAsync();
+        GC.SuppressFinalize(this);
+        return IsNested ? ValueTask.CompletedTask : _hold.Provider.ReleaseAsync(_hold);
     }
 
     /// <inheritdoc />
@@ -73,8 +98,9 @@ public sealed class EtcdLockHandle : IAsyncDisposable
 public static class EtcdLockContext
 {
     /// <summary>
-    /// The innermost lock held by the current async flow (a generated wrapper's or one acquired through
-    /// <see cref="IEtcdLockProvider"/>), or <c>null</c> outside any hold.
+    /// The hold of the innermost generated-wrapper call on the current async flow whose hold is still live (not
+    /// released from any flow, not lost), or <c>null</c>. Holds taken with <see cref="IEtcdLockProvider"/> directly are
+    /// not ambient: use their handle.
     /// </summary>
-    public static EtcdLockHandle? Current => HeldLocks.Innermost();
+    public static EtcdLockHandle? Current => WrapperFrame.CurrentHandle();
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using AttributeLock.Engine;
 
 namespace AttributeLock;
 
@@ -36,26 +37,72 @@ public static class EtcdLockInvocation
             WaitTimeout = waitTimeoutMilliseconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(waitTimeoutMilliseconds),
         };
 
-        // Called synchronously, not awaited here: the provider records the hold in the
-        // caller's execution context before its first await (see HeldLocks).
-        if (whenBusy == LockBusyBehavior.Skip)
+        // Pushed in the synchronous part of the call, so the frame lands in the generated wrapper's own execution
+        // context: its body sees it, its caller does not (see WrapperFrame).
+        WrapperFrame frame = WrapperFrame.Push(provider, key);
+        bool skip = whenBusy == LockBusyBehavior.Skip;
+        return provider is EtcdLockProvider etcd
+            ? EnterEtcdAsync(etcd, frame, key, options, skip, cancellationToken)
+            : EnterOtherAsync(provider, frame, key, options, skip, cancellationToken);
+    }
+
+    /// <summary>
+    /// A call nested in a live call on the same key and provider (same flow) shares its hold, one nested call at a time;
+    /// otherwise the lock is acquired as by any other caller.
+    /// </summary>
+    private static async ValueTask<EtcdLockScope> EnterEtcdAsync(EtcdLockProvider provider, WrapperFrame frame, string key, EtcdLockOptions options, bool skip, CancellationToken cancellationToken)
+    {
+        try
         {
-            return CompleteSkippableAsync(provider.TryAcquireAsync(key, options, cancellationToken), cancellationToken);
+            AcquireRequest request = provider.Prepare(key, options, Timeout.InfiniteTimeSpan, throwWhenBusy: !skip);
+            (EtcdLockHandle? handle, bool busy) = await Nesting.TryEnterNestedAsync(frame, request, cancellationToken).ConfigureAwait(false);
+            if (handle is null && !busy)
+            {
+                LockHold? hold = await provider.AcquireHoldAsync(request, cancellationToken).ConfigureAwait(false);
+                if (hold is not null)
+                {
+                    hold.SetRootFrame(frame);
+                    handle = new EtcdLockHandle(hold, isNested: false);
+                }
+            }
+
+            if (handle is null)
+            {
+                frame.Close();
+                return EtcdLockScope.Skipped;
+            }
+
+            frame.Handle = handle;
+            return new EtcdLockScope(handle, frame, cancellationToken);
         }
-
-        return CompleteAsync(provider.AcquireAsync(key, options, cancellationToken), cancellationToken);
+        catch
+        {
+            frame.Close();
+            throw;
+        }
     }
 
-    private static async ValueTask<EtcdLockScope> CompleteSkippableAsync(ValueTask<EtcdLockHandle?> acquiring, CancellationToken cancellationToken)
+    private static async ValueTask<EtcdLockScope> EnterOtherAsync(IEtcdLockProvider provider, WrapperFrame frame, string key, EtcdLockOptions options, bool skip, CancellationToken cancellationToken)
     {
-        EtcdLockHandle? handle = await acquiring.ConfigureAwait(false);
-        return handle is null ? EtcdLockScope.Skipped : new EtcdLockScope(handle, cancellationToken);
-    }
+        try
+        {
+            EtcdLockHandle? handle = skip
+                ? await provider.TryAcquireAsync(key, options, cancellationToken).ConfigureAwait(false)
+                : await provider.AcquireAsync(key, options, cancellationToken).ConfigureAwait(false);
+            if (handle is null)
+            {
+                frame.Close();
+                return EtcdLockScope.Skipped;
+            }
 
-    private static async ValueTask<EtcdLockScope> CompleteAsync(ValueTask<EtcdLockHandle> acquiring, CancellationToken cancellationToken)
-    {
-        EtcdLockHandle handle = await acquiring.ConfigureAwait(false);
-        return new EtcdLockScope(handle, cancellationToken);
+            frame.Handle = handle;
+            return new EtcdLockScope(handle, frame, cancellationToken);
+        }
+        catch
+        {
+            frame.Close();
+            throw;
+        }
     }
 }
 
@@ -66,14 +113,16 @@ public sealed class EtcdLockScope : IAsyncDisposable
     internal static readonly EtcdLockScope Skipped = new();
 
     private readonly CancellationTokenSource? _linked;
+    private readonly WrapperFrame? _frame;
 
     private EtcdLockScope()
     {
     }
 
-    internal EtcdLockScope(EtcdLockHandle handle, CancellationToken callerToken)
+    internal EtcdLockScope(EtcdLockHandle handle, WrapperFrame frame, CancellationToken callerToken)
     {
         Handle = handle;
+        _frame = frame;
         if (callerToken.CanBeCanceled)
         {
             _linked = CancellationTokenSource.CreateLinkedTokenSource(callerToken, handle.LostToken);
@@ -98,6 +147,15 @@ public sealed class EtcdLockScope : IAsyncDisposable
     /// <returns>A task that completes when the release was tried.</returns>
     public ValueTask DisposeAsync()
     {
+        if (_frame is not null)
+        {
+            _frame.Close();
+            if (Handle is { IsNested: true } nested)
+            {
+                nested.Hold.Unnest(_frame);
+            }
+        }
+
         _linked?.Dispose();
         return Handle?.DisposeAsync() ?? ValueTask.CompletedTask;
     }

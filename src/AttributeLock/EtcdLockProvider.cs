@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text;
+using AttributeLock.Engine;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
@@ -13,21 +14,12 @@ namespace AttributeLock;
 
 /// <summary>
 /// The <see cref="IEtcdLockProvider"/> over etcd's v3 API (through dotnet-etcd). One instance per process and etcd
-/// cluster is enough: it shares one connection and one lease keep-alive stream among all locks.
+/// cluster is enough: it shares one connection among all locks.
 /// </summary>
 /// <remarks>
-/// Protocol of one acquire:
-/// <list type="number">
-/// <item>Callers of this process queue per key (so one transaction per process per release, not one per waiter).</item>
-/// <item><c>LeaseGrant(TTL)</c>; the lease is kept alive from then on.</item>
-/// <item><c>Txn If(Version(key) == 0) Then(Put(key, holder, lease)) Else(Get(key))</c>. A "busy" answer whose value and
-/// lease are ours is a retried transaction that had committed: the lock is ours.</item>
-/// <item>Busy: watch the key from the answer's revision + 1 until it is deleted, the watch ends or fails, or a periodic
-/// read shows the holder changed; then back to the transaction (re-granting the lease if it was lost meanwhile).</item>
-/// <item>Held: renewals every TTL/3; when the deadline (last confirmed renewal + TTL) passes or etcd says the lease is
-/// gone, <see cref="EtcdLockHandle.LostToken"/> is cancelled.</item>
-/// <item>Release: <c>LeaseRevoke</c>, which deletes the key. Failure is logged; the TTL then frees the lock.</item>
-/// </list>
+/// The protocol of one acquire is in <c>Engine/AcquireProtocol.cs</c>; how a hold is kept and when it counts as lost
+/// in <c>Engine/KeptLease.cs</c>, <c>Engine/KeyWatcher.cs</c> and <c>Engine/LockHold.cs</c>. Disposing the provider
+/// tells every open hold it is lost (<see cref="EtcdLockHandle.LostToken"/>), then revokes their leases.
 /// </remarks>
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {
@@ -35,17 +27,16 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private static long s_providerCount;
 
     private readonly EtcdLockProviderOptions _options;
-    private readonly ILogger _logger;
     private readonly EtcdClient _client;
-    private readonly KV.KVClient _kv;
-    private readonly Lease.LeaseClient _leases;
-    private readonly Watch.WatchClient _watch;
-    private readonly LeaseKeeper _keeper;
-    private readonly LocalGates _gates = new();
-    private readonly LockMetrics _metrics;
+    private readonly AcquireProtocol _protocol;
+    private readonly KeyWatcher _watcher;
     private readonly string _endpoints;
-    private readonly ByteString _holderBytes;
-    private int _disposed;
+    private readonly CancellationTokenSource _stop = new();
+    // Open holds, so that dispose can tell them; guarded by itself together with _disposed and _inFlight.
+    private readonly HashSet<LockHold> _holds = new();
+    private bool _disposed;
+    private int _inFlight;
+    private TaskCompletionSource? _drained;
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -62,7 +53,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
-        _logger = logger ?? NullLogger.Instance;
+        Logger = logger ?? NullLogger.Instance;
         bool tls = options.TlsCaCertificatePath is not null;
         _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
         string[] hosts = _endpoints.Split(',').Select(e => new Uri(e).Host).ToArray();
@@ -71,13 +62,15 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             ? new EtcdClient(_endpoints, serverName: hosts[0], configureChannelOptions: channel, interceptors: interceptors)
             : new EtcdClient(_endpoints, options.Username, options.Password ?? "", serverName: hosts[0], configureChannelOptions: channel);
         var connection = _client.GetConnection();
-        _kv = connection.KVClient;
-        _leases = connection.LeaseClient;
-        _watch = connection.WatchClient;
-        _keeper = new LeaseKeeper(_leases, _logger);
-        _metrics = new LockMetrics(meterFactory);
+        Kv = connection.KVClient;
+        Leases = connection.LeaseClient;
+        Watches = connection.WatchClient;
+        Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
+        _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions);
+        Metrics = new LockMetrics(meterFactory);
         HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
-        _holderBytes = ByteString.CopyFromUtf8(HolderId);
+        HolderBytes = ByteString.CopyFromUtf8(HolderId);
+        _protocol = new AcquireProtocol(this);
     }
 
     /// <summary>
@@ -89,63 +82,85 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <summary>How often a waiter re-reads the key while its watch is quiet, to survive a stalled watch stream.</summary>
     internal TimeSpan WatchRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
-    internal Meter Meter => _metrics.Meter;
+    internal Meter Meter => Metrics.Meter;
 
-    internal int KeptLeaseCount => _keeper.Count;
+    internal int KeptLeaseCount => Keeper.Count;
+
+    internal int WatchedKeyCount => _watcher.Count;
+
+    internal ILogger Logger { get; }
+    internal KV.KVClient Kv { get; }
+    internal Lease.LeaseClient Leases { get; }
+    internal Watch.WatchClient Watches { get; }
+    internal LeaseKeeper Keeper { get; }
+    internal LocalGates Gates { get; } = new();
+    internal LockMetrics Metrics { get; }
+    internal ByteString HolderBytes { get; }
+    internal CancellationToken StopToken => _stop.Token;
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
     {
-        // Synchronous up to the first await of AcquireCoreAsync on purpose: HeldLocks records the hold in the
-        // caller's execution context.
-        EtcdLockHandle? nested = Prepare(key, options, Timeout.InfiniteTimeSpan, out string fullKey, out ByteString keyBytes, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
-        if (nested is not null)
-        {
-            return ValueTask.FromResult(nested);
-        }
+        AcquireRequest request = Prepare(key, options, Timeout.InfiniteTimeSpan, throwWhenBusy: true);
 
-        // With throwWhenBusy the result is never null; ValueTask<T?> and ValueTask<T> are one runtime type for a class.
-        return AcquireCoreAsync(node!, fullKey, keyBytes, ttl, wait, throwWhenBusy: true, cancellationToken)!;
+        // With ThrowWhenBusy the result is never null; ValueTask<T?> and ValueTask<T> are one runtime type for a class.
+        return AcquireHandleAsync(request, cancellationToken)!;
     }
 
     /// <inheritdoc />
-    public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        EtcdLockHandle? nested = Prepare(key, options, TimeSpan.Zero, out string fullKey, out ByteString keyBytes, out int ttl, out TimeSpan wait, out HeldLocks.Node? node);
-        if (nested is not null)
-        {
-            return ValueTask.FromResult<EtcdLockHandle?>(nested);
-        }
+    public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        AcquireHandleAsync(Prepare(key, options, TimeSpan.Zero, throwWhenBusy: false), cancellationToken);
 
-        return AcquireCoreAsync(node!, fullKey, keyBytes, ttl, wait, throwWhenBusy: false, cancellationToken);
+    private async ValueTask<EtcdLockHandle?> AcquireHandleAsync(AcquireRequest request, CancellationToken cancellationToken)
+    {
+        LockHold? hold = await AcquireHoldAsync(request, cancellationToken).ConfigureAwait(false);
+        return hold is null ? null : new EtcdLockHandle(hold, isNested: false);
     }
 
-    private EtcdLockHandle? Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, out string fullKey, out ByteString keyBytes, out int ttl, out TimeSpan wait, out HeldLocks.Node? node)
+    internal async ValueTask<LockHold?> AcquireHoldAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        fullKey = BuildKey(key, out keyBytes);
-        ttl = options?.TtlSeconds ?? _options.DefaultTtlSeconds;
+        lock (_holds)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _inFlight++;
+        }
+
+        try
+        {
+            return await _protocol.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            TaskCompletionSource? drained = null;
+            lock (_holds)
+            {
+                if (--_inFlight == 0 && _disposed)
+                {
+                    drained = _drained;
+                }
+            }
+
+            drained?.TrySetResult();
+        }
+    }
+
+    internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        string fullKey = BuildKey(key, out ByteString keyBytes);
+        int ttl = options?.TtlSeconds ?? _options.DefaultTtlSeconds;
         if (ttl < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), ttl, "The lock's TTL must be at least 1 second.");
         }
 
-        wait = options?.WaitTimeout ?? defaultWait;
+        TimeSpan wait = options?.WaitTimeout ?? defaultWait;
         if (wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(options), wait, "The wait timeout must be zero or positive, or Timeout.InfiniteTimeSpan.");
         }
 
-        LockHold? outer = HeldLocks.Find(this, fullKey);
-        node = HeldLocks.Push(this, fullKey);
-        if (outer is not null)
-        {
-            var nested = new EtcdLockHandle(outer, isNested: true);
-            node.Handle = nested;
-            return nested;
-        }
-
-        return null;
+        return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy);
     }
 
     /// <summary>The full key, and its UTF-8 bytes, encoded once (strictly: what cannot be encoded is refused).</summary>
@@ -181,388 +196,125 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         return fullKey;
     }
 
-    private async ValueTask<EtcdLockHandle?> AcquireCoreAsync(HeldLocks.Node node, string fullKey, ByteString keyBytes, int ttl, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
-    {
-        long start = Stopwatch.GetTimestamp();
-        using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
-        activity?.SetTag("attributelock.key", fullKey);
-        bool singleAttempt = wait == TimeSpan.Zero;
-
-        // A separate token source only when a finite wait needs its own timer; otherwise the caller's token is enough.
-        using CancellationTokenSource? timeoutCts = !singleAttempt && wait != Timeout.InfiniteTimeSpan
-            ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken)
-            : null;
-        timeoutCts?.CancelAfter(wait);
-        CancellationToken waitToken = timeoutCts?.Token ?? cancellationToken;
-
-        LocalGates.Gate? gate = null;
-        KeptLease? lease = null;
-        string? holder = null;
-        long waitedTicks = 0;
-        bool acquired = false;
-        try
-        {
-            try
-            {
-                long gateStart = Stopwatch.GetTimestamp();
-                ValueTask<LocalGates.Gate?> entering = _gates.EnterAsync(fullKey, singleAttempt, waitToken);
-                if (entering.IsCompleted)
-                {
-                    gate = await entering.ConfigureAwait(false);
-                }
-                else
-                {
-                    // Another caller of this process has the key: grant our lease while we queue, so that the hand-off
-                    // costs the holder's revoke and our transaction (two consensus writes), not a grant on top.
-                    Task<KeptLease> pregrant = GrantAsync(fullKey, ttl).AsTask();
-                    try
-                    {
-                        gate = await entering.ConfigureAwait(false);
-                    }
-                    catch
-                    {
-                        await RevokeIfGrantedAsync(fullKey, pregrant).ConfigureAwait(false);
-                        throw;
-                    }
-
-                    lease = await pregrant.ConfigureAwait(false);
-                }
-
-                waitedTicks += Stopwatch.GetTimestamp() - gateStart;
-                if (gate is null)
-                {
-                    return Busy(fullKey, _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
-                }
-
-                // The value names this provider; together with the lease id (unique per attempt) it identifies
-                // this acquisition, which is what recognising a retried transaction needs.
-                ByteString valueBytes = _holderBytes;
-                while (true)
-                {
-                    waitToken.ThrowIfCancellationRequested();
-                    if (lease is null || lease.IsLost)
-                    {
-                        if (lease is not null)
-                        {
-                            await RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
-                        }
-
-                        lease = await GrantAsync(fullKey, ttl).ConfigureAwait(false);
-                    }
-
-                    TxnResponse answer;
-                    try
-                    {
-                        answer = await _kv.TxnAsync(LockTransaction(keyBytes, valueBytes, lease.Id), CallOptions()).ConfigureAwait(false);
-                    }
-                    catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
-                    {
-                        // "requested lease not found": the lease expired before the transaction; grant a new one.
-                        lease.MarkLost("the lease was not found by the lock transaction");
-                        continue;
-                    }
-                    catch (Exception ex) when (ex is RpcException or OperationCanceledException)
-                    {
-                        // No caller token is passed to this call (it must not be cut half-way): a cancellation here is
-                        // the deadline firing inside the client, so etcd did not answer in time.
-                        throw Unavailable(fullKey, "the lock transaction", ex);
-                    }
-
-                    long fencingToken;
-                    if (answer.Succeeded)
-                    {
-                        fencingToken = answer.Header.Revision;
-                        _metrics.Transactions.Add(1, new KeyValuePair<string, object?>("outcome", "acquired"));
-                    }
-                    else
-                    {
-                        Mvccpb.KeyValue? current = answer.Responses.Count > 0 ? answer.Responses[0].ResponseRange?.Kvs.FirstOrDefault() : null;
-                        if (current is not null && current.Lease == lease.Id && current.Value.Equals(valueBytes))
-                        {
-                            // Our own put, committed by an earlier attempt whose answer was lost and retried by the client.
-                            Log.RecoveredRetriedTransaction(_logger, fullKey);
-                            fencingToken = current.CreateRevision;
-                            _metrics.Transactions.Add(1, new KeyValuePair<string, object?>("outcome", "recovered"));
-                        }
-                        else
-                        {
-                            _metrics.Transactions.Add(1, new KeyValuePair<string, object?>("outcome", "busy"));
-                            holder = current?.Value.ToStringUtf8();
-                            if (singleAttempt)
-                            {
-                                return Busy(fullKey, holder, start, throwWhenBusy, activity);
-                            }
-
-                            if (current is null)
-                            {
-                                continue;
-                            }
-
-                            Log.Waiting(_logger, fullKey, holder ?? "");
-                            long waitStart = Stopwatch.GetTimestamp();
-                            await WaitForReleaseAsync(fullKey, keyBytes, answer.Header.Revision, current.CreateRevision, waitToken).ConfigureAwait(false);
-                            waitedTicks += Stopwatch.GetTimestamp() - waitStart;
-                            continue;
-                        }
-                    }
-
-                    if (lease.IsLost)
-                    {
-                        // Lost between the grant and now: the key may already be gone. Start over with a new lease.
-                        continue;
-                    }
-
-                    var hold = new LockHold(this, fullKey, lease, fencingToken, gate, Stopwatch.GetTimestamp());
-                    lease.OnLost(hold);
-                    gate.Holder = HolderId;
-                    var handle = new EtcdLockHandle(hold, isNested: false);
-                    node.Handle = handle;
-                    acquired = true;
-                    double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                    _metrics.AcquireDuration.Record(elapsedMs);
-                    _metrics.WaitDuration.Record(waitedTicks * 1000.0 / Stopwatch.Frequency);
-                    activity?.SetTag("attributelock.fencing_token", fencingToken);
-                    Log.Acquired(_logger, fullKey, lease.Id, fencingToken, elapsedMs);
-                    return handle;
-                }
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && timeoutCts is { IsCancellationRequested: true })
-            {
-                return Busy(fullKey, holder ?? _gates.HolderOf(fullKey) ?? "another caller in this process", start, throwWhenBusy, activity);
-            }
-        }
-        catch (Exception ex) when (ex is not EtcdLockTimeoutException)
-        {
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            throw;
-        }
-        finally
-        {
-            if (!acquired)
-            {
-                node.Done = true;
-                if (lease is not null)
-                {
-                    await RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
-                }
-
-                if (gate is not null)
-                {
-                    _gates.Exit(fullKey, gate);
-                }
-            }
-        }
-    }
-
-    private EtcdLockHandle? Busy(string fullKey, string? holder, long start, bool throwWhenBusy, Activity? activity)
-    {
-        TimeSpan waited = Stopwatch.GetElapsedTime(start);
-        _metrics.Timeouts.Add(1);
-        _metrics.AcquireDuration.Record(waited.TotalMilliseconds);
-        activity?.SetTag("attributelock.busy", true);
-        if (throwWhenBusy)
-        {
-            throw new EtcdLockTimeoutException(fullKey, holder, waited);
-        }
-
-        return null;
-    }
-
-    private static TxnRequest LockTransaction(ByteString key, ByteString value, long leaseId)
-    {
-        var txn = new TxnRequest();
-        txn.Compare.Add(new Compare
-        {
-            Key = key,
-            Target = Compare.Types.CompareTarget.Version,
-            Result = Compare.Types.CompareResult.Equal,
-            Version = 0,
-        });
-        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = key, Value = value, Lease = leaseId } });
-        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = key } });
-        return txn;
-    }
-
-    private async ValueTask<KeptLease> GrantAsync(string fullKey, int ttl)
-    {
-        long sent = Stopwatch.GetTimestamp();
-        LeaseGrantResponse granted;
-        try
-        {
-            granted = await _leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttl }, CallOptions()).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
-        {
-            throw Unavailable(fullKey, "the lease grant", ex);
-        }
-
-        if (!string.IsNullOrEmpty(granted.Error))
-        {
-            throw new EtcdLockUnavailableException(fullKey, $"etcd refused the lease for lock '{fullKey}': {granted.Error}", null);
-        }
-
-        return _keeper.Register(granted.ID, granted.TTL, sent);
-    }
-
     /// <summary>
-    /// Waits until the key's holder may have changed: a DELETE event, the watch ending or failing, or a periodic read
-    /// that shows another create revision. Never waits on a broken watch.
+    /// Step 5 of the protocol: the key is ours in etcd; it becomes a hold only if the lease is still kept and the
+    /// provider is not disposed (checked under the same lock that dispose takes, so no hold escapes dispose's sweep).
     /// </summary>
-    private async Task WaitForReleaseAsync(string fullKey, ByteString key, long revision, long createRevision, CancellationToken cancellationToken)
+    /// <returns>The hold, or null when the lease was lost meanwhile (the caller revokes it and starts over).</returns>
+    internal LockHold? TryRegisterHold(AcquireRequest request, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
-        using var callCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        try
+        lock (_holds)
         {
-            using var call = _watch.Watch(cancellationToken: callCts.Token);
-            await call.RequestStream.WriteAsync(new WatchRequest
+            if (_disposed)
             {
-                CreateRequest = new WatchCreateRequest
-                {
-                    Key = key,
-                    StartRevision = revision + 1,
-                    Filters = { WatchCreateRequest.Types.FilterType.Noput },
-                },
-            }, callCts.Token).ConfigureAwait(false);
-
-            Task<bool>? next = null;
-            while (true)
-            {
-                next ??= call.ResponseStream.MoveNext(callCts.Token);
-                Task finished = await Task.WhenAny(next, Task.Delay(WatchRecheckInterval, cancellationToken)).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                if (finished != next)
-                {
-                    if (!await StillHeldAsync(key, createRevision).ConfigureAwait(false))
-                    {
-                        Log.WatchEnded(_logger, fullKey, "a periodic read found the holder changed");
-                        return;
-                    }
-
-                    continue;
-                }
-
-                if (!await next.ConfigureAwait(false))
-                {
-                    Log.WatchEnded(_logger, fullKey, "the watch stream ended");
-                    return;
-                }
-
-                next = null;
-                WatchResponse response = call.ResponseStream.Current;
-                if (response.Canceled)
-                {
-                    Log.WatchEnded(_logger, fullKey, $"etcd cancelled the watch: {response.CancelReason}");
-                    return;
-                }
-
-                foreach (Mvccpb.Event e in response.Events)
-                {
-                    if (e.Type == Mvccpb.Event.Types.EventType.Delete)
-                    {
-                        return;
-                    }
-                }
+                throw new ObjectDisposedException(nameof(EtcdLockProvider), "The lock provider was disposed while the lock was being acquired.");
             }
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
-        {
-            Log.WatchEnded(_logger, fullKey, $"the watch failed: {ex.Message}");
-        }
-        finally
-        {
-            callCts.Cancel();
+
+            var hold = new LockHold(this, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
+            if (!lease.Attach(hold))
+            {
+                return null;
+            }
+
+            _holds.Add(hold);
+            gate.Holder = HolderId + " (a caller in this process)";
+            return hold;
         }
     }
 
-    private async ValueTask<bool> StillHeldAsync(ByteString key, long createRevision)
+    /// <summary>The first renewal of a hold's lease is due: from now on its key is watched for foreign changes.</summary>
+    internal void StartWatchingIfNeeded(LockHold hold)
     {
-        try
+        if (hold.WatchId == 0 && hold.IsLive)
         {
-            RangeResponse range = await _kv.RangeAsync(new RangeRequest { Key = key }, CallOptions()).ConfigureAwait(false);
-            return range.Kvs.Count == 1 && range.Kvs[0].CreateRevision == createRevision;
-        }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
-        {
-            return false;
+            _watcher.Add(hold);
         }
     }
 
+    internal string? HolderOfLocalGate(string fullKey) => Gates.HolderOf(fullKey);
+
+    /// <summary>Releases a hold: stops keeping and watching it, revokes its lease, passes its gate on. Never throws.</summary>
     internal async ValueTask ReleaseAsync(LockHold hold)
     {
-        _keeper.Unregister(hold.Lease);
+        if (!hold.MarkReleased())
+        {
+            return;
+        }
+
+        lock (_holds)
+        {
+            _holds.Remove(hold);
+        }
+
+        hold.Lease.Retire();
+        _watcher.Remove(hold);
         try
         {
-            await RevokeAsync(hold.Lease.Id).ConfigureAwait(false);
+            await RevokeAsync(hold.LeaseId).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsLeaseGone(ex))
+        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
             // Already expired or revoked: the key is gone either way.
         }
         catch (Exception ex)
         {
-            Log.RevokeFailed(_logger, ex, hold.Key, hold.LeaseId);
+            Log.RevokeFailed(Logger, ex, hold.Key, hold.LeaseId);
         }
         finally
         {
-            _gates.Exit(hold.Key, hold.Gate);
+            Gates.Exit(hold.Key, hold.Gate);
             double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
-            _metrics.HoldDuration.Record(heldMs);
-            Log.Released(_logger, hold.Key, hold.LeaseId, heldMs);
+            Metrics.HoldDuration.Record(heldMs);
+            Log.Released(Logger, hold.Key, hold.LeaseId, heldMs);
         }
     }
 
-    /// <summary>Revokes a lease granted in the background once its grant finishes; a failed grant left nothing.</summary>
-    private async ValueTask RevokeIfGrantedAsync(string fullKey, Task<KeptLease> granting)
+    /// <summary>A handle was collected without being disposed: stop renewing, revoke, free the local gate.</summary>
+    internal void OnAbandoned(LockHold hold)
     {
-        KeptLease lease;
-        try
-        {
-            lease = await granting.ConfigureAwait(false);
-        }
-        catch (EtcdLockUnavailableException)
+        if (hold.State == HoldState.Released)
         {
             return;
         }
 
-        await RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+        Log.Abandoned(Logger, hold.Key, hold.LeaseId, hold.FencingToken);
+        ThreadPool.UnsafeQueueUserWorkItem(static h => _ = h.Provider.ReleaseAsync(h), hold, preferLocal: false);
     }
 
-    private async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)
+    internal async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)
     {
-        _keeper.Unregister(lease);
+        lease.Retire();
         try
         {
             await RevokeAsync(lease.Id).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsLeaseGone(ex))
+        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
             // Already expired or revoked: nothing left behind.
         }
         catch (Exception ex)
         {
-            Log.RevokeFailed(_logger, ex, fullKey, lease.Id);
+            Log.RevokeFailed(Logger, ex, fullKey, lease.Id);
         }
     }
 
     /// <summary>Revokes a lease (deleting its key). Callers treat NotFound (already expired or revoked) as done.</summary>
     private Task<LeaseRevokeResponse> RevokeAsync(long leaseId) =>
-        _leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ResponseAsync;
+        Leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ResponseAsync;
 
+    /// <summary>Runs on the thread pool (see <see cref="LockHold"/>), never on the keeper's timers or readers.</summary>
     internal void OnHoldLost(LockHold hold, string reason)
     {
-        Log.Lost(_logger, hold.Key, hold.LeaseId, hold.FencingToken, reason);
-        _metrics.LostHolds.Add(1);
+        Log.Lost(Logger, hold.Key, hold.LeaseId, hold.FencingToken, reason);
+        Metrics.LostHolds.Add(1);
     }
 
-    private static bool IsLeaseGone(Exception ex) => ex is RpcException { StatusCode: StatusCode.NotFound };
+    internal void OnLostCallbackFailed(LockHold hold, string what, Exception ex) => Log.LostCallbackFailed(Logger, ex, hold.Key, what);
 
-    private CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
+    internal CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
 
-    private EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
-        new(fullKey,
-            $"etcd ({_endpoints}) failed {what} for lock '{fullKey}' (timeout {_options.ConnectTimeout.TotalSeconds:0.#} s): " +
-            (ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : $"no answer in time ({ex.GetType().Name})"),
-            ex);
+    internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
+        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex);
 
     private static void Validate(EtcdLockProviderOptions options)
     {
@@ -596,18 +348,42 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         return string.Join(",", list);
     }
 
-    /// <summary>Stops keeping leases alive and closes the connection. Holds still open expire after their TTL.</summary>
+    /// <summary>
+    /// Stops the provider. Every hold still open is told first: its <see cref="EtcdLockHandle.LostToken"/> is
+    /// cancelled (reason: the provider was disposed), then its lease is revoked so that other holders need not wait
+    /// for the TTL. Acquires in progress end with <see cref="ObjectDisposedException"/> and leave nothing behind.
+    /// </summary>
     /// <returns>A task that completes when the provider has stopped.</returns>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        LockHold[] open;
+        Task drained;
+        lock (_holds)
         {
-            return;
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            open = _holds.ToArray();
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            drained = _inFlight == 0 ? Task.CompletedTask : _drained.Task;
         }
 
-        await _keeper.DisposeAsync().ConfigureAwait(false);
+        _stop.Cancel();
+        foreach (LockHold hold in open)
+        {
+            hold.MarkLost("the lock provider was disposed while the lock was held");
+        }
+
+        // Revoke in parallel, each bounded by the request timeout; then let acquires in progress undo their work.
+        await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).ConfigureAwait(false);
+        await drained.WaitAsync(_options.ConnectTimeout + _options.ConnectTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _watcher.DisposeAsync().ConfigureAwait(false);
+        await Keeper.DisposeAsync().ConfigureAwait(false);
         _client.Dispose();
-        _metrics.Dispose();
+        Metrics.Dispose();
     }
 
     /// <summary>Same as <see cref="DisposeAsync"/>, blocking.</summary>

@@ -62,6 +62,17 @@ internal sealed class LockMetrics : IDisposable
     public Counter<long> Transactions { get; }
     public Counter<long> Timeouts { get; }
 
+    private static readonly KeyValuePair<string, object?>[] s_acquired = [new("outcome", "acquired")];
+    private static readonly KeyValuePair<string, object?>[] s_busy = [new("outcome", "busy")];
+    private static readonly KeyValuePair<string, object?>[] s_recovered = [new("outcome", "recovered")];
+
+    public void CountTransaction(string outcome) => Transactions.Add(1, outcome switch
+    {
+        "acquired" => s_acquired,
+        "busy" => s_busy,
+        _ => s_recovered,
+    });
+
     public void Dispose()
     {
         if (_ownsMeter)

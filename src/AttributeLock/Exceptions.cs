@@ -33,8 +33,29 @@ public sealed class EtcdLockUnavailableException : Exception
     /// <param name="message">What failed.</param>
     /// <param name="innerException">The client's error.</param>
     public EtcdLockUnavailableException(string key, string message, Exception? innerException)
-        : base(message, innerException) => Key = key;
+        : this(key, message, innerException, isTransient: true)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="key">The full key (prefix included).</param>
+    /// <param name="message">What failed.</param>
+    /// <param name="innerException">The client's error.</param>
+    /// <param name="isTransient">Whether a retry may succeed (see <see cref="IsTransient"/>).</param>
+    public EtcdLockUnavailableException(string key, string message, Exception? innerException, bool isTransient)
+        : base(message, innerException)
+    {
+        Key = key;
+        IsTransient = isTransient;
+    }
 
     /// <summary>The full key (prefix included).</summary>
     public string Key { get; }
+
+    /// <summary>
+    /// <c>true</c> when etcd could not be reached or did not answer in time (a retry may succeed); <c>false</c> when etcd
+    /// refused the request for a reason that needs someone to act: permission denied, failed authentication, out of space
+    /// (NOSPACE alarm), an invalid request.
+    /// </summary>
+    public bool IsTransient { get; }
 }

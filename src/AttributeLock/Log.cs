@@ -27,4 +27,16 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "Watch on lock {Key} ended ({Reason}); re-checking with the transaction")]
     public static partial void WatchEnded(ILogger logger, string key, string reason);
+
+    [LoggerMessage(9, LogLevel.Warning, "Renewal of lease {LeaseId} failed ({Reason}); retrying while its deadline has not passed")]
+    public static partial void RenewalFailed(ILogger logger, long leaseId, string reason);
+
+    [LoggerMessage(10, LogLevel.Warning, "The key watch stream ended ({Reason}); re-opening it")]
+    public static partial void KeyWatchStreamEnded(ILogger logger, string reason);
+
+    [LoggerMessage(11, LogLevel.Warning, "The handle of lock {Key} (lease {LeaseId}, fencing token {FencingToken}) was garbage-collected without being disposed; releasing the lock. Dispose lock handles (await using).")]
+    public static partial void Abandoned(ILogger logger, string key, long leaseId, long fencingToken);
+
+    [LoggerMessage(12, LogLevel.Error, "A callback registered on {What} of lock {Key} threw; it ran on its own thread-pool thread and the other holds are not affected")]
+    public static partial void LostCallbackFailed(ILogger logger, Exception exception, string key, string what);
 }

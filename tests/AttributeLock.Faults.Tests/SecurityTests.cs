@@ -63,6 +63,8 @@ public sealed class AuthenticationTests(Xunit.Abstractions.ITestOutputHelper out
         {
             var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync("/orders/3"));
             Assert.Contains("PermissionDenied", ex.Message);
+            Assert.Contains("permission denied", ex.Message);
+            Assert.False(ex.IsTransient, "a permission error is permanent: retrying will not help");
             exceptions.Add(ex);
         }
 

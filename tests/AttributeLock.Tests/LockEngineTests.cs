@@ -104,46 +104,31 @@ public sealed class LockEngineTests : EtcdTestBase
     }
 
     [Fact]
-    public async Task Reentrant_acquire_in_one_flow_returns_a_nested_handle_without_etcd()
+    public async Task Direct_api_is_not_reentrant_and_holds_are_not_ambient()
     {
         var provider = NewProvider();
-        string key = UniqueKey("reentrant");
-        using var txns = new MeterCounter(provider.Meter, EtcdLockTelemetry.Transactions);
+        string key = UniqueKey("not-reentrant");
         await using EtcdLockHandle outer = await provider.AcquireAsync(key);
-        Assert.Same(outer, EtcdLockContext.Current);
+        Assert.False(outer.IsNested);
+        Assert.Null(EtcdLockContext.Current); // only generated wrappers make a hold ambient
 
-        EtcdLockHandle inner = await provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.Zero });
-        Assert.True(inner.IsNested);
-        Assert.Equal(outer.LeaseId, inner.LeaseId);
-        Assert.Equal(outer.FencingToken, inner.FencingToken);
-        Assert.Same(inner, EtcdLockContext.Current);
-        Assert.Equal(1, txns.Total);
+        // The same flow waits like any other caller: no nested handle, no second holder.
+        var sameFlow = await Assert.ThrowsAsync<EtcdLockTimeoutException>(async () =>
+            await provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(200) }));
+        Assert.Contains(provider.HolderId, sameFlow.Message);
+        Assert.Null(await provider.TryAcquireAsync(key));
 
-        await inner.DisposeAsync();
-        Assert.Same(outer, EtcdLockContext.Current);
+        // A hold taken inside an async helper behaves the same for its caller.
+        string other = UniqueKey("not-reentrant-helper");
+        await using EtcdLockHandle fromHelper = await AcquireInHelperAsync(provider, other);
+        Assert.Null(await provider.TryAcquireAsync(other));
         Assert.NotNull(await GetKeyAsync(outer.Key));
-        Assert.True(await LeaseTtlAsync(outer.LeaseId) > 0);
-
-        // Another task that did not inherit the hold is excluded.
-        Task<EtcdLockHandle?> strangerTask;
-        using (ExecutionContext.SuppressFlow())
-        {
-            strangerTask = Task.Run(() => provider.TryAcquireAsync(key).AsTask());
-        }
-
-        EtcdLockHandle? stranger = await strangerTask;
-        Assert.Null(stranger);
     }
 
-    [Fact]
-    public async Task Context_is_empty_outside_holds_and_after_release()
+    private static async Task<EtcdLockHandle> AcquireInHelperAsync(EtcdLockProvider provider, string key)
     {
-        var provider = NewProvider();
-        Assert.Null(EtcdLockContext.Current);
-        EtcdLockHandle h = await provider.AcquireAsync(UniqueKey("ctx"));
-        Assert.Same(h, EtcdLockContext.Current);
-        await h.DisposeAsync();
-        Assert.Null(EtcdLockContext.Current);
+        await Task.Yield();
+        return await provider.AcquireAsync(key);
     }
 
     [Fact]
@@ -184,7 +169,7 @@ public sealed class LockEngineTests : EtcdTestBase
         using var cts = new CancellationTokenSource(300);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Elsewhere(async () => await provider.AcquireAsync(key, cancellationToken: cts.Token)));
 
-        // Queued callers grant their lease while they wait; one that gives up revokes it at once.
+        // The next queued caller grants its lease while it waits; one that gives up revokes it at once.
         Assert.Equal(1, provider.KeptLeaseCount);
 
         Task<EtcdLockHandle> next = Elsewhere(async () => await provider.AcquireAsync(key));

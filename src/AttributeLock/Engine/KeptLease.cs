@@ -1,0 +1,242 @@
+using System.Diagnostics;
+
+namespace AttributeLock.Engine;
+
+/// <summary>Where a kept lease is in its life.</summary>
+internal enum LeaseState
+{
+    /// <summary>Renewed by the keeper; its deadline is watched.</summary>
+    Kept,
+
+    /// <summary>The deadline passed or etcd said the lease is gone. Final.</summary>
+    Lost,
+
+    /// <summary>Given up on purpose (released or about to be revoked): never reported lost. Final.</summary>
+    Retired,
+}
+
+/// <summary>
+/// One lease granted by this process: its client-side deadline, watched by its own timer from the moment the grant
+/// was sent, and its renewals, each an independent request (see <see cref="LeaseKeeper"/>).
+/// </summary>
+/// <remarks>
+/// Invariants (state, deadline and schedule change only under <c>_gate</c>):
+/// <list type="bullet">
+/// <item>The deadline is the send time of the request etcd last confirmed (the grant or a renewal) plus the TTL etcd
+/// answered. etcd restarts the TTL when it receives the request, which is after we sent it, so this deadline is never
+/// later than etcd's own expiry: a loss is declared no later than another holder could get the key.</item>
+/// <item>The timer always runs while the state is <see cref="LeaseState.Kept"/>, due at the earlier of the next renewal
+/// and the deadline, so the deadline is watched even when no renewal is ever sent or answered. Nothing but the timer
+/// and a renewal's completion moves the schedule.</item>
+/// <item>Lost and Retired are final: no later answer revives the lease.</item>
+/// <item>No user code runs under <c>_gate</c> or on the timer: a loss is handed to <see cref="ILeaseOwner.OnLeaseLost"/>,
+/// which only records it and queues the signal.</item>
+/// </list>
+/// </remarks>
+internal sealed class KeptLease
+{
+    private static readonly long s_retryBackoff = Stopwatch.Frequency / 2;
+
+    private readonly object _gate = new();
+    private readonly LeaseKeeper _keeper;
+    private readonly Timer _timer;
+    private LeaseState _state;
+    private long _deadline;
+    private long _nextRenewal;
+    private bool _renewing;
+    private ILeaseOwner? _owner;
+
+    public KeptLease(LeaseKeeper keeper, long id, long ttlSeconds, long grantSentTimestamp)
+    {
+        _keeper = keeper;
+        Id = id;
+        TtlSeconds = ttlSeconds;
+        RenewInterval = Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
+        _nextRenewal = grantSentTimestamp + RenewInterval;
+        _deadline = grantSentTimestamp + ttlSeconds * Stopwatch.Frequency;
+
+        // The timer must not carry the context of the request that granted the lease (its trace, its log scopes).
+        using (ExecutionContext.SuppressFlow())
+        {
+            _timer = new Timer(static s => ((KeptLease)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
+        }
+
+        lock (_gate)
+        {
+            ArmTimer();
+        }
+    }
+
+    public long Id { get; }
+
+    public long TtlSeconds { get; }
+
+    public long RenewInterval { get; }
+
+    public bool IsLost => State == LeaseState.Lost;
+
+    public LeaseState State
+    {
+        get { lock (_gate) { return _state; } }
+    }
+
+    /// <summary>From now on a loss of this lease is reported to <paramref name="owner"/> (the hold it carries).</summary>
+    /// <returns><c>false</c> when the lease is already lost: the caller must not treat it as held.</returns>
+    public bool Attach(ILeaseOwner owner)
+    {
+        lock (_gate)
+        {
+            if (_state != LeaseState.Kept)
+            {
+                return false;
+            }
+
+            _owner = owner;
+            return true;
+        }
+    }
+
+    private void ArmTimer()
+    {
+        // Under _gate. While a renewal is in flight only the deadline can be due.
+        long due = _renewing ? _deadline : Math.Min(_nextRenewal, _deadline);
+        long dueMs = (long)Math.Ceiling((due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
+        _timer.Change(Math.Clamp(dueMs, 0, int.MaxValue - 1), Timeout.Infinite);
+    }
+
+    private void OnTimer()
+    {
+        bool renew = false;
+        bool expired = false;
+        ILeaseOwner? owner;
+        lock (_gate)
+        {
+            if (_state != LeaseState.Kept)
+            {
+                return;
+            }
+
+            long now = Stopwatch.GetTimestamp();
+            if (now >= _deadline)
+            {
+                expired = true;
+            }
+            else
+            {
+                if (now >= _nextRenewal && !_renewing)
+                {
+                    _renewing = true;
+                    renew = true;
+                }
+
+                ArmTimer();
+            }
+
+            owner = _owner;
+        }
+
+        if (expired)
+        {
+            MarkLost($"no renewal confirmed within the lease's TTL of {TtlSeconds} s");
+        }
+        else if (renew)
+        {
+            _keeper.StartRenewal(this);
+            owner?.OnRenewalDue();
+        }
+    }
+
+    /// <summary>A renewal sent at <paramref name="sentTimestamp"/> was answered with <paramref name="ttlSeconds"/>.</summary>
+    public void OnRenewed(long sentTimestamp, long ttlSeconds)
+    {
+        if (ttlSeconds <= 0)
+        {
+            lock (_gate)
+            {
+                _renewing = false;
+            }
+
+            MarkLost("etcd reports the lease gone (expired or revoked)");
+            return;
+        }
+
+        lock (_gate)
+        {
+            _renewing = false;
+            if (_state != LeaseState.Kept)
+            {
+                return;
+            }
+
+            long deadline = sentTimestamp + ttlSeconds * Stopwatch.Frequency;
+            if (deadline > _deadline)
+            {
+                _deadline = deadline;
+            }
+
+            _nextRenewal = sentTimestamp + RenewInterval;
+            ArmTimer();
+        }
+    }
+
+    /// <summary>A renewal failed (no answer in time, stream error): try again soon, while the deadline has not passed.</summary>
+    public void OnRenewalFailed()
+    {
+        lock (_gate)
+        {
+            _renewing = false;
+            if (_state != LeaseState.Kept)
+            {
+                return;
+            }
+
+            _nextRenewal = Stopwatch.GetTimestamp() + s_retryBackoff;
+            ArmTimer();
+        }
+    }
+
+    /// <summary>Declares the lease lost (once); the owner, if any, is told.</summary>
+    public void MarkLost(string reason)
+    {
+        ILeaseOwner? owner;
+        lock (_gate)
+        {
+            if (_state != LeaseState.Kept)
+            {
+                return;
+            }
+
+            _state = LeaseState.Lost;
+            owner = _owner;
+            _timer.Change(Timeout.Infinite, Timeout.Infinite);
+        }
+
+        _keeper.Forget(this);
+        owner?.OnLeaseLost(reason);
+    }
+
+    /// <summary>Stops keeping the lease on purpose: it is never reported lost from now on.</summary>
+    public void Retire()
+    {
+        lock (_gate)
+        {
+            if (_state == LeaseState.Kept)
+            {
+                _state = LeaseState.Retired;
+            }
+        }
+
+        _timer.Dispose();
+        _keeper.Forget(this);
+    }
+}
+
+/// <summary>What a lease tells the hold it carries.</summary>
+internal interface ILeaseOwner
+{
+    /// <summary>The lease is lost. Must not run user code inline.</summary>
+    void OnLeaseLost(string reason);
+
+    /// <summary>A renewal is being sent (the first one is the moment to start watching the key).</summary>
+    void OnRenewalDue();
+}

@@ -1,0 +1,258 @@
+using System.Diagnostics;
+
+namespace AttributeLock.Engine;
+
+/// <summary>Where a hold is in its life.</summary>
+internal enum HoldState
+{
+    /// <summary>Acquired and, as far as this process can tell, still ours.</summary>
+    Held,
+
+    /// <summary>The lease was lost, the key was deleted or overwritten, or the provider went away. The owner must still release.</summary>
+    Lost,
+
+    /// <summary>Released by its owner (or abandoned and released for it). Final.</summary>
+    Released,
+}
+
+/// <summary>The state of one acquired lock: its lease, its fencing token, its local gate and its loss signal.</summary>
+/// <remarks>
+/// Invariants (state changes under <c>_gate</c>):
+/// <list type="bullet">
+/// <item>Held → Lost → Released, or Held → Released. A hold is "live" only while Held: nothing hands out a nested
+/// handle of a hold that is not live.</item>
+/// <item>Loss is signalled exactly once, never inline: the keeper's timer, a renewal's completion, the key watcher and
+/// the provider's dispose only flip the state and queue the signal to the thread pool, so user callbacks registered on
+/// <see cref="LostToken"/> (which may throw or block) never run on the lease machinery and cannot delay another hold.</item>
+/// <item>Nested handles observe <see cref="EndedToken"/>: cancelled when the hold ends for any reason (loss or release).</item>
+/// <item>Nesting is a stack owned by frames (see <see cref="WrapperFrame"/>): only the frame at the top may nest, so
+/// tasks started inside a hold never run "inside" it side by side through nested handles.</item>
+/// </list>
+/// </remarks>
+internal sealed class LockHold : ILeaseOwner
+{
+    private readonly object _gate = new();
+    private readonly CancellationTokenSource _lost = new();
+    private CancellationTokenSource? _ended;
+    private HoldState _state = HoldState.Held;
+    private WrapperFrame? _top;
+    private TaskCompletionSource? _topChanged;
+    private string? _lostReason;
+
+    public LockHold(EtcdLockProvider provider, string key, Google.Protobuf.ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
+    {
+        Provider = provider;
+        Key = key;
+        KeyBytes = keyBytes;
+        Lease = lease;
+        FencingToken = fencingToken;
+        Gate = gate;
+        AcquiredTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    public EtcdLockProvider Provider { get; }
+    public string Key { get; }
+    public Google.Protobuf.ByteString KeyBytes { get; }
+    public KeptLease Lease { get; }
+    public long LeaseId => Lease.Id;
+    public long TtlSeconds => Lease.TtlSeconds;
+    public long FencingToken { get; }
+    public LocalGates.Gate Gate { get; }
+    public long AcquiredTimestamp { get; }
+
+    /// <summary>The watch id of the key's watch on the provider's watch stream; 0 while not watched.</summary>
+    public long WatchId { get; set; }
+
+    public CancellationToken LostToken => _lost.Token;
+
+    public HoldState State
+    {
+        get { lock (_gate) { return _state; } }
+    }
+
+    public bool IsLive => State == HoldState.Held;
+
+    public bool IsLost
+    {
+        get { lock (_gate) { return _state == HoldState.Lost || (_state == HoldState.Released && _lostReason is not null); } }
+    }
+
+    public string? LostReason
+    {
+        get { lock (_gate) { return _lostReason; } }
+    }
+
+    /// <summary>Cancelled when the hold ends for any reason; what nested handles observe.</summary>
+    public CancellationToken EndedToken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_ended is null)
+                {
+                    _ended = new CancellationTokenSource();
+                    if (_state != HoldState.Held)
+                    {
+                        _ended.Cancel(); // nobody registered on it yet: no user code runs here
+                    }
+                }
+
+                return _ended.Token;
+            }
+        }
+    }
+
+    void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
+
+    void ILeaseOwner.OnRenewalDue() => Provider.StartWatchingIfNeeded(this);
+
+    /// <summary>Declares the hold lost (once, and only while held); the signal runs on the thread pool.</summary>
+    public void MarkLost(string reason)
+    {
+        lock (_gate)
+        {
+            if (_state != HoldState.Held)
+            {
+                return;
+            }
+
+            _state = HoldState.Lost;
+            _lostReason = reason;
+        }
+
+        ThreadPool.UnsafeQueueUserWorkItem(static h => h.SignalLost(), this, preferLocal: false);
+    }
+
+    private void SignalLost()
+    {
+        string reason = LostReason ?? "";
+        Provider.OnHoldLost(this, reason);
+        Cancel(_lost, "LostToken");
+        SignalEnded();
+    }
+
+    /// <summary>Marks the hold released; returns false when it was released already.</summary>
+    public bool MarkReleased()
+    {
+        bool wasHeld;
+        lock (_gate)
+        {
+            if (_state == HoldState.Released)
+            {
+                return false;
+            }
+
+            wasHeld = _state == HoldState.Held;
+            _state = HoldState.Released;
+        }
+
+        if (wasHeld)
+        {
+            // A lost hold signalled its end with the loss already.
+            ThreadPool.UnsafeQueueUserWorkItem(static h => h.SignalEnded(), this, preferLocal: false);
+        }
+
+        return true;
+    }
+
+    private void SignalEnded()
+    {
+        CancellationTokenSource? ended;
+        TaskCompletionSource? changed;
+        lock (_gate)
+        {
+            ended = _ended;
+            changed = _topChanged;
+            _topChanged = null;
+        }
+
+        changed?.TrySetResult();
+        if (ended is not null)
+        {
+            Cancel(ended, "a nested handle's LostToken");
+        }
+    }
+
+    private void Cancel(CancellationTokenSource source, string what)
+    {
+        try
+        {
+            source.Cancel();
+        }
+        catch (Exception ex)
+        {
+            // A user's callback threw. It ran on a pool thread of its own; the process and other holds go on.
+            Provider.OnLostCallbackFailed(this, what, ex);
+        }
+    }
+
+    /// <summary>Makes <paramref name="root"/> the frame that owns the hold's nesting (a wrapper's own acquisition).</summary>
+    public void SetRootFrame(WrapperFrame root)
+    {
+        lock (_gate)
+        {
+            _top = root;
+        }
+    }
+
+    /// <summary>
+    /// Tries to nest <paramref name="frame"/> inside <paramref name="parent"/>: only while the hold is live and
+    /// <paramref name="parent"/> is the top of the nesting stack.
+    /// </summary>
+    /// <returns>Nested, NotLive (acquire normally), or Busy with a task that completes when the stack changes.</returns>
+    public NestOutcome TryNest(WrapperFrame parent, WrapperFrame frame, out Task changed)
+    {
+        lock (_gate)
+        {
+            changed = Task.CompletedTask;
+            if (_state != HoldState.Held)
+            {
+                return NestOutcome.NotLive;
+            }
+
+            if (ReferenceEquals(_top, parent))
+            {
+                frame.NestedParent = parent;
+                _top = frame;
+                return NestOutcome.Nested;
+            }
+
+            _topChanged ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            changed = _topChanged.Task;
+            return NestOutcome.Busy;
+        }
+    }
+
+    /// <summary>A nested frame ended: the top goes back to its nearest still-open ancestor.</summary>
+    public void Unnest(WrapperFrame frame)
+    {
+        TaskCompletionSource? changed;
+        lock (_gate)
+        {
+            if (!ReferenceEquals(_top, frame))
+            {
+                return;
+            }
+
+            WrapperFrame? top = frame.NestedParent;
+            while (top is not null && top.IsClosed)
+            {
+                top = top.NestedParent;
+            }
+
+            _top = top;
+            changed = _topChanged;
+            _topChanged = null;
+        }
+
+        changed?.TrySetResult();
+    }
+}
+
+internal enum NestOutcome
+{
+    Nested,
+    NotLive,
+    Busy,
+}
