@@ -51,6 +51,42 @@ public sealed class SingleServerFaultTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Etcd_paused_longer_than_the_ttl_fires_LostToken_for_every_one_of_many_holds()
+    {
+        // Each hold's deadline timer must fire, and re-arm when it fires a little early (the timer's coarse clock
+        // against the monotonic Stopwatch): on 8eaaa2a an early fire was dropped and LostToken never fired.
+        await using EtcdServer server = await EtcdServer.StartAsync();
+        await using var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = TimeSpan.FromSeconds(3) });
+        var handles = new List<EtcdLockHandle>();
+        for (int i = 0; i < 40; i++)
+        {
+            handles.Add(await provider.AcquireAsync($"/paused-many/{i}", new EtcdLockOptions { TtlSeconds = 2 }));
+        }
+
+        var sw = Stopwatch.StartNew();
+        server.Pause();
+        try
+        {
+            while (handles.Any(h => !h.LostToken.IsCancellationRequested) && sw.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(50);
+            }
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        int fired = handles.Count(h => h.LostToken.IsCancellationRequested);
+        output.WriteLine($"{fired} of {handles.Count} LostTokens fired within {sw.ElapsedMilliseconds} ms of the pause");
+        Assert.Equal(handles.Count, fired);
+        foreach (EtcdLockHandle h in handles)
+        {
+            await h.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Etcd_restarted_mid_hold_gives_every_holder_a_clear_outcome()
     {
         await using EtcdServer server = await EtcdServer.StartAsync();

@@ -3,6 +3,9 @@
 //       each task: acquire, read counter, yield, write counter+1, release. Prints "DONE <n>".
 //   hold <endpoints> <lockKey> <ttlSeconds>
 //       acquires and prints "ACQUIRED <leaseId> <fencingToken>", then holds until killed.
+//   throwing-callback <endpoints> <lockKey>
+//       acquires with TTL 2, registers a LostToken callback that throws, prints "ARMED"; once the hold is lost
+//       (the test pauses etcd) waits a second and prints "ALIVE": the process survived the user's callback.
 using AttributeLock;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -44,6 +47,26 @@ switch (mode)
         EtcdLockHandle handle = await provider.AcquireAsync(args[2], new EtcdLockOptions { TtlSeconds = int.Parse(args[3]) });
         Console.WriteLine($"ACQUIRED {handle.LeaseId} {handle.FencingToken}");
         await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    case "throwing-callback":
+    {
+        EtcdLockHandle handle = await provider.AcquireAsync(args[2], new EtcdLockOptions { TtlSeconds = 2 });
+        handle.LostToken.Register(() => throw new InvalidOperationException("a user's LostToken callback that throws"));
+        Console.WriteLine("ARMED");
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(60), handle.LostToken);
+            Console.WriteLine("NEVER-LOST");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await Task.Delay(1000);
+        Console.WriteLine($"ALIVE lost={handle.IsLost}");
         return 0;
     }
 

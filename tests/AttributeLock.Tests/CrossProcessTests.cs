@@ -29,6 +29,29 @@ public sealed class CrossProcessTests : EtcdTestBase
     }
 
     [Fact]
+    public async Task A_LostToken_callback_that_throws_does_not_crash_the_process()
+    {
+        await using var server = await AttributeLock.Testing.EtcdServer.StartAsync();
+        using Process worker = Worker.Start("throwing-callback", server.Endpoint, "/throwing-callback");
+        string? line = await worker.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("ARMED", line);
+        server.Pause(); // no renewal is answered: the hold's deadline passes and its LostToken fires
+        try
+        {
+            Assert.True(await Task.Run(() => worker.WaitForExit(30_000)), "the worker neither crashed nor finished");
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        string rest = await worker.StandardOutput.ReadToEndAsync();
+        string errors = await worker.StandardError.ReadToEndAsync();
+        Assert.True(worker.ExitCode == 0, $"worker exit code {worker.ExitCode}: {rest} {errors}");
+        Assert.Contains("ALIVE lost=True", rest);
+    }
+
+    [Fact]
     public async Task Holder_killed_with_SIGKILL_frees_the_lock_after_its_ttl()
     {
         string key = UniqueKey("killed");
