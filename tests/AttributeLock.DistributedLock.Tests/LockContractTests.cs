@@ -157,6 +157,22 @@ public sealed class LockContractTests : EtcdTestBase
     }
 
     [Fact]
+    public async Task Short_timeouts_on_a_held_lock_give_null_or_TimeoutException_never_another_error()
+    {
+        // The timeout may fire at any step of the engine's wait (the watch being created, read, re-checked): whatever
+        // step it interrupts, DistributedLock's contract is null for TryAcquire and TimeoutException for Acquire.
+        string name = UniqueName("short-timeouts");
+        await using EtcdDistributedLockHandle handle = await NewProvider().CreateLock(name).AcquireAsync();
+        EtcdDistributedLock other = NewProvider().CreateLock(name);
+        for (int i = 0; i < 40; i++)
+        {
+            TimeSpan timeout = TimeSpan.FromMilliseconds(1 + (i * 7 % 60));
+            Assert.Null(await other.TryAcquireAsync(timeout));
+            await Assert.ThrowsAnyAsync<TimeoutException>(async () => await other.AcquireAsync(timeout));
+        }
+    }
+
+    [Fact]
     public async Task Cancellation_ends_a_wait_and_a_cancelled_token_throws_for_sync_and_cancels_the_task_for_async()
     {
         string name = UniqueName("cancel");
