@@ -106,7 +106,7 @@ public sealed class HandleTests : EtcdTestBase
         EtcdDistributedSynchronizationProvider provider = NewProvider(ttlSeconds: ttl);
 
         // Acquired on another flow, whose execution context is gone once it ends; the handle is dropped.
-        await Task.Run(() => AcquireAndDrop(provider, name));
+        WeakReference dropped = await Task.Run(() => AcquireAndDrop(provider, name));
 
         EtcdDistributedLock other = NewProvider().CreateLock(name);
         Assert.Null(await other.TryAcquireAsync()); // held, and renewed, as long as nothing collects the handle
@@ -115,6 +115,7 @@ public sealed class HandleTests : EtcdTestBase
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
+        Assert.False(dropped.IsAlive, "nothing of this library may keep an abandoned handle alive");
         var limit = TimeSpan.FromSeconds(ttl + 5);
         var since = System.Diagnostics.Stopwatch.StartNew();
         EtcdDistributedLockHandle? taken = null;
@@ -134,9 +135,10 @@ public sealed class HandleTests : EtcdTestBase
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void AcquireAndDrop(EtcdDistributedSynchronizationProvider provider, string name)
+    private static WeakReference AcquireAndDrop(EtcdDistributedSynchronizationProvider provider, string name)
     {
         IDistributedSynchronizationHandle handle = provider.CreateLock(name).Acquire(TimeSpan.FromSeconds(10));
         Assert.False(handle.HandleLostToken.IsCancellationRequested);
+        return new WeakReference(handle);
     }
 }
