@@ -126,6 +126,9 @@ public sealed class EtcdDistributedLock : IDistributedLock
         return milliseconds == -1 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(milliseconds);
     }
 
+    // The engine is called from inside these async methods on purpose: whatever flow-local state an acquire records
+    // (an engine may track the holds of the calling async flow) is undone when they return, so it never makes a later
+    // acquire of the caller's flow, or of tasks it starts, reentrant. DistributedLock's locks are not reentrant.
     private async ValueTask<EtcdDistributedLockHandle?> TryAcquireCoreAsync(TimeSpan wait, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
