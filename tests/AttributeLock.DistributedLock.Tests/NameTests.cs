@@ -8,9 +8,8 @@ public sealed class NameTests : EtcdTestBase
     private static readonly UTF8Encoding s_strictUtf8 = new(false, true);
 
     /// <summary>A provider whose engine is never reached: name mapping needs no I/O.</summary>
-    private static EtcdDistributedSynchronizationProvider Offline(int? maxKeyBytes = null, string prefix = "/distributedlock/") =>
-        new(new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { "http://127.0.0.1:1" } }),
-            new EtcdDistributedLockOptions { MaxKeyBytes = maxKeyBytes, KeyPrefix = prefix });
+    private static EtcdDistributedSynchronizationProvider Offline(int? maxKeyBytes = null) =>
+        new(new EtcdLockProviderOptions { Endpoints = { "http://127.0.0.1:1" } }, new EtcdDistributedLockOptions { MaxKeyBytes = maxKeyBytes });
 
     private static void AssertValidKey(EtcdDistributedSynchronizationProvider provider, string key, string name)
     {
@@ -24,7 +23,8 @@ public sealed class NameTests : EtcdTestBase
     {
         // A small budget makes many names long enough to be hashed; the alphabet is made of the characters the escaping
         // and the hash marker are built from, so that near-collisions are likely if the mapping were not injective.
-        var providers = new[] { Offline(maxKeyBytes: 120), Offline() };
+        using EtcdDistributedSynchronizationProvider small = Offline(maxKeyBytes: 120), large = Offline();
+        var providers = new[] { small, large };
         char[] alphabet = ['a', 'A', '%', '/', '#', 'u', '2', 'F', '5', 'D', '8', '0', '.', ' ', '\0', '\n', '\u007F', '\u0085', '\u00E9',
             '\u20AC', '\uD800', '\uDBFF', '\uDC00', '\uDFFF', '\uFFFD'];
         var random = new Random(1234);
@@ -75,7 +75,7 @@ public sealed class NameTests : EtcdTestBase
     [Fact]
     public void A_name_equal_to_another_names_escaped_or_hashed_key_gets_a_different_key()
     {
-        EtcdDistributedSynchronizationProvider provider = Offline(maxKeyBytes: 200);
+        using EtcdDistributedSynchronizationProvider provider = Offline(maxKeyBytes: 200);
         string[] names = ["a/b", "a\uD800", new string('q', 1000)];
         foreach (string name in names)
         {
@@ -95,7 +95,7 @@ public sealed class NameTests : EtcdTestBase
     [Fact]
     public void Long_names_are_cut_to_the_budget_and_end_with_their_sha256()
     {
-        EtcdDistributedSynchronizationProvider provider = Offline(maxKeyBytes: 200);
+        using EtcdDistributedSynchronizationProvider provider = Offline(maxKeyBytes: 200);
         string key = provider.GetKey(new string('\u20AC', 500)); // 3 UTF-8 bytes each
         Assert.Matches("^/distributedlock/\u20AC+%#[0-9a-f]{64}$", key);
         Assert.True(s_strictUtf8.GetByteCount(key) <= 200);
@@ -114,11 +114,11 @@ public sealed class NameTests : EtcdTestBase
     [Fact]
     public void Null_name_is_refused_and_bad_options_are_refused_at_construction()
     {
-        EtcdDistributedSynchronizationProvider provider = Offline();
+        using EtcdDistributedSynchronizationProvider provider = Offline();
         Assert.Throws<ArgumentNullException>(() => provider.CreateLock(null!));
         Assert.Throws<ArgumentNullException>(() => provider.GetKey(null!));
 
-        var engine = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { "http://127.0.0.1:1" } });
+        using var engine = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { "http://127.0.0.1:1" } });
         Assert.Throws<ArgumentNullException>(() => new EtcdDistributedSynchronizationProvider((IEtcdLockProvider)null!));
         Assert.Throws<ArgumentException>(() => new EtcdDistributedSynchronizationProvider(engine, new EtcdDistributedLockOptions { KeyPrefix = "" }));
         Assert.Throws<ArgumentException>(() => new EtcdDistributedSynchronizationProvider(engine, new EtcdDistributedLockOptions { KeyPrefix = "/x\uD800/" }));
@@ -133,7 +133,7 @@ public sealed class NameTests : EtcdTestBase
         }
 
         Assert.Throws<ArgumentOutOfRangeException>(() => new EtcdDistributedSynchronizationProvider(engineOptions, new EtcdDistributedLockOptions { MaxKeyBytes = 499 }));
-        engine.Dispose();
+        Assert.Equal(EtcdDistributedSynchronizationProvider.FallbackMaxKeyBytes, new EtcdDistributedSynchronizationProvider(engine).MaxKeyBytes);
     }
 
     [Fact]
