@@ -1,0 +1,157 @@
+using Medallion.Threading;
+
+namespace AttributeLock.DistributedLock;
+
+/// <summary>
+/// DistributedLock's <see cref="IDistributedLockProvider"/> on etcd, over AttributeLock's <see cref="IEtcdLockProvider"/>:
+/// code written against <see cref="IDistributedLock"/> (Medallion.Threading) takes its locks in etcd.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Names: any string is a valid name, the empty one and ones with <c>/</c>, control characters or unpaired UTF-16
+/// surrogates included. Each name maps to one etcd key (see <see cref="GetKey"/>), and two different names never share a
+/// key: names are case-sensitive and compared ordinally.
+/// </para>
+/// <para>
+/// One provider per process and etcd cluster is enough; creating locks is cheap (no I/O). A provider built from
+/// <see cref="EtcdLockProviderOptions"/> owns its engine and disposes it; one built over an
+/// <see cref="IEtcdLockProvider"/> leaves it to its owner.
+/// </para>
+/// </remarks>
+public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockProvider, IAsyncDisposable, IDisposable
+{
+    /// <summary>The key budget used over an <see cref="IEtcdLockProvider"/> whose options are unknown.</summary>
+    internal const int FallbackMaxKeyBytes = 1024;
+
+    private readonly IEtcdLockProvider _locks;
+    private readonly EtcdLockProvider? _owned;
+    private readonly string _prefix;
+    private readonly int _prefixBytes;
+    private readonly int _maxKeyBytes;
+    private readonly int? _ttlSeconds;
+
+    /// <summary>Creates a provider over an existing engine, which stays its owner's to dispose.</summary>
+    /// <param name="locks">The engine, for example the <see cref="EtcdLockProvider"/> registered by <c>AddEtcdLocks</c>.</param>
+    /// <param name="options">Key prefix, key budget and lease TTL; <c>null</c> uses the defaults.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="locks"/> is null.</exception>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public EtcdDistributedSynchronizationProvider(IEtcdLockProvider locks, EtcdDistributedLockOptions? options = null)
+        : this(locks ?? throw new ArgumentNullException(nameof(locks)), owned: null, options, engineBudget: null)
+    {
+    }
+
+    /// <summary>Creates a provider with its own <see cref="EtcdLockProvider"/>, disposed with this provider.</summary>
+    /// <param name="engineOptions">Endpoints, engine key prefix, credentials and timeouts of the engine.</param>
+    /// <param name="options">Key prefix, key budget and lease TTL; <c>null</c> uses the defaults.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="engineOptions"/> is null.</exception>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public EtcdDistributedSynchronizationProvider(EtcdLockProviderOptions engineOptions, EtcdDistributedLockOptions? options = null)
+        : this(Create(engineOptions, options, out int budget), budget, options)
+    {
+    }
+
+    private EtcdDistributedSynchronizationProvider(EtcdLockProvider owned, int engineBudget, EtcdDistributedLockOptions? options)
+        : this(owned, owned, options, engineBudget)
+    {
+    }
+
+    /// <summary>The common constructor; <paramref name="engineBudget"/> is the key budget the engine leaves, when known.</summary>
+    internal EtcdDistributedSynchronizationProvider(IEtcdLockProvider locks, EtcdLockProvider? owned, EtcdDistributedLockOptions? options, int? engineBudget)
+    {
+        _locks = locks;
+        _owned = owned;
+        options ??= new EtcdDistributedLockOptions();
+        _prefix = options.KeyPrefix ?? throw new ArgumentNullException(nameof(options), "EtcdDistributedLockOptions.KeyPrefix is null.");
+        if (_prefix.Length == 0)
+        {
+            throw new ArgumentException("EtcdDistributedLockOptions.KeyPrefix is empty; it must hold at least one character (the default is '/distributedlock/').", nameof(options));
+        }
+
+        _prefixBytes = EtcdLockNames.Utf8Length(_prefix, nameof(options));
+        _maxKeyBytes = options.MaxKeyBytes ?? engineBudget ?? FallbackMaxKeyBytes;
+        int least = _prefixBytes + EtcdLockNames.HashSuffixLength;
+        if (_maxKeyBytes < least)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), _maxKeyBytes,
+                $"EtcdDistributedLockOptions.MaxKeyBytes must leave room for the key prefix ({_prefixBytes} bytes) and a hashed name ({EtcdLockNames.HashSuffixLength} bytes): at least {least}.");
+        }
+
+        if (engineBudget is { } budget && _maxKeyBytes > budget)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), _maxKeyBytes,
+                $"EtcdDistributedLockOptions.MaxKeyBytes is larger than the engine allows after its key prefix ({budget} bytes).");
+        }
+
+        if (options.TtlSeconds is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.TtlSeconds, "EtcdDistributedLockOptions.TtlSeconds must be at least 1.");
+        }
+
+        _ttlSeconds = options.TtlSeconds;
+    }
+
+    /// <summary>The engine this provider takes its locks through.</summary>
+    public IEtcdLockProvider Engine => _locks;
+
+    /// <summary>The longest key, in UTF-8 bytes, this provider gives the engine (see <see cref="EtcdDistributedLockOptions.MaxKeyBytes"/>).</summary>
+    public int MaxKeyBytes => _maxKeyBytes;
+
+    /// <summary>Creates the lock named <paramref name="name"/> (no I/O).</summary>
+    /// <param name="name">Any string; see <see cref="GetKey"/> for the key it takes.</param>
+    /// <returns>The lock.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    public EtcdDistributedLock CreateLock(string name) => new(_locks, name, GetKey(name), _ttlSeconds);
+
+    /// <inheritdoc cref="CreateLock(string)" />
+    IDistributedLock IDistributedLockProvider.CreateLock(string name) => CreateLock(name);
+
+    /// <summary>
+    /// The key the lock named <paramref name="name"/> takes through the engine (which puts its own key prefix before it):
+    /// the counterpart of DistributedLock's <c>GetSafeName</c>.
+    /// </summary>
+    /// <param name="name">Any string.</param>
+    /// <returns>
+    /// <see cref="EtcdDistributedLockOptions.KeyPrefix"/> followed by the name escaped: <c>%</c>, <c>/</c> and control
+    /// characters become <c>%XX</c> (two uppercase hexadecimal digits), an unpaired surrogate becomes <c>%uXXXX</c>, and
+    /// every other character stays as it is. When that key is longer than <see cref="MaxKeyBytes"/> UTF-8 bytes, it is
+    /// cut (at a character or escape boundary) so that <c>%#</c> and the SHA-256 of the name's UTF-16 code units
+    /// (64 lowercase hexadecimal digits) fit after it. Escaping is reversible and an escaped name never contains
+    /// <c>%#</c>, so two different names never get the same key (short of a SHA-256 collision); the same name always
+    /// gets the same key, in every process and version that uses the same prefix and budget.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    public string GetKey(string name) => EtcdLockNames.ToKey(name, _prefix, _prefixBytes, _maxKeyBytes);
+
+    /// <summary>Disposes the engine when this provider created it; otherwise does nothing.</summary>
+    /// <returns>A task that completes when the engine has stopped.</returns>
+    public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? default;
+
+    /// <summary>Same as <see cref="DisposeAsync"/>, blocking.</summary>
+    public void Dispose() => _owned?.Dispose();
+
+    private static EtcdLockProvider Create(EtcdLockProviderOptions engineOptions, EtcdDistributedLockOptions? options, out int budget)
+    {
+        ArgumentNullException.ThrowIfNull(engineOptions);
+        budget = EngineBudget(engineOptions);
+
+        // Check the options before a connection exists, so that a bad option leaks nothing.
+        _ = new EtcdDistributedSynchronizationProvider(NoEngine.Instance, owned: null, options, budget);
+        return new EtcdLockProvider(engineOptions);
+    }
+
+    /// <summary>What the engine's <see cref="EtcdLockProviderOptions.MaxKeyBytes"/> leaves after its key prefix.</summary>
+    internal static int EngineBudget(EtcdLockProviderOptions engineOptions) =>
+        engineOptions.MaxKeyBytes - EtcdLockNames.Utf8Length(engineOptions.KeyPrefix ?? "", nameof(engineOptions));
+
+    /// <summary>Stands in for the engine while options are checked.</summary>
+    private sealed class NoEngine : IEtcdLockProvider
+    {
+        internal static readonly NoEngine Instance = new();
+
+        public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+    }
+}
