@@ -210,26 +210,26 @@ public sealed class SafetyTests : EtcdTestBase
         {
             // Half of the rounds the key is held elsewhere, so waits go through the watch.
             EtcdLockHandle? held = round % 2 == 0 ? await holder.AcquireAsync(key) : null;
-            var tasks = Enumerable.Range(0, 25).Select(i =>
+            int[][] plans = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, 8).SelectMany(_ => new[] { random.Next(0, 120), random.Next(0, 150) }).ToArray()).ToArray();
+            var tasks = plans.Select(plan => Elsewhere(async () =>
             {
-                int waitMs = random.Next(0, 120);
-                int cancelMs = random.Next(0, 150);
-                return Elsewhere(async () =>
+                // Each caller makes several attempts in turn, so that many of them reach the watch.
+                for (int i = 0; i < plan.Length; i += 2)
                 {
-                    using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(cancelMs));
+                    using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(plan[i + 1]));
                     try
                     {
-                        await using EtcdLockHandle? h = await provider.TryAcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(waitMs) }, cts.Token);
+                        await using EtcdLockHandle? h = await provider.TryAcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(plan[i]) }, cts.Token);
                         kinds.AddOrUpdate(h is null ? "busy" : "acquired", 1, (_, n) => n + 1);
                     }
                     catch (Exception ex) when (ex is EtcdLockTimeoutException or OperationCanceledException or EtcdLockUnavailableException)
                     {
                         kinds.AddOrUpdate(ex.GetType().Name, 1, (_, n) => n + 1);
                     }
+                }
 
-                    return 0;
-                });
-            }).ToArray();
+                return 0;
+            })).ToArray();
             await Task.WhenAll(tasks); // any other exception type (RpcException above all) fails the test here
             if (held is not null)
             {
@@ -339,15 +339,17 @@ public sealed class SafetyTests : EtcdTestBase
         {
             public WriteOptions? WriteOptions { get => inner.WriteOptions; set => inner.WriteOptions = value; }
 
-            public async Task WriteAsync(T message)
+            public Task WriteAsync(T message) => WriteAsync(message, CancellationToken.None);
+
+            public async Task WriteAsync(T message, CancellationToken cancellationToken)
             {
                 if (message is LeaseKeepAliveRequest r && r.ID == owner.StalledLeaseId)
                 {
                     Interlocked.Increment(ref owner._stalls);
-                    await Task.Delay(Timeout.Infinite);
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
                 }
 
-                await inner.WriteAsync(message);
+                await inner.WriteAsync(message, cancellationToken);
             }
 
             public Task CompleteAsync() => inner.CompleteAsync();
@@ -404,10 +406,12 @@ public sealed class SafetyTests : EtcdTestBase
         {
             public WriteOptions? WriteOptions { get => inner.WriteOptions; set => inner.WriteOptions = value; }
 
-            public async Task WriteAsync(T message)
+            public Task WriteAsync(T message) => WriteAsync(message, CancellationToken.None);
+
+            public async Task WriteAsync(T message, CancellationToken cancellationToken)
             {
-                await Task.Delay(owner.Next());
-                await inner.WriteAsync(message);
+                await Task.Delay(owner.Next()); // not cancellable: the write itself then sees the cancellation
+                await inner.WriteAsync(message, cancellationToken);
             }
 
             public Task CompleteAsync() => inner.CompleteAsync();
