@@ -90,6 +90,48 @@ public sealed class EtcdLockHandle : IAsyncDisposable
         return IsNested ? ValueTask.CompletedTask : _hold.Provider.ReleaseAsync(_hold);
     }
 
+    /// <summary>
+    /// The etcd comparison that is true exactly while this hold owns its key: the lock key's create revision equals
+    /// <see cref="FencingToken"/> (Go's <c>Mutex.IsOwner()</c>). Put it into the <c>Compare</c> list of your own
+    /// <see cref="Etcdserverpb.TxnRequest"/>: its <c>Success</c> operations then cannot land once another holder has
+    /// the key, whatever this process's clock or pauses. Each call returns a new instance.
+    /// </summary>
+    /// <returns>A comparison on the lock key (prefix included).</returns>
+    public Etcdserverpb.Compare OwnershipComparison() => GuardedWrites.OwnershipComparison(_hold);
+
+    /// <summary>
+    /// Applies <paramref name="operations"/> (puts, deletes, ranges) in one etcd transaction only if this hold still
+    /// owns its key (<see cref="OwnershipComparison"/>). When it does not, nothing is applied, the hold is marked lost
+    /// and <see cref="EtcdLockNotHeldException"/> names the holder now — a refusal is never silent.
+    /// </summary>
+    /// <param name="operations">The operations of the transaction's success branch, in order.</param>
+    /// <param name="cancellationToken">Cancels the request (the write may or may not have been applied then).</param>
+    /// <returns>The transaction's answer (its responses are those of <paramref name="operations"/>).</returns>
+    /// <exception cref="EtcdLockNotHeldException">The hold no longer owns the key; nothing was written.</exception>
+    /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the request.</exception>
+    public Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken = default) =>
+        GuardedWrites.WriteAsync(_hold, operations, cancellationToken);
+
+    /// <summary>
+    /// Puts <paramref name="value"/> at <paramref name="key"/> (a plain etcd key, not prefixed) only if this hold still
+    /// owns its lock key; see <see cref="WriteIfHeldAsync(IEnumerable{Etcdserverpb.RequestOp}, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="key">The etcd key to write.</param>
+    /// <param name="value">The value, written as UTF-8.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The etcd revision of the write.</returns>
+    /// <exception cref="EtcdLockNotHeldException">The hold no longer owns the key; nothing was written.</exception>
+    /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the request.</exception>
+    public async Task<long> PutIfHeldAsync(string key, string value, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        Etcdserverpb.TxnResponse answer = await WriteIfHeldAsync(
+            [new Etcdserverpb.RequestOp { RequestPut = new Etcdserverpb.PutRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8(key), Value = Google.Protobuf.ByteString.CopyFromUtf8(value) } }],
+            cancellationToken).ConfigureAwait(false);
+        return answer.Header.Revision;
+    }
+
     /// <inheritdoc />
     public override string ToString() => $"EtcdLockHandle(Key={Key}, LeaseId={LeaseId}, FencingToken={FencingToken}, Lost={IsLost}, Nested={IsNested})";
 }

@@ -277,8 +277,15 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             return;
         }
 
-        Log.Abandoned(Logger, hold.Key, hold.LeaseId, hold.FencingToken);
-        ThreadPool.UnsafeQueueUserWorkItem(static h => _ = h.Provider.ReleaseAsync(h), hold, preferLocal: false);
+        // Off the finalizer thread: logging and the revoke may block or take time.
+        ThreadPool.UnsafeQueueUserWorkItem(
+            static h =>
+            {
+                Log.Abandoned(h.Provider.Logger, h.Key, h.LeaseId, h.FencingToken);
+                _ = h.Provider.ReleaseAsync(h);
+            },
+            hold,
+            preferLocal: false);
     }
 
     internal async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)

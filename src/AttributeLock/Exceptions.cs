@@ -59,3 +59,40 @@ public sealed class EtcdLockUnavailableException : Exception
     /// </summary>
     public bool IsTransient { get; }
 }
+
+/// <summary>
+/// A guarded write (<see cref="EtcdLockHandle.WriteIfHeldAsync(System.Collections.Generic.IEnumerable{Etcdserverpb.RequestOp}, System.Threading.CancellationToken)"/>)
+/// was refused by etcd because the hold no longer owns its key: nothing of the write was applied.
+/// </summary>
+public sealed class EtcdLockNotHeldException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="key">The full lock key (prefix included).</param>
+    /// <param name="fencingToken">The fencing token of the hold that tried to write.</param>
+    /// <param name="currentHolder">The key's value when the write was refused (who holds it now), or <c>null</c> when the key did not exist.</param>
+    /// <param name="currentFencingToken">The key's create revision when the write was refused, or <c>null</c> when the key did not exist.</param>
+    public EtcdLockNotHeldException(string key, long fencingToken, string? currentHolder, long? currentFencingToken)
+        : base($"The write guarded by lock '{key}' (fencing token {fencingToken}) was refused: " +
+               (currentFencingToken is null
+                   ? "the key no longer exists."
+                   : $"the key is now held by '{currentHolder}' with fencing token {currentFencingToken}.") +
+               " Nothing was written.")
+    {
+        Key = key;
+        FencingToken = fencingToken;
+        CurrentHolder = currentHolder;
+        CurrentFencingToken = currentFencingToken;
+    }
+
+    /// <summary>The full lock key (prefix included).</summary>
+    public string Key { get; }
+
+    /// <summary>The fencing token of the hold whose write was refused.</summary>
+    public long FencingToken { get; }
+
+    /// <summary>Who held the key when the write was refused (its value), or <c>null</c> when the key did not exist.</summary>
+    public string? CurrentHolder { get; }
+
+    /// <summary>The key's create revision when the write was refused, or <c>null</c> when the key did not exist.</summary>
+    public long? CurrentFencingToken { get; }
+}

@@ -1,0 +1,72 @@
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace AttributeLock.Tests;
+
+public sealed class GuardedWriteTests : EtcdTestBase
+{
+    [Fact]
+    public async Task A_guarded_write_lands_while_held_and_is_refused_after_another_holder_took_the_key()
+    {
+        var provider = NewProvider();
+        var other = NewProvider();
+        string key = UniqueKey("guarded");
+        string data = "/attributelock-tests/data" + key;
+        EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+
+        long revision = await handle.PutIfHeldAsync(data, "first");
+        Assert.True(revision > handle.FencingToken);
+        Assert.Equal("first", (await GetKeyAsync(data))!.Value.ToStringUtf8());
+
+        // The lease is revoked behind the holder's back and another provider takes the key: a write must not land,
+        // even if the holder has not noticed its loss yet.
+        await Client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = handle.LeaseId });
+        await using EtcdLockHandle theirs = await other.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(10) });
+        var refused = await Assert.ThrowsAsync<EtcdLockNotHeldException>(() => handle.PutIfHeldAsync(data, "stale"));
+        Assert.Equal(handle.Key, refused.Key);
+        Assert.Equal(handle.FencingToken, refused.FencingToken);
+        Assert.Equal(theirs.FencingToken, refused.CurrentFencingToken);
+        Assert.Equal(other.HolderId, refused.CurrentHolder);
+        Assert.Contains(other.HolderId, refused.Message);
+        Assert.Equal("first", (await GetKeyAsync(data))!.Value.ToStringUtf8());
+        Assert.True(handle.IsLost);
+        await handle.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_guarded_write_after_the_key_was_deleted_is_refused_and_names_no_holder()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("guarded-gone");
+        string data = "/attributelock-tests/data" + key;
+        await using EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+        await Client.DeleteAsync(handle.Key);
+        var refused = await Assert.ThrowsAsync<EtcdLockNotHeldException>(() => handle.WriteIfHeldAsync(
+            [new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(data) } }]));
+        Assert.Null(refused.CurrentFencingToken);
+        Assert.Null(refused.CurrentHolder);
+    }
+
+    [Fact]
+    public async Task The_ownership_comparison_guards_a_transaction_the_user_builds()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("guarded-own-txn");
+        string data = "/attributelock-tests/data" + key;
+        EtcdLockHandle handle = await provider.AcquireAsync(key);
+
+        TxnRequest Txn(string value)
+        {
+            var txn = new TxnRequest();
+            txn.Compare.Add(handle.OwnershipComparison());
+            txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(data), Value = ByteString.CopyFromUtf8(value) } });
+            return txn;
+        }
+
+        Assert.True((await Client.TransactionAsync(Txn("held"))).Succeeded);
+        await handle.DisposeAsync();
+        Assert.False((await Client.TransactionAsync(Txn("released"))).Succeeded);
+        Assert.Equal("held", (await GetKeyAsync(data))!.Value.ToStringUtf8());
+    }
+}
