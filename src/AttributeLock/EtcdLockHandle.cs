@@ -11,10 +11,10 @@ namespace AttributeLock;
 /// </remarks>
 public sealed class EtcdLockHandle : IAsyncDisposable
 {
-    private readonly LockHold _hold;
+    private readonly HoldBase _hold;
     private int _disposed;
 
-    internal EtcdLockHandle(LockHold hold, bool isNested)
+    internal EtcdLockHandle(HoldBase hold, bool isNested)
     {
         _hold = hold;
         IsNested = isNested;
@@ -30,11 +30,11 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     {
         if (Volatile.Read(ref _disposed) == 0)
         {
-            _hold.Provider.OnAbandoned(_hold);
+            _hold.OnAbandoned();
         }
     }
 
-    internal LockHold Hold => _hold;
+    internal HoldBase Hold => _hold;
 
     /// <summary>The full key in etcd (the provider's prefix included).</summary>
     public string Key => _hold.Key;
@@ -87,7 +87,7 @@ public sealed class EtcdLockHandle : IAsyncDisposable
         }
 
         GC.SuppressFinalize(this);
-        return IsNested ? ValueTask.CompletedTask : _hold.Provider.ReleaseAsync(_hold);
+        return IsNested ? ValueTask.CompletedTask : _hold.ReleaseAsync();
     }
 
     /// <summary>
@@ -97,7 +97,7 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     /// the key, whatever this process's clock or pauses. Each call returns a new instance.
     /// </summary>
     /// <returns>A comparison on the lock key (prefix included).</returns>
-    public Etcdserverpb.Compare OwnershipComparison() => GuardedWrites.OwnershipComparison(_hold);
+    public Etcdserverpb.Compare OwnershipComparison() => _hold.OwnershipComparison();
 
     /// <summary>
     /// Applies <paramref name="operations"/> (puts, deletes, ranges) in one etcd transaction only if this hold still
@@ -110,7 +110,7 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     /// <exception cref="EtcdLockNotHeldException">The hold no longer owns the key; nothing was written.</exception>
     /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the request.</exception>
     public Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken = default) =>
-        GuardedWrites.WriteAsync(_hold, operations, cancellationToken);
+        _hold.WriteIfHeldAsync(operations, cancellationToken);
 
     /// <summary>
     /// Puts <paramref name="value"/> at <paramref name="key"/> (a plain etcd key, not prefixed) only if this hold still

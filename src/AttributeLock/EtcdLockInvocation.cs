@@ -40,55 +40,26 @@ public static class EtcdLockInvocation
         // Pushed in the synchronous part of the call, so the frame lands in the generated wrapper's own execution
         // context: its body sees it, its caller does not (see WrapperFrame).
         WrapperFrame frame = WrapperFrame.Push(provider, key);
-        bool skip = whenBusy == LockBusyBehavior.Skip;
-        return provider is EtcdLockProvider etcd
-            ? EnterEtcdAsync(etcd, frame, key, options, skip, cancellationToken)
-            : EnterOtherAsync(provider, frame, key, options, skip, cancellationToken);
+        return EnterCoreAsync(provider, frame, key, options, whenBusy == LockBusyBehavior.Skip, cancellationToken);
     }
 
     /// <summary>
-    /// A call nested in a live call on the same key and provider (same flow) shares its hold, one nested call at a time;
-    /// otherwise the lock is acquired as by any other caller.
+    /// A call nested in a live call on the same key and provider (same flow) shares its hold, one nested call at a time
+    /// (see Nesting); otherwise the lock is acquired as by any other caller.
     /// </summary>
-    private static async ValueTask<EtcdLockScope> EnterEtcdAsync(EtcdLockProvider provider, WrapperFrame frame, string key, EtcdLockOptions options, bool skip, CancellationToken cancellationToken)
+    private static async ValueTask<EtcdLockScope> EnterCoreAsync(IEtcdLockProvider provider, WrapperFrame frame, string key, EtcdLockOptions options, bool skip, CancellationToken cancellationToken)
     {
         try
         {
-            AcquireRequest request = provider.Prepare(key, options, Timeout.InfiniteTimeSpan, throwWhenBusy: !skip);
-            (EtcdLockHandle? handle, bool busy) = await Nesting.TryEnterNestedAsync(frame, request, cancellationToken).ConfigureAwait(false);
+            (EtcdLockHandle? handle, bool busy) = await Nesting.TryEnterNestedAsync(frame, options.WaitTimeout!.Value, throwWhenBusy: !skip, cancellationToken).ConfigureAwait(false);
             if (handle is null && !busy)
             {
-                LockHold? hold = await provider.AcquireHoldAsync(request, cancellationToken).ConfigureAwait(false);
-                if (hold is not null)
-                {
-                    hold.SetRootFrame(frame);
-                    handle = new EtcdLockHandle(hold, isNested: false);
-                }
+                handle = skip
+                    ? await provider.TryAcquireAsync(key, options, cancellationToken).ConfigureAwait(false)
+                    : await provider.AcquireAsync(key, options, cancellationToken).ConfigureAwait(false);
+                handle?.Hold.SetRootFrame(frame);
             }
 
-            if (handle is null)
-            {
-                frame.Close();
-                return EtcdLockScope.Skipped;
-            }
-
-            frame.Handle = handle;
-            return new EtcdLockScope(handle, frame, cancellationToken);
-        }
-        catch
-        {
-            frame.Close();
-            throw;
-        }
-    }
-
-    private static async ValueTask<EtcdLockScope> EnterOtherAsync(IEtcdLockProvider provider, WrapperFrame frame, string key, EtcdLockOptions options, bool skip, CancellationToken cancellationToken)
-    {
-        try
-        {
-            EtcdLockHandle? handle = skip
-                ? await provider.TryAcquireAsync(key, options, cancellationToken).ConfigureAwait(false)
-                : await provider.AcquireAsync(key, options, cancellationToken).ConfigureAwait(false);
             if (handle is null)
             {
                 frame.Close();

@@ -15,7 +15,7 @@ internal enum HoldState
     Released,
 }
 
-/// <summary>The state of one acquired lock: its lease, its fencing token, its local gate and its loss signal.</summary>
+/// <summary>The state every hold has, whoever holds it (etcd, or the in-memory test double): loss, release, nesting.</summary>
 /// <remarks>
 /// Invariants (state changes under <c>_gate</c>):
 /// <list type="bullet">
@@ -29,7 +29,7 @@ internal enum HoldState
 /// tasks started inside a hold never run "inside" it side by side through nested handles.</item>
 /// </list>
 /// </remarks>
-internal sealed class LockHold : ILeaseOwner
+internal abstract class HoldBase
 {
     private readonly object _gate = new();
     private readonly CancellationTokenSource _lost = new();
@@ -39,29 +39,32 @@ internal sealed class LockHold : ILeaseOwner
     private TaskCompletionSource? _topChanged;
     private string? _lostReason;
 
-    public LockHold(EtcdLockProvider provider, string key, Google.Protobuf.ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
-    {
-        Provider = provider;
-        Key = key;
-        KeyBytes = keyBytes;
-        Lease = lease;
-        FencingToken = fencingToken;
-        Gate = gate;
-        AcquiredTimestamp = Stopwatch.GetTimestamp();
-    }
+    /// <summary>The full key (prefix included).</summary>
+    public abstract string Key { get; }
 
-    public EtcdLockProvider Provider { get; }
-    public string Key { get; }
-    public Google.Protobuf.ByteString KeyBytes { get; }
-    public KeptLease Lease { get; }
-    public long LeaseId => Lease.Id;
-    public long TtlSeconds => Lease.TtlSeconds;
-    public long FencingToken { get; }
-    public LocalGates.Gate Gate { get; }
-    public long AcquiredTimestamp { get; }
+    public abstract long LeaseId { get; }
 
-    /// <summary>The watch id of the key's watch on the provider's watch stream; 0 while not watched.</summary>
-    public long WatchId { get; set; }
+    public abstract long TtlSeconds { get; }
+
+    public abstract long FencingToken { get; }
+
+    /// <summary>Releases the hold for its owner (the handle's dispose). Never throws.</summary>
+    public abstract ValueTask ReleaseAsync();
+
+    /// <summary>The handle was collected without being disposed.</summary>
+    public abstract void OnAbandoned();
+
+    /// <summary>The ownership check etcd evaluates inside a guarded write.</summary>
+    public abstract Etcdserverpb.Compare OwnershipComparison();
+
+    /// <summary>Applies a write only while the hold owns its key.</summary>
+    public abstract Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken);
+
+    /// <summary>Logs and counts a loss; runs on the thread pool.</summary>
+    protected abstract void ReportLost(string reason);
+
+    /// <summary>Logs a user callback that threw.</summary>
+    protected abstract void ReportCallbackFailed(string what, Exception exception);
 
     public CancellationToken LostToken => _lost.Token;
 
@@ -103,10 +106,6 @@ internal sealed class LockHold : ILeaseOwner
         }
     }
 
-    void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
-
-    void ILeaseOwner.OnRenewalDue() => Provider.StartWatchingIfNeeded(this);
-
     /// <summary>Declares the hold lost (once, and only while held); the signal runs on the thread pool.</summary>
     public void MarkLost(string reason)
     {
@@ -127,7 +126,7 @@ internal sealed class LockHold : ILeaseOwner
     private void SignalLost()
     {
         string reason = LostReason ?? "";
-        Provider.OnHoldLost(this, reason);
+        ReportLost(reason);
         Cancel(_lost, "LostToken");
         SignalEnded();
     }
@@ -183,7 +182,7 @@ internal sealed class LockHold : ILeaseOwner
         catch (Exception ex)
         {
             // A user's callback threw. It ran on a pool thread of its own; the process and other holds go on.
-            Provider.OnLostCallbackFailed(this, what, ex);
+            ReportCallbackFailed(what, ex);
         }
     }
 
@@ -248,6 +247,51 @@ internal sealed class LockHold : ILeaseOwner
 
         changed?.TrySetResult();
     }
+}
+
+/// <summary>A hold of a key in etcd: its lease, its fencing token (the key's create revision) and its local gate.</summary>
+internal sealed class LockHold : HoldBase, ILeaseOwner
+{
+    public LockHold(EtcdLockProvider provider, string key, Google.Protobuf.ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
+    {
+        Provider = provider;
+        Key = key;
+        KeyBytes = keyBytes;
+        Lease = lease;
+        FencingToken = fencingToken;
+        Gate = gate;
+        AcquiredTimestamp = Stopwatch.GetTimestamp();
+    }
+
+    public EtcdLockProvider Provider { get; }
+    public override string Key { get; }
+    public Google.Protobuf.ByteString KeyBytes { get; }
+    public KeptLease Lease { get; }
+    public override long LeaseId => Lease.Id;
+    public override long TtlSeconds => Lease.TtlSeconds;
+    public override long FencingToken { get; }
+    public LocalGates.Gate Gate { get; }
+    public long AcquiredTimestamp { get; }
+
+    /// <summary>The watch id of the key's watch on the provider's watch stream; 0 while not watched.</summary>
+    public long WatchId { get; set; }
+
+    void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
+
+    void ILeaseOwner.OnRenewalDue() => Provider.StartWatchingIfNeeded(this);
+
+    public override ValueTask ReleaseAsync() => Provider.ReleaseAsync(this);
+
+    public override void OnAbandoned() => Provider.OnAbandoned(this);
+
+    public override Etcdserverpb.Compare OwnershipComparison() => GuardedWrites.OwnershipComparison(this);
+
+    public override Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken) =>
+        GuardedWrites.WriteAsync(this, operations, cancellationToken);
+
+    protected override void ReportLost(string reason) => Provider.OnHoldLost(this, reason);
+
+    protected override void ReportCallbackFailed(string what, Exception exception) => Provider.OnLostCallbackFailed(this, what, exception);
 }
 
 internal enum NestOutcome

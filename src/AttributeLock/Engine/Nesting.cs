@@ -14,7 +14,7 @@ namespace AttributeLock.Engine;
 /// <item>A nested handle is handed out only while the outer hold is live; it observes the outer hold's end (loss or
 /// release, from any flow) through its <see cref="EtcdLockHandle.LostToken"/>.</item>
 /// <item>Tasks started inside a locked call inherit its frame. Their nested calls take the hold's nesting stack in
-/// turn (<see cref="LockHold.TryNest"/>): a second one waits (within the call's wait timeout) or is skipped, as if
+/// turn (<see cref="HoldBase.TryNest"/>): a second one waits (within the call's wait timeout) or is skipped, as if
 /// the lock were busy. It is never "inside" next to another nested call.</item>
 /// </list>
 /// </remarks>
@@ -23,7 +23,7 @@ internal static class Nesting
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 2);
 
     /// <returns>The nested handle; or (null, false): not nested, acquire normally; or (null, true): busy (skip).</returns>
-    public static async ValueTask<(EtcdLockHandle? Handle, bool Busy)> TryEnterNestedAsync(WrapperFrame frame, AcquireRequest request, CancellationToken cancellationToken)
+    public static async ValueTask<(EtcdLockHandle? Handle, bool Busy)> TryEnterNestedAsync(WrapperFrame frame, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
         CancellationTokenSource? timer = null;
@@ -37,7 +37,7 @@ internal static class Nesting
                     return (null, false);
                 }
 
-                LockHold hold = parentHandle.Hold;
+                HoldBase hold = parentHandle.Hold;
                 switch (hold.TryNest(parent, frame, out Task changed))
                 {
                     case NestOutcome.Nested:
@@ -46,17 +46,18 @@ internal static class Nesting
                         return (null, false);
                 }
 
-                if (request.SingleAttempt)
+                if (wait == TimeSpan.Zero)
                 {
-                    return Busy(request, start);
+                    return Busy(parentHandle.Key, throwWhenBusy, start);
                 }
 
-                if (timer is null && (cancellationToken.CanBeCanceled || (request.Wait > TimeSpan.Zero && request.Wait <= s_maxTimer)))
+                bool timed = wait > TimeSpan.Zero && wait <= s_maxTimer;
+                if (timer is null && (cancellationToken.CanBeCanceled || timed))
                 {
                     timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    if (request.Wait > TimeSpan.Zero && request.Wait <= s_maxTimer)
+                    if (timed)
                     {
-                        timer.CancelAfter(request.Wait);
+                        timer.CancelAfter(wait);
                     }
                 }
 
@@ -66,7 +67,7 @@ internal static class Nesting
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    return Busy(request, start);
+                    return Busy(parentHandle.Key, throwWhenBusy, start);
                 }
             }
         }
@@ -76,12 +77,12 @@ internal static class Nesting
         }
     }
 
-    private static (EtcdLockHandle?, bool) Busy(AcquireRequest request, long start)
+    private static (EtcdLockHandle?, bool) Busy(string fullKey, bool throwWhenBusy, long start)
     {
-        if (request.ThrowWhenBusy)
+        if (throwWhenBusy)
         {
             throw new EtcdLockTimeoutException(
-                request.FullKey,
+                fullKey,
                 "another nested call under the same hold (nested calls on one key run one at a time)",
                 Stopwatch.GetElapsedTime(start));
         }

@@ -12,10 +12,10 @@ namespace AttributeLock.Engine;
 /// <item>A frame is pushed by the synchronous part of <see cref="EtcdLockInvocation.EnterAsync"/>, so it lands in the
 /// generated wrapper's own execution context: the wrapper's body (and tasks it starts) see it; the wrapper's caller
 /// does not, and it is gone when the wrapper returns.</item>
-/// <item>A frame counts only while it is open and its hold is live (<see cref="LockHold.IsLive"/>): a task that
+/// <item>A frame counts only while it is open and its hold is live (<see cref="HoldBase.IsLive"/>): a task that
 /// outlives the call, or runs after the hold was lost or released from any flow, sees nothing held.</item>
 /// <item>The frame chain never decides exclusion alone: a nested entry also needs the hold's nesting stack to have its
-/// parent frame on top (<see cref="LockHold.TryNest"/>).</item>
+/// parent frame on top (<see cref="HoldBase.TryNest"/>).</item>
 /// </list>
 /// </remarks>
 internal sealed class WrapperFrame
