@@ -106,7 +106,7 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Forwarded connections that have ended (closed by a side, reset, or cut).</summary>
     public long ClosedConnections => Interlocked.Read(ref _closed);
 
-    /// <summary>Connections being forwarded now.</summary>
+    /// <summary>Connections being forwarded now (a connection reset by a fault stops counting at once).</summary>
     public int OpenConnections
     {
         get { lock (_gate) { return _connections.Count; } }
@@ -188,6 +188,11 @@ public sealed class FaultProxy : IAsyncDisposable
             toReset = next.IsCut ? _connections.ToArray()
                 : resetGapped ? _connections.Where(c => c.HasGap).ToArray()
                 : [];
+            foreach (Connection connection in toReset)
+            {
+                // Counted as closed now, not when its pumps have wound down: a cut is visible at once.
+                Forget(connection);
+            }
         }
 
         // Outside the lock: waiters re-read _faults and resets run socket code. A connection registered after the
@@ -225,10 +230,17 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         lock (_gate)
         {
-            _connections.Remove(connection);
+            Forget(connection);
         }
+    }
 
-        Interlocked.Increment(ref _closed);
+    /// <summary>Under <c>_gate</c>: the connection no longer counts as open (once, however it ended).</summary>
+    private void Forget(Connection connection)
+    {
+        if (_connections.Remove(connection))
+        {
+            Interlocked.Increment(ref _closed);
+        }
     }
 
     /// <summary>Closes with RST (linger 0): the peer sees "connection reset", not an orderly end of stream.</summary>

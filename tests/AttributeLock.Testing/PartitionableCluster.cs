@@ -41,6 +41,9 @@ public sealed class PartitionableCluster : IAsyncDisposable
     public FaultProxy Link(int from, int to) =>
         from == to ? throw new ArgumentException("A member does not dial itself.", nameof(to)) : _links[from, to];
 
+    /// <summary>Peer connections that no member was found to own, routed around the link proxies (expected: none).</summary>
+    public long UnclassifiedConnections => _direct.Sum(p => p.AcceptedConnections);
+
     /// <summary>Cuts both links between members <paramref name="a"/> and <paramref name="b"/>; each still reaches the others.</summary>
     public void Isolate(int a, int b)
     {
