@@ -172,8 +172,8 @@ public sealed class FaultProxyTests(ITestOutputHelper output)
     {
         await using PartitionableCluster cluster = await PartitionableCluster.StartAsync(3);
         (int leader, int follower, int other) = await ProxyFaultTests.RolesAsync(cluster);
-        output.WriteLine($"leader m{leader}, isolated follower m{follower}, other m{other}; unclassified peer connections: {cluster.UnclassifiedConnections}");
-        Assert.Equal(0, cluster.UnclassifiedConnections);
+        output.WriteLine($"leader m{leader}, isolated follower m{follower}, other m{other}; peer connections routed directly: [{string.Join("; ", cluster.Unclassified)}]");
+        Assert.Equal(0, cluster.OpenUnclassifiedConnections);
         Assert.True(cluster.Link(leader, follower).OpenConnections > 0 && cluster.Link(follower, leader).OpenConnections > 0);
 
         cluster.Isolate(leader, follower);

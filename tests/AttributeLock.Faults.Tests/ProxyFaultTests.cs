@@ -34,7 +34,7 @@ public sealed class ProxyFaultTests(ITestOutputHelper output)
     /// Holds <paramref name="key"/> through <paramref name="holder"/>, lets renewals run, injects the fault, and has
     /// <paramref name="other"/> acquire the key; reports when the hold was declared lost and when the other got it.
     /// </summary>
-    private async Task<Outcome> RaceAsync(EtcdLockProvider holder, EtcdLockProvider other, string key, Action fault, string what)
+    private async Task<Outcome> RaceAsync(EtcdLockProvider holder, EtcdLockProvider other, string key, Action fault, string what, string? etcdForDiagnosis = null)
     {
         EtcdLockHandle held = await holder.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = Ttl });
         await Task.Delay(TimeSpan.FromSeconds(1.2)); // a renewal or two confirmed before the fault
@@ -45,7 +45,30 @@ public sealed class ProxyFaultTests(ITestOutputHelper output)
         // Runs on the thread that cancels, at the moment the engine declares the loss.
         using CancellationTokenRegistration registration = held.LostToken.Register(() => Interlocked.Exchange(ref lostTicks, clock.Elapsed.Ticks));
         fault();
-        await using EtcdLockHandle next = await other.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = Ttl, WaitTimeout = TimeSpan.FromSeconds(60) });
+        EtcdLockHandle next;
+        try
+        {
+            next = await other.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = Ttl, WaitTimeout = TimeSpan.FromSeconds(30) });
+        }
+        catch (EtcdLockTimeoutException)
+        {
+            long lost = Interlocked.Read(ref lostTicks);
+            output.WriteLine($"{what}: the other client never acquired within 30 s; holder lost at {Ms(lost < 0 ? null : TimeSpan.FromTicks(lost))}, IsLost {held.IsLost}, lease {held.LeaseId:x}");
+            if (etcdForDiagnosis is not null)
+            {
+                using var client = new EtcdClient(etcdForDiagnosis);
+                RangeResponse range = await client.GetAsync(key);
+                foreach (var kv in range.Kvs)
+                {
+                    long ttl = (await client.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = kv.Lease })).TTL;
+                    output.WriteLine($"  etcd: key held under lease {kv.Lease:x} (TTL left {ttl} s), create revision {kv.CreateRevision}, value {kv.Value.ToStringUtf8()}");
+                }
+            }
+
+            throw;
+        }
+
+        await using EtcdLockHandle nextHandle = next;
         TimeSpan acquired = clock.Elapsed;
 
         if (Interlocked.Read(ref lostTicks) < 0)
@@ -85,7 +108,7 @@ public sealed class ProxyFaultTests(ITestOutputHelper output)
         await using EtcdLockProvider holder = Provider(proxy.Endpoint);
         await using EtcdLockProvider other = Provider(endpoint);
 
-        Outcome outcome = await RaceAsync(holder, other, NewKey("partition"), proxy.Cut, "holder's proxy cut");
+        Outcome outcome = await RaceAsync(holder, other, NewKey("partition"), proxy.Cut, "holder's proxy cut", endpoint);
         AssertLostFirst(outcome);
     }
 
@@ -106,7 +129,7 @@ public sealed class ProxyFaultTests(ITestOutputHelper output)
         {
             closedBefore = proxy.ClosedConnections;
             proxy.BlackHole(direction);
-        }, $"black hole ({direction?.ToString() ?? "both directions"})");
+        }, $"black hole ({direction?.ToString() ?? "both directions"})", endpoint);
 
         output.WriteLine($"proxy: {proxy.BytesDropped(Direction.ClientToTarget)} B up and {proxy.BytesDropped(Direction.TargetToClient)} B down dropped, {proxy.ClosedConnections - closedBefore} connections closed meanwhile");
         AssertLostFirst(outcome);
@@ -121,10 +144,10 @@ public sealed class ProxyFaultTests(ITestOutputHelper output)
         await using var proxy = new FaultProxy(cluster.Members[follower].Endpoint);
         await using EtcdLockProvider holder = Provider(proxy.Endpoint);
         await using EtcdLockProvider other = Provider(cluster.Members[leader].Endpoint);
-        output.WriteLine($"leader m{leader}; holder on follower m{follower} (through a proxy); m{third} keeps both links; unclassified peer connections {cluster.UnclassifiedConnections}");
-        Assert.Equal(0, cluster.UnclassifiedConnections);
+        output.WriteLine($"leader m{leader}; holder on follower m{follower} (through a proxy); m{third} keeps both links; peer connections routed directly: [{string.Join("; ", cluster.Unclassified)}]");
+        Assert.Equal(0, cluster.OpenUnclassifiedConnections);
 
-        Outcome outcome = await RaceAsync(holder, other, NewKey("follower"), () => cluster.Isolate(leader, follower), $"m{follower} cut off from leader m{leader}");
+        Outcome outcome = await RaceAsync(holder, other, NewKey("follower"), () => cluster.Isolate(leader, follower), $"m{follower} cut off from leader m{leader}", cluster.Members[leader].Endpoint);
 
         output.WriteLine($"links m{follower}->m{leader}: {cluster.Link(follower, leader).RefusedConnections} refused, m{leader}->m{follower}: {cluster.Link(leader, follower).RefusedConnections} refused");
         AssertLostFirst(outcome);

@@ -25,9 +25,11 @@ public sealed class PartitionableCluster : IAsyncDisposable
     private readonly FaultProxy[,] _links;
     private readonly FaultProxy[] _direct;
     private readonly List<Router> _routers;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _unclassified;
 
-    private PartitionableCluster(IReadOnlyList<EtcdServer> members, FaultProxy[,] links, FaultProxy[] direct, List<Router> routers)
+    private PartitionableCluster(IReadOnlyList<EtcdServer> members, FaultProxy[,] links, FaultProxy[] direct, List<Router> routers, System.Collections.Concurrent.ConcurrentQueue<string> unclassified)
     {
+        _unclassified = unclassified;
         Members = members;
         _links = links;
         _direct = direct;
@@ -41,8 +43,15 @@ public sealed class PartitionableCluster : IAsyncDisposable
     public FaultProxy Link(int from, int to) =>
         from == to ? throw new ArgumentException("A member does not dial itself.", nameof(to)) : _links[from, to];
 
-    /// <summary>Peer connections that no member was found to own, routed around the link proxies (expected: none).</summary>
-    public long UnclassifiedConnections => _direct.Sum(p => p.AcceptedConnections);
+    /// <summary>
+    /// Peer connections that no member was found to own, routed around the link proxies and still open: expected none.
+    /// (A connection that closed before the router looked at it, such as a member's one-shot request at start-up,
+    /// has no owner any more; it is routed directly but carries nothing past that point.)
+    /// </summary>
+    public int OpenUnclassifiedConnections => _direct.Sum(p => p.OpenConnections);
+
+    /// <summary>Why each connection routed directly was not classified, for diagnosis.</summary>
+    public IReadOnlyCollection<string> Unclassified => _unclassified;
 
     /// <summary>Cuts both links between members <paramref name="a"/> and <paramref name="b"/>; each still reaches the others.</summary>
     public void Isolate(int a, int b)
@@ -66,6 +75,7 @@ public sealed class PartitionableCluster : IAsyncDisposable
         var links = new FaultProxy[members, members];
         var direct = new FaultProxy[members];
         var routers = new List<Router>();
+        var unclassified = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var launched = new TaskCompletionSource<IReadOnlyList<EtcdServer>>(TaskCreationOptions.RunContinuationsAsynchronously);
         IReadOnlyList<EtcdServer>? servers = null;
         try
@@ -82,11 +92,11 @@ public sealed class PartitionableCluster : IAsyncDisposable
                     }
                 }
 
-                var router = new Router(to, links, direct[to], launched.Task);
+                var router = new Router(to, links, direct[to], launched.Task, unclassified);
                 routers.Add(router);
                 return router.Port;
             }, launched: m => launched.TrySetResult(m)).ConfigureAwait(false);
-            return new PartitionableCluster(servers, links, direct, routers);
+            return new PartitionableCluster(servers, links, direct, routers, unclassified);
         }
         catch
         {
@@ -129,13 +139,15 @@ public sealed class PartitionableCluster : IAsyncDisposable
         private readonly FaultProxy[,] _links;
         private readonly FaultProxy _direct;
         private readonly Task<IReadOnlyList<EtcdServer>> _members;
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _unclassified;
         private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
 
         /// <param name="members">Completes once every member's process was started (members dial each other before).</param>
-        public Router(int to, FaultProxy[,] links, FaultProxy direct, Task<IReadOnlyList<EtcdServer>> members)
+        public Router(int to, FaultProxy[,] links, FaultProxy direct, Task<IReadOnlyList<EtcdServer>> members, System.Collections.Concurrent.ConcurrentQueue<string> unclassified)
         {
+            _unclassified = unclassified;
             _to = to;
             _links = links;
             _direct = direct;
@@ -178,18 +190,27 @@ public sealed class PartitionableCluster : IAsyncDisposable
         {
             // A member may dial before the last one was launched: wait for all pids (bounded by the launch itself).
             IReadOnlyList<EtcdServer> members = await _members.ConfigureAwait(false);
-            int? from = FindMember(socket, members);
-            (from is { } f && f != _to ? _links[f, _to] : _direct).Adopt(socket);
+            int? from = FindMember(socket, members, out string? why);
+            if (from is { } f && f != _to)
+            {
+                _links[f, _to].Adopt(socket);
+                return;
+            }
+
+            _unclassified.Enqueue($"to m{_to}: {why ?? "from itself"}");
+            _direct.Adopt(socket);
         }
 
         /// <summary>The index of the member whose process owns the other end of <paramref name="accepted"/>, if any.</summary>
-        private static int? FindMember(Socket accepted, IReadOnlyList<EtcdServer> members)
+        private static int? FindMember(Socket accepted, IReadOnlyList<EtcdServer> members, out string? why)
         {
             try
             {
-                string? inode = FindPeerInode((IPEndPoint)accepted.RemoteEndPoint!, (IPEndPoint)accepted.LocalEndPoint!);
-                if (inode is null)
+                var remote = (IPEndPoint)accepted.RemoteEndPoint!;
+                string? inode = FindPeerInode(remote, (IPEndPoint)accepted.LocalEndPoint!);
+                if (inode is null or "0")
                 {
+                    why = $"from {remote}: its socket is closed already (inode {inode ?? "none"})";
                     return null;
                 }
 
@@ -198,13 +219,17 @@ public sealed class PartitionableCluster : IAsyncDisposable
                 {
                     if (members[i].ProcessId is { } pid && OwnsSocket(pid, link))
                     {
+                        why = null;
                         return i;
                     }
                 }
+
+                why = $"from {remote}: socket {inode} is not a member's";
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SocketException or ObjectDisposedException)
             {
                 // The process or the socket went away meanwhile: route directly.
+                why = ex.Message;
             }
 
             return null;
