@@ -12,6 +12,10 @@ namespace AttributeLock.Faults.Tests;
 /// fires before, or at the latest when, another client acquires the key. Both times come from one stopwatch; the
 /// margin is printed on every run. No upper time bound is asserted but that ordering (and, for the black hole, the
 /// liveness bound TTL + <see cref="LivenessSlack"/>).
+/// <para>Known failure of the engine these tests were written against (intermittent, about one race in five):
+/// KeptLease.OnDeadlineTimer returns without re-arming when System.Threading.Timer fires a few milliseconds before the
+/// Stopwatch deadline (the timer queue runs on a coarse millisecond clock), so LostToken never fires and, with only the
+/// answers black-holed, the keeper even keeps renewing the lease it should have given up.</para>
 /// </summary>
 [Collection(nameof(ProxyTimingCollection))]
 public sealed class ProxyFaultTests(ITestOutputHelper output)
