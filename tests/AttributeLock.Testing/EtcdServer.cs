@@ -19,18 +19,20 @@ public sealed class EtcdServer : IAsyncDisposable
     private Process? _process;
     private readonly string _name;
     private readonly int _peerPort;
+    private readonly int _advertisedPeerPort;
     private readonly bool _ownsDataDir;
     private readonly List<string> _extraArgs;
 
     private readonly string _initialCluster;
     private readonly System.Text.StringBuilder _log = new();
 
-    private EtcdServer(string name, int clientPort, int peerPort, string dataDir, IEnumerable<string> extraArgs, string? initialCluster = null)
+    private EtcdServer(string name, int clientPort, int peerPort, string dataDir, IEnumerable<string> extraArgs, string? initialCluster = null, int? advertisedPeerPort = null)
     {
         _name = name;
         _initialCluster = initialCluster ?? $"{name}=http://127.0.0.1:{peerPort}";
         ClientPort = clientPort;
         _peerPort = peerPort;
+        _advertisedPeerPort = advertisedPeerPort ?? peerPort;
         DataDir = dataDir;
         _ownsDataDir = true;
         _extraArgs = extraArgs.ToList();
@@ -43,6 +45,9 @@ public sealed class EtcdServer : IAsyncDisposable
     public string Scheme { get; private init; } = "http";
 
     public int ClientPort { get; }
+
+    /// <summary>The port the member listens on for its peers (the others may dial a proxy in front of it).</summary>
+    public int PeerPort => _peerPort;
     public string DataDir { get; }
     /// <summary>The etcd process's id (not its watchdog shell's).</summary>
     public int? ProcessId => _process is null ? null : _etcdPid.Result;
@@ -75,18 +80,28 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     /// <summary>Starts an etcd cluster of <paramref name="members"/> members on loopback and waits until all are healthy.</summary>
-    public static async Task<IReadOnlyList<EtcdServer>> StartClusterAsync(int members = 3)
+    /// <param name="members">How many members.</param>
+    /// <param name="peerFront">
+    /// Optional: called, before any member starts, with a member's index and the peer port it listens on; returns the
+    /// port the other members are told to dial for it (a proxy in front of the listener, see <see cref="PartitionableCluster"/>).
+    /// <c>null</c>: members dial each other's listeners directly.
+    /// </param>
+    /// <param name="launched">Optional: called once every member's process was started, before they are healthy.</param>
+    public static async Task<IReadOnlyList<EtcdServer>> StartClusterAsync(int members = 3, Func<int, int, int>? peerFront = null, Action<IReadOnlyList<EtcdServer>>? launched = null)
     {
         string baseDir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
         var ports = Enumerable.Range(0, members).Select(_ => (Client: FreePort(), Peer: FreePort())).ToList();
+        var advertised = ports.Select((p, i) => peerFront?.Invoke(i, p.Peer) ?? p.Peer).ToList();
         string token = Guid.NewGuid().ToString("N")[..8];
-        string initial = string.Join(",", ports.Select((p, i) => $"m{i}=http://127.0.0.1:{p.Peer}"));
+        string initial = string.Join(",", advertised.Select((port, i) => $"m{i}=http://127.0.0.1:{port}"));
         var servers = ports.Select((p, i) => new EtcdServer($"m{i}", p.Client, p.Peer,
-            Path.Combine(baseDir, $"attributelock-etcd-{token}-m{i}"), ["--initial-cluster-token", token], initial)).ToList();
+            Path.Combine(baseDir, $"attributelock-etcd-{token}-m{i}"), ["--initial-cluster-token", token], initial, advertised[i])).ToList();
         foreach (EtcdServer server in servers)
         {
             server.Launch();
         }
+
+        launched?.Invoke(servers);
 
         await Task.WhenAll(servers.Select(s => s.WaitHealthyAsync())).ConfigureAwait(false);
         return servers;
@@ -103,6 +118,7 @@ public sealed class EtcdServer : IAsyncDisposable
         string binary = FindBinary() ?? throw new InvalidOperationException(
             "The etcd binary was not found. Install it with 'apt-get update && apt-get install -y etcd-server' (the README's test command and .ci/run do this), or set ETCD_ENDPOINTS to a running etcd.");
         string peer = $"http://127.0.0.1:{_peerPort}";
+        string advertisedPeer = $"http://127.0.0.1:{_advertisedPeerPort}";
         // etcd runs under a small shell watchdog that stops it (and removes its data dir) when this (test) process is
         // gone, even when the test host is killed and no cleanup code runs. The shell prints etcd's pid first, for pause/resume signals.
         var psi = new ProcessStartInfo("/bin/sh")
@@ -122,7 +138,7 @@ public sealed class EtcdServer : IAsyncDisposable
         {
             "--name", _name, "--data-dir", DataDir,
             "--listen-client-urls", Endpoint, "--advertise-client-urls", Endpoint,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", advertisedPeer,
             "--initial-cluster", _initialCluster, "--log-level", "error",
         }.Concat(_extraArgs))
         {
