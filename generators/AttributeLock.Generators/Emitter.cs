@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Linq;
 using System.Text;
+using AttributeLock.Generators.Models;
 using Microsoft.CodeAnalysis.CSharp;
 
 namespace AttributeLock.Generators

@@ -1,6 +1,6 @@
 using Microsoft.CodeAnalysis;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators.Diagnostics
 {
     /// <summary>All diagnostics reported by the AttributeLock generator and analyzer.</summary>
     public static class DiagnosticDescriptors
