@@ -73,7 +73,7 @@ namespace AttributeLock.Generators
             IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => KnownTypes.Is(p.Type, _known.CancellationToken));
             var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
             EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
-            (int ttl, int wait, int whenBusy) = Options(attribute, attributeSyntax);
+            (int ttl, int wait, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
             string? provider = Provider();
             IMethodSymbol? core = Core();
 
@@ -268,7 +268,7 @@ namespace AttributeLock.Generators
                 switch (token.Kind)
                 {
                     case TemplateTokenKind.Literal:
-                        parts.Add(new KeyPart(text, null, text, EquatableArray<MemberStep>.Empty));
+                        parts.Add(new LiteralKeyPart(text));
                         break;
                     case TemplateTokenKind.Braces:
                         Report(DiagnosticDescriptors.BracePlaceholder, At(Map.Map(token.Start, token.Length)), text.Substring(1, text.Length - 2));
@@ -287,7 +287,7 @@ namespace AttributeLock.Generators
                         valid = false;
                         break;
                     default:
-                        KeyPart? part = Placeholder(template, token);
+                        PlaceholderKeyPart? part = Placeholder(template, token);
                         if (part is null)
                         {
                             valid = false;
@@ -304,7 +304,7 @@ namespace AttributeLock.Generators
             return valid ? parts.ToEquatableArray() : null;
         }
 
-        private KeyPart? Placeholder(string template, TemplateToken token)
+        private PlaceholderKeyPart? Placeholder(string template, TemplateToken token)
         {
             string root = token.Segments[0];
             IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
@@ -356,7 +356,7 @@ namespace AttributeLock.Generators
                 return null;
             }
 
-            return new KeyPart(null, Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
+            return new PlaceholderKeyPart(Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
         }
 
         private string Suggestion(string name)
@@ -379,11 +379,11 @@ namespace AttributeLock.Generators
             return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
         }
 
-        private (int Ttl, int Wait, int WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+        private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
         {
             int ttl = 0;
             int wait = -1;
-            int whenBusy = 0;
+            BusyBehavior whenBusy = BusyBehavior.Throw;
             foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
             {
                 if (argument.Value.Value is not int value)
@@ -412,7 +412,7 @@ namespace AttributeLock.Generators
 
                         break;
                     case "WhenBusy":
-                        whenBusy = value;
+                        whenBusy = (BusyBehavior)value;
                         break;
                 }
             }

@@ -18,7 +18,7 @@ namespace AttributeLock.Generators.Models
     /// <param name="KeyParts">The key template's literal and placeholder parts.</param>
     /// <param name="TtlSeconds">The attribute's Ttl (0: provider default).</param>
     /// <param name="WaitTimeoutMilliseconds">The attribute's wait timeout.</param>
-    /// <param name="WhenBusy">The attribute's <c>LockBusyBehavior</c> value.</param>
+    /// <param name="WhenBusy">What to do when the lock is busy.</param>
     /// <param name="CancellationTokenParameter">The method's CancellationToken parameter (escaped), if any.</param>
     /// <param name="CoreName">The Core method's name plus type arguments, e.g. <c>ShipAsyncCore&lt;T&gt;</c>.</param>
     /// <param name="Arguments">The parameter names (escaped) in order, as passed to Core.</param>
@@ -39,7 +39,7 @@ namespace AttributeLock.Generators.Models
         EquatableArray<KeyPart> KeyParts,
         int TtlSeconds,
         int WaitTimeoutMilliseconds,
-        int WhenBusy,
+        BusyBehavior WhenBusy,
         string? CancellationTokenParameter,
         string CoreName,
         EquatableArray<string> Arguments,
