@@ -3,6 +3,8 @@ using System.Composition;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using AttributeLock.Generators;
+using AttributeLock.Generators.Diagnostics;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
@@ -21,14 +23,9 @@ namespace AttributeLock.CodeFixes
     [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(EtcdLockCodeFixProvider)), Shared]
     public sealed class EtcdLockCodeFixProvider : CodeFixProvider
     {
-        private const string BracePlaceholder = "AL0005";
-        private const string MethodNotPartial = "AL0010";
-        private const string TypeNotPartial = "AL0011";
-        private const string CoreMissing = "AL0012";
-
         /// <inheritdoc />
         public override ImmutableArray<string> FixableDiagnosticIds { get; } =
-            ImmutableArray.Create(BracePlaceholder, MethodNotPartial, TypeNotPartial, CoreMissing);
+            ImmutableArray.Create(DiagnosticIds.BracePlaceholder, DiagnosticIds.MethodNotPartial, DiagnosticIds.TypeNotPartial, DiagnosticIds.CoreMissing);
 
         /// <inheritdoc />
         public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -49,23 +46,23 @@ namespace AttributeLock.CodeFixes
                 SyntaxToken token = root.FindToken(span.Start);
                 switch (diagnostic.Id)
                 {
-                    case BracePlaceholder:
+                    case DiagnosticIds.BracePlaceholder:
                         string written = text.ToString(span);
                         if (written.Length > 2 && written[0] == '{' && written[written.Length - 1] == '}')
                         {
                             string placeholder = "<" + written.Substring(1, written.Length - 2) + ">";
-                            Register(context, diagnostic, $"Write '{placeholder}'", BracePlaceholder, _ => Task.FromResult(context.Document.WithText(text.WithChanges(new TextChange(span, placeholder)))));
+                            Register(context, diagnostic, $"Write '{placeholder}'", DiagnosticIds.BracePlaceholder, _ => Task.FromResult(context.Document.WithText(text.WithChanges(new TextChange(span, placeholder)))));
                         }
 
                         break;
-                    case TypeNotPartial when token.Parent is TypeDeclarationSyntax type:
-                        Register(context, diagnostic, $"Make '{type.Identifier.ValueText}' partial", TypeNotPartial, _ => Task.FromResult(InsertPartial(context.Document, text, type.Keyword.SpanStart)));
+                    case DiagnosticIds.TypeNotPartial when token.Parent is TypeDeclarationSyntax type:
+                        Register(context, diagnostic, $"Make '{type.Identifier.ValueText}' partial", DiagnosticIds.TypeNotPartial, _ => Task.FromResult(InsertPartial(context.Document, text, type.Keyword.SpanStart)));
                         break;
-                    case MethodNotPartial when token.Parent is MethodDeclarationSyntax method && (method.Body is not null || method.ExpressionBody is not null) && !method.Modifiers.Any(SyntaxKind.PartialKeyword):
-                        Register(context, diagnostic, $"Make '{method.Identifier.ValueText}' partial and move its body to '{method.Identifier.ValueText}Core'", MethodNotPartial, ct => Task.FromResult(MoveBodyToCore(context.Document, root, method)));
+                    case DiagnosticIds.MethodNotPartial when token.Parent is MethodDeclarationSyntax method && (method.Body is not null || method.ExpressionBody is not null) && !method.Modifiers.Any(SyntaxKind.PartialKeyword):
+                        Register(context, diagnostic, $"Make '{method.Identifier.ValueText}' partial and move its body to '{method.Identifier.ValueText}{NamingConventions.CoreSuffix}'", DiagnosticIds.MethodNotPartial, ct => Task.FromResult(MoveBodyToCore(context.Document, root, method)));
                         break;
-                    case CoreMissing when token.Parent is MethodDeclarationSyntax method:
-                        Register(context, diagnostic, $"Add '{method.Identifier.ValueText}Core'", CoreMissing, ct => AddCoreAsync(context.Document, root, method, ct));
+                    case DiagnosticIds.CoreMissing when token.Parent is MethodDeclarationSyntax method:
+                        Register(context, diagnostic, $"Add '{method.Identifier.ValueText}{NamingConventions.CoreSuffix}'", DiagnosticIds.CoreMissing, ct => AddCoreAsync(context.Document, root, method, ct));
                         break;
                 }
             }
@@ -106,7 +103,7 @@ namespace AttributeLock.CodeFixes
                 .WithAttributeLists(default)
                 .WithModifiers(SyntaxFactory.TokenList(coreModifiers))
                 .WithReturnType(method.ReturnType.WithoutLeadingTrivia())
-                .WithIdentifier(SyntaxFactory.Identifier(method.Identifier.ValueText + "Core"))
+                .WithIdentifier(SyntaxFactory.Identifier(method.Identifier.ValueText + NamingConventions.CoreSuffix))
                 .WithLeadingTrivia(SyntaxFactory.ElasticCarriageReturnLineFeed)
                 .WithAdditionalAnnotations(Formatter.Annotation);
 
@@ -128,7 +125,7 @@ namespace AttributeLock.CodeFixes
             string modifiers = method.Modifiers.Any(SyntaxKind.StaticKeyword) ? "private static " : "private ";
             string parameters = string.Join(", ", method.ParameterList.Parameters.Select(p => p.WithAttributeLists(default).WithDefault(null).WithoutTrivia().ToString()));
             string constraints = method.ConstraintClauses.Count == 0 ? "" : " " + string.Join(" ", method.ConstraintClauses.Select(c => c.WithoutTrivia().ToString()));
-            string coreText = $"{modifiers}{method.ReturnType.WithoutTrivia()} {method.Identifier.ValueText}Core{method.TypeParameterList?.WithoutTrivia()}({parameters}){constraints} => {body};";
+            string coreText = $"{modifiers}{method.ReturnType.WithoutTrivia()} {method.Identifier.ValueText}{NamingConventions.CoreSuffix}{method.TypeParameterList?.WithoutTrivia()}({parameters}){constraints} => {body};";
             MemberDeclarationSyntax? core = SyntaxFactory.ParseMemberDeclaration(coreText);
             if (core is null)
             {

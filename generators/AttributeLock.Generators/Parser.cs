@@ -153,7 +153,7 @@ namespace AttributeLock.Generators
             else if (!_method.IsPartialDefinition)
             {
                 bool hasBody = _syntax.Body is not null || _syntax.ExpressionBody is not null;
-                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + Symbols.CoreSuffix + "'" : "");
+                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + NamingConventions.CoreSuffix + "'" : "");
             }
         }
 
@@ -496,7 +496,7 @@ namespace AttributeLock.Generators
                 return core;
             }
 
-            string coreName = MethodName + Symbols.CoreSuffix;
+            string coreName = MethodName + NamingConventions.CoreSuffix;
             IMethodSymbol? closest = Symbols.CoreCandidates(_method)
                 .OrderBy(c => c.Parameters.Length == _method.Parameters.Length ? 0 : 1)
                 .FirstOrDefault();

@@ -14,9 +14,6 @@ namespace AttributeLock.Generators.Helpers
         /// <summary>The provider interface's metadata name.</summary>
         public const string EtcdLockProvider = "AttributeLock.IEtcdLockProvider";
 
-        /// <summary>The suffix of the method holding an <c>[EtcdLock]</c> method's body.</summary>
-        public const string CoreSuffix = "Core";
-
         /// <summary>Fully qualified type names with nullable annotations, as the generated code writes them.</summary>
         public static readonly SymbolDisplayFormat TypeFormat = SymbolDisplayFormat.FullyQualifiedFormat
             .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
@@ -33,14 +30,14 @@ namespace AttributeLock.Generators.Helpers
 
         /// <summary>The methods named <c>&lt;Name&gt;Core</c> declared in the wrapper's own type.</summary>
         public static IEnumerable<IMethodSymbol> CoreCandidates(IMethodSymbol wrapper)
-            => wrapper.ContainingType.GetMembers(wrapper.Name + CoreSuffix)
+            => wrapper.ContainingType.GetMembers(wrapper.Name + NamingConventions.CoreSuffix)
                 .OfType<IMethodSymbol>()
                 .Where(m => m.MethodKind == MethodKind.Ordinary);
 
         /// <summary>The wrapper's Core method: same type parameters, parameter types and return type.</summary>
         public static IMethodSymbol? FindCore(IMethodSymbol wrapper)
         {
-            foreach (ISymbol member in wrapper.ContainingType.GetMembers(wrapper.Name + CoreSuffix))
+            foreach (ISymbol member in wrapper.ContainingType.GetMembers(wrapper.Name + NamingConventions.CoreSuffix))
             {
                 if (member is IMethodSymbol { MethodKind: MethodKind.Ordinary } core && CoreMismatch(wrapper, core) is null)
                 {
