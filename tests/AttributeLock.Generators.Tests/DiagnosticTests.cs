@@ -307,6 +307,25 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public async Task CoreOfAVoidMethod_IsNotToldToReturnVoid()
+    {
+        var (_, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                private partial void Run();
+
+                private Task RunCore() => Task.CompletedTask;
+            }
+            """);
+
+        Assert.Equal(["AL0013", "AL0016"], all.Select(d => d.Id).Order());
+        Assert.Equal(
+            "'RunCore' does not match the [EtcdLock] method 'Run': it returns 'System.Threading.Tasks.Task' and 'Run' returns 'void'; both must return the same Task, Task<T>, ValueTask or ValueTask<T>",
+            all.Single(d => d.Id == "AL0013").GetMessage());
+    }
+
+    [Fact]
     public Task CoreOfStaticMethod_MustBeStaticAndMatch() => AssertDiagnostics(
         """
         public static partial class Jobs

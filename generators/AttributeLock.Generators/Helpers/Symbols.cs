@@ -72,7 +72,13 @@ namespace AttributeLock.Generators.Helpers
 
             if (!SymbolEqualityComparer.Default.Equals(constructed.ReturnType, wrapper.ReturnType))
             {
-                return $"it returns '{core.ReturnType.ToDisplayString(MessageFormat)}', expected '{wrapper.ReturnType.ToDisplayString(MessageFormat)}'";
+                string coreReturns = core.ReturnType.ToDisplayString(MessageFormat);
+                string wrapperReturns = wrapper.ReturnType.ToDisplayString(MessageFormat);
+
+                // An unsupported return type of the wrapper is AL0016's subject: never ask the Core to copy it.
+                return IsTaskShaped(wrapper.ReturnType)
+                    ? $"it returns '{coreReturns}', expected '{wrapperReturns}'"
+                    : $"it returns '{coreReturns}' and '{wrapper.Name}' returns '{wrapperReturns}'; both must return the same Task, Task<T>, ValueTask or ValueTask<T>";
             }
 
             return null;
@@ -221,6 +227,10 @@ namespace AttributeLock.Generators.Helpers
 
             return false;
         }
+
+        /// <summary>Whether <paramref name="type"/> is Task, Task&lt;T&gt;, ValueTask or ValueTask&lt;T&gt; of System.Threading.Tasks.</summary>
+        private static bool IsTaskShaped(ITypeSymbol type)
+            => type is INamedTypeSymbol { Name: "Task" or "ValueTask", TypeArguments.Length: <= 1, ContainingNamespace: { Name: "Tasks", ContainingNamespace: { Name: "Threading", ContainingNamespace: { Name: "System", ContainingNamespace.IsGlobalNamespace: true } } } };
 
         private static bool SameParameters(System.Collections.Immutable.ImmutableArray<IParameterSymbol> core, System.Collections.Immutable.ImmutableArray<IParameterSymbol> wrapper)
         {
