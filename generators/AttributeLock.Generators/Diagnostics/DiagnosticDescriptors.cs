@@ -142,6 +142,14 @@ namespace AttributeLock.Generators.Diagnostics
             "The Core method holds the body of an [EtcdLock] method; only the generated implementation may call it, because every other call bypasses the distributed lock.",
             WellKnownDiagnosticTags.NotConfigurable);
 
+        /// <summary>AL0019: the method takes no CancellationToken, so its wait and its body cannot be cancelled.</summary>
+        public static readonly DiagnosticDescriptor MissingCancellationToken = Create(
+            DiagnosticIds.MissingCancellationToken,
+            "[EtcdLock] method has no CancellationToken parameter",
+            "'{0}' has no CancellationToken parameter: {1}, and its Core cannot observe the hold's LostToken; add a parameter 'CancellationToken cancellationToken = default' to '{0}' and its Core",
+            DiagnosticSeverity.Warning,
+            "The generated implementation passes the method's CancellationToken to the lock and hands its Core a token that is also cancelled when the hold is lost (lease expired or revoked). Without such a parameter nobody can cancel the wait for the lock, which by default has no time limit, and the body keeps running after the lock is lost. The code fix adds the parameter to the method and to its Core.");
+
         private static DiagnosticDescriptor Error(string id, string title, string message, string description)
             => Create(id, title, message, DiagnosticSeverity.Error, description);
 

@@ -59,5 +59,8 @@ namespace AttributeLock.Generators.Diagnostics
 
         /// <summary>AL0018: a Core method is called or referenced directly, bypassing the lock.</summary>
         public const string CoreCalledDirectly = "AL0018";
+
+        /// <summary>AL0019: the method takes no CancellationToken.</summary>
+        public const string MissingCancellationToken = "AL0019";
     }
 }

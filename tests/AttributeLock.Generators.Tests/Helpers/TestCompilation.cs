@@ -59,12 +59,12 @@ internal static class TestCompilation
         return new GeneratorOutcome(output, diagnostics, result.GeneratedSources);
     }
 
-    /// <summary>Runs the generator and the Core-call analyzer; returns every AttributeLock diagnostic.</summary>
+    /// <summary>Runs the generator and the analyzers (Core calls, missing tokens); returns every AttributeLock diagnostic.</summary>
     public static async Task<(GeneratorOutcome Outcome, ImmutableArray<Diagnostic> Diagnostics)> RunWithAnalyzerAsync(params string[] sources)
     {
         GeneratorOutcome outcome = Run(sources);
         ImmutableArray<Diagnostic> analyzerDiagnostics = await outcome.Compilation
-            .WithAnalyzers([new CoreCallAnalyzer()])
+            .WithAnalyzers([new CoreCallAnalyzer(), new CancellationTokenAnalyzer()])
             .GetAnalyzerDiagnosticsAsync();
         return (outcome, outcome.GeneratorDiagnostics.AddRange(analyzerDiagnostics));
     }
