@@ -1,10 +1,12 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Linq;
-using Microsoft.CodeAnalysis;
+using AttributeLock.Generators.Diagnostics;
+using AttributeLock.Generators.Helpers;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
+using Microsoft.CodeAnalysis;
 
 namespace AttributeLock.Generators
 {
@@ -69,12 +71,12 @@ namespace AttributeLock.Generators
 
         private static IMethodSymbol? FindWrapper(IMethodSymbol core, INamedTypeSymbol attributeType)
         {
-            if (core.MethodKind != MethodKind.Ordinary || core.Name.Length <= Symbols.CoreSuffix.Length || !core.Name.EndsWith(Symbols.CoreSuffix, System.StringComparison.Ordinal))
+            if (core.MethodKind != MethodKind.Ordinary || core.Name.Length <= NamingConventions.CoreSuffix.Length || !core.Name.EndsWith(NamingConventions.CoreSuffix, System.StringComparison.Ordinal))
             {
                 return null;
             }
 
-            string wrapperName = core.Name.Substring(0, core.Name.Length - Symbols.CoreSuffix.Length);
+            string wrapperName = core.Name.Substring(0, core.Name.Length - NamingConventions.CoreSuffix.Length);
             return core.ContainingType.GetMembers(wrapperName)
                 .OfType<IMethodSymbol>()
                 .Select(m => m.PartialDefinitionPart ?? m)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Linq;
 using System.Text;
+using AttributeLock.Generators.Models;
 using Microsoft.CodeAnalysis.CSharp;
 
 namespace AttributeLock.Generators
@@ -52,9 +53,9 @@ namespace AttributeLock.Generators
             string token = model.CancellationTokenParameter ?? "default";
             string whenBusy = model.WhenBusy switch
             {
-                0 => "global::AttributeLock.LockBusyBehavior.Throw",
-                1 => "global::AttributeLock.LockBusyBehavior.Skip",
-                _ => "(global::AttributeLock.LockBusyBehavior)" + model.WhenBusy.ToString(CultureInfo.InvariantCulture),
+                BusyBehavior.Throw => "global::AttributeLock.LockBusyBehavior.Throw",
+                BusyBehavior.Skip => "global::AttributeLock.LockBusyBehavior.Skip",
+                _ => "(global::AttributeLock.LockBusyBehavior)" + ((int)model.WhenBusy).ToString(CultureInfo.InvariantCulture),
             };
             string arguments = string.Join(", ", model.Arguments.Select(a => a == model.CancellationTokenParameter ? scope + ".CancellationToken" : a));
 
@@ -75,7 +76,7 @@ namespace AttributeLock.Generators
             writer.Line($"    cancellationToken: {token}).ConfigureAwait(false);");
             writer.Line("try");
             writer.Open();
-            if (model.WhenBusy == 1)
+            if (model.WhenBusy == BusyBehavior.Skip)
             {
                 writer.Line($"if (!{scope}.Acquired)");
                 writer.Open();
@@ -99,14 +100,16 @@ namespace AttributeLock.Generators
             return parts.Length == 1 ? parts[0] : "string.Concat(" + string.Join(", ", parts) + ")";
         }
 
-        private static string Part(KeyPart part)
+        private static string Part(KeyPart part) => part switch
         {
-            if (part.Literal is not null)
-            {
-                return SymbolDisplay.FormatLiteral(part.Literal, quote: true);
-            }
+            LiteralKeyPart literal => SymbolDisplay.FormatLiteral(literal.Text, quote: true),
+            PlaceholderKeyPart placeholder => Placeholder(placeholder),
+            _ => throw new System.ArgumentException("Unknown key part: " + part, nameof(part)),
+        };
 
-            string value = part.Root!;
+        private static string Placeholder(PlaceholderKeyPart part)
+        {
+            string value = part.Root;
             foreach (MemberStep step in part.Steps)
             {
                 if (step.CheckReceiverForNull)

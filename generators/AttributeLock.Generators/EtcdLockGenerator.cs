@@ -1,5 +1,7 @@
-using Microsoft.CodeAnalysis;
+using AttributeLock.Generators.Helpers;
+using AttributeLock.Generators.Models;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis;
 
 namespace AttributeLock.Generators
 {

@@ -1,10 +1,14 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
+using AttributeLock.Generators.Diagnostics;
+using AttributeLock.Generators.Helpers;
+using AttributeLock.Generators.Models;
+using AttributeLock.Generators.Templates;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
+using Microsoft.CodeAnalysis;
 
 namespace AttributeLock.Generators
 {
@@ -69,7 +73,7 @@ namespace AttributeLock.Generators
             IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => KnownTypes.Is(p.Type, _known.CancellationToken));
             var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
             EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
-            (int ttl, int wait, int whenBusy) = Options(attribute, attributeSyntax);
+            (int ttl, int wait, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
             string? provider = Provider();
             IMethodSymbol? core = Core();
 
@@ -149,7 +153,7 @@ namespace AttributeLock.Generators
             else if (!_method.IsPartialDefinition)
             {
                 bool hasBody = _syntax.Body is not null || _syntax.ExpressionBody is not null;
-                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + Symbols.CoreSuffix + "'" : "");
+                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + NamingConventions.CoreSuffix + "'" : "");
             }
         }
 
@@ -264,7 +268,7 @@ namespace AttributeLock.Generators
                 switch (token.Kind)
                 {
                     case TemplateTokenKind.Literal:
-                        parts.Add(new KeyPart(text, null, text, EquatableArray<MemberStep>.Empty));
+                        parts.Add(new LiteralKeyPart(text));
                         break;
                     case TemplateTokenKind.Braces:
                         Report(DiagnosticDescriptors.BracePlaceholder, At(Map.Map(token.Start, token.Length)), text.Substring(1, text.Length - 2));
@@ -283,7 +287,7 @@ namespace AttributeLock.Generators
                         valid = false;
                         break;
                     default:
-                        KeyPart? part = Placeholder(template, token);
+                        PlaceholderKeyPart? part = Placeholder(template, token);
                         if (part is null)
                         {
                             valid = false;
@@ -300,7 +304,7 @@ namespace AttributeLock.Generators
             return valid ? parts.ToEquatableArray() : null;
         }
 
-        private KeyPart? Placeholder(string template, TemplateToken token)
+        private PlaceholderKeyPart? Placeholder(string template, TemplateToken token)
         {
             string root = token.Segments[0];
             IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
@@ -316,14 +320,14 @@ namespace AttributeLock.Generators
             for (int i = 1; i < token.Segments.Length; i++)
             {
                 string receiverPath = string.Join(".", token.Segments.Take(i));
-                bool canBeNull = CanBeNull(type);
-                ITypeSymbol receiver = Unwrapped(type);
+                bool canBeNull = Symbols.CanBeNull(type);
+                ITypeSymbol receiver = Symbols.Unwrapped(type);
                 if (receiver.TypeKind == TypeKind.Error)
                 {
                     return null;
                 }
 
-                ISymbol? member = FindMember(receiver, token.Segments[i]);
+                ISymbol? member = Symbols.FindMember(_compilation, receiver, token.Segments[i], _method.ContainingType);
                 if (member is null)
                 {
                     LocationInfo memberLocation = At(Map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
@@ -340,9 +344,9 @@ namespace AttributeLock.Generators
                 return null;
             }
 
-            if (!HasInvariantStringForm(type))
+            if (!Symbols.HasInvariantStringForm(type, _known.Formattable))
             {
-                string hint = Unwrapped(type) switch
+                string hint = Symbols.Unwrapped(type) switch
                 {
                     ITypeParameterSymbol => " (constrain the type parameter, for example to IFormattable)",
                     INamedTypeSymbol { IsRecord: true } => " (a record's generated ToString is not a stable key)",
@@ -352,7 +356,7 @@ namespace AttributeLock.Generators
                 return null;
             }
 
-            return new KeyPart(null, Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
+            return new PlaceholderKeyPart(Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
         }
 
         private string Suggestion(string name)
@@ -363,10 +367,10 @@ namespace AttributeLock.Generators
             }
 
             IParameterSymbol closest = _method.Parameters
-                .OrderBy(p => EditDistance(name.ToLowerInvariant(), p.Name.ToLowerInvariant()))
-                .ThenBy(p => EditDistance(name, p.Name))
+                .OrderBy(p => EditDistance.Between(name.ToLowerInvariant(), p.Name.ToLowerInvariant()))
+                .ThenBy(p => EditDistance.Between(name, p.Name))
                 .First();
-            int distance = EditDistance(name.ToLowerInvariant(), closest.Name.ToLowerInvariant());
+            int distance = EditDistance.Between(name.ToLowerInvariant(), closest.Name.ToLowerInvariant());
             if (distance < name.Length && distance <= System.Math.Max(2, name.Length / 3))
             {
                 return $"; did you mean '<{closest.Name}>'?";
@@ -375,167 +379,11 @@ namespace AttributeLock.Generators
             return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
         }
 
-        private static int EditDistance(string a, string b)
-        {
-            var previous = new int[b.Length + 1];
-            var current = new int[b.Length + 1];
-            for (int j = 0; j <= b.Length; j++)
-            {
-                previous[j] = j;
-            }
-
-            for (int i = 1; i <= a.Length; i++)
-            {
-                current[0] = i;
-                for (int j = 1; j <= b.Length; j++)
-                {
-                    int substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-                    current[j] = System.Math.Min(substitution, System.Math.Min(previous[j], current[j - 1]) + 1);
-                }
-
-                (previous, current) = (current, previous);
-            }
-
-            return previous[b.Length];
-        }
-
-        private static bool CanBeNull(ITypeSymbol type)
-            => type.IsReferenceType
-            || type.OriginalDefinition.SpecialType == SpecialType.System_Nullable_T
-            || (type is ITypeParameterSymbol && !type.IsValueType);
-
-        private static ITypeSymbol Unwrapped(ITypeSymbol type)
-            => type is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } nullable
-                ? nullable.TypeArguments[0]
-                : type;
-
-        private ISymbol? FindMember(ITypeSymbol type, string name)
-        {
-            foreach (ITypeSymbol candidate in SearchedTypes(type))
-            {
-                foreach (ISymbol member in candidate.GetMembers(name))
-                {
-                    bool readable = member switch
-                    {
-                        IFieldSymbol field => !field.IsStatic && Accessible(field),
-                        IPropertySymbol property => !property.IsStatic && !property.IsIndexer && property.GetMethod is { } getter && Accessible(getter),
-                        _ => false,
-                    };
-                    if (readable)
-                    {
-                        return member;
-                    }
-                }
-            }
-
-            return null;
-        }
-
-        private bool Accessible(ISymbol symbol) => _compilation.IsSymbolAccessibleWithin(symbol, _method.ContainingType);
-
-        private static IEnumerable<ITypeSymbol> SearchedTypes(ITypeSymbol type)
-        {
-            if (type is ITypeParameterSymbol typeParameter)
-            {
-                foreach (ITypeSymbol constraint in typeParameter.ConstraintTypes)
-                {
-                    foreach (ITypeSymbol inner in SearchedTypes(constraint))
-                    {
-                        yield return inner;
-                    }
-                }
-
-                yield break;
-            }
-
-            for (ITypeSymbol? current = type; current is not null; current = current.BaseType)
-            {
-                yield return current;
-            }
-
-            if (type.TypeKind == TypeKind.Interface)
-            {
-                foreach (INamedTypeSymbol inherited in type.AllInterfaces)
-                {
-                    yield return inherited;
-                }
-            }
-        }
-
-        /// <summary>
-        /// Whether a value of <paramref name="type"/> has a culture-invariant string form: strings, primitives,
-        /// enums, IFormattable, nullable forms of those, and (by decision) any class or struct that overrides
-        /// ToString below object/ValueType, since the author chose its text. A record's compiler-generated
-        /// ToString does not count.
-        /// </summary>
-        private bool HasInvariantStringForm(ITypeSymbol type)
-        {
-            type = Unwrapped(type);
-            switch (type.SpecialType)
-            {
-                case SpecialType.System_String:
-                case SpecialType.System_Char:
-                case SpecialType.System_Boolean:
-                case SpecialType.System_SByte:
-                case SpecialType.System_Byte:
-                case SpecialType.System_Int16:
-                case SpecialType.System_UInt16:
-                case SpecialType.System_Int32:
-                case SpecialType.System_UInt32:
-                case SpecialType.System_Int64:
-                case SpecialType.System_UInt64:
-                case SpecialType.System_Single:
-                case SpecialType.System_Double:
-                case SpecialType.System_Decimal:
-                case SpecialType.System_IntPtr:
-                case SpecialType.System_UIntPtr:
-                case SpecialType.System_DateTime:
-                case SpecialType.System_Enum:
-                    return true;
-            }
-
-            if (type.TypeKind == TypeKind.Enum)
-            {
-                return true;
-            }
-
-            if (type is ITypeParameterSymbol typeParameter)
-            {
-                return typeParameter.ConstraintTypes.Any(HasInvariantStringForm);
-            }
-
-            INamedTypeSymbol? formattable = _known.Formattable;
-            if (formattable is not null && Symbols.IsOrImplements(type, formattable))
-            {
-                return true;
-            }
-
-            if (type.TypeKind is not (TypeKind.Class or TypeKind.Struct))
-            {
-                return false;
-            }
-
-            for (ITypeSymbol? current = type; current is not null; current = current.BaseType)
-            {
-                if (current.SpecialType is SpecialType.System_Object or SpecialType.System_ValueType)
-                {
-                    break;
-                }
-
-                if (current.GetMembers("ToString").OfType<IMethodSymbol>().Any(m => m.IsOverride && m.Parameters.Length == 0 && !m.IsImplicitlyDeclared))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        private (int Ttl, int Wait, int WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+        private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
         {
             int ttl = 0;
             int wait = -1;
-            int whenBusy = 0;
+            BusyBehavior whenBusy = BusyBehavior.Throw;
             foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
             {
                 if (argument.Value.Value is not int value)
@@ -564,7 +412,7 @@ namespace AttributeLock.Generators
 
                         break;
                     case "WhenBusy":
-                        whenBusy = value;
+                        whenBusy = (BusyBehavior)value;
                         break;
                 }
             }
@@ -648,7 +496,7 @@ namespace AttributeLock.Generators
                 return core;
             }
 
-            string coreName = MethodName + Symbols.CoreSuffix;
+            string coreName = MethodName + NamingConventions.CoreSuffix;
             IMethodSymbol? closest = Symbols.CoreCandidates(_method)
                 .OrderBy(c => c.Parameters.Length == _method.Parameters.Length ? 0 : 1)
                 .FirstOrDefault();

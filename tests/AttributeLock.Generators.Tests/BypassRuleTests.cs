@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using AttributeLock.Generators;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 

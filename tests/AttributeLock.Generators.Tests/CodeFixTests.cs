@@ -108,7 +108,95 @@ public sealed class CodeFixTests
         }
         """);
 
-    private static async Task AssertFix(string id, string before, string after)
+    [Fact]
+    public Task MissingCancellationToken_IsAddedToTheMethodAndItsCore() => AssertFix(
+        "AL0019",
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/orders/<id>")]
+            public partial Task<int> ShipAsync(int id);
+
+            private Task<int> ShipAsyncCore(int id) => Task.FromResult(id);
+        }
+        """,
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/orders/<id>")]
+            public partial Task<int> ShipAsync(int id, CancellationToken cancellationToken = default);
+
+            private Task<int> ShipAsyncCore(int id, CancellationToken cancellationToken) => Task.FromResult(id);
+        }
+        """);
+
+    [Fact]
+    public Task MissingCancellationToken_GoesBeforeParams_WithAFreeName() => AssertFix(
+        "AL0019",
+        """
+        public static partial class Jobs
+        {
+            private static readonly IEtcdLockProvider Locks = null!;
+
+            [EtcdLock("/tags/<cancellationToken>")]
+            public static partial ValueTask TagAsync(string cancellationToken, params string[] tags);
+
+            private static ValueTask TagAsyncCore(string name, params string[] tags) => default;
+        }
+        """,
+        """
+        public static partial class Jobs
+        {
+            private static readonly IEtcdLockProvider Locks = null!;
+
+            [EtcdLock("/tags/<cancellationToken>")]
+            public static partial ValueTask TagAsync(string cancellationToken, CancellationToken cancellationToken2 = default, params string[] tags);
+
+            private static ValueTask TagAsyncCore(string name, CancellationToken cancellationToken2, params string[] tags) => default;
+        }
+        """);
+
+    [Fact]
+    public Task MissingCancellationToken_ReachesACoreInAnotherFile() => AssertFix(
+        "AL0019",
+        [
+            """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/orders/<id>")]
+                public partial Task ShipAsync(int id);
+            }
+            """,
+            """
+            public partial class Svc
+            {
+                private Task ShipAsyncCore(int id) => Task.CompletedTask;
+            }
+            """,
+        ],
+        [
+            """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/orders/<id>")]
+                public partial Task ShipAsync(int id, CancellationToken cancellationToken = default);
+            }
+            """,
+            """
+            public partial class Svc
+            {
+                private Task ShipAsyncCore(int id, CancellationToken cancellationToken) => Task.CompletedTask;
+            }
+            """,
+        ]);
+
+    private static Task AssertFix(string id, string before, string after) => AssertFix(id, [before], [after]);
+
+    /// <summary>
+    /// Applies the one fix offered for <paramref name="id"/>, reported in the first file, and compares every file
+    /// with <paramref name="after"/>; the result must generate and compile cleanly, without that diagnostic.
+    /// </summary>
+    private static async Task AssertFix(string id, string[] before, string[] after)
     {
         using var workspace = new AdhocWorkspace();
         Project project = workspace.AddProject(ProjectInfo.Create(
@@ -120,11 +208,19 @@ public sealed class CodeFixTests
             compilationOptions: new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable),
             parseOptions: TestCompilation.ParseOptions,
             metadataReferences: TestCompilation.MetadataReferences));
-        Document document = workspace.AddDocument(project.Id, "User0.cs", SourceText.From(TestCompilation.Usings + before));
+        var documents = new List<Document>();
+        for (int i = 0; i < before.Length; i++)
+        {
+            documents.Add(workspace.AddDocument(project.Id, $"User{i}.cs", SourceText.From(TestCompilation.Usings + before[i])));
+        }
+
+        // Each AddDocument makes a new solution: take the first document from the one that has them all.
+        Document document = workspace.CurrentSolution.GetDocument(documents[0].Id)!;
 
         // The IDE maps a generator's diagnostic to the document; do the same here.
-        GeneratorOutcome outcome = TestCompilation.Run(TestCompilation.Usings + before);
-        Diagnostic reported = Assert.Single(outcome.GeneratorDiagnostics, d => d.Id == id);
+        var (_, all) = await TestCompilation.RunWithAnalyzerAsync([.. before.Select(b => TestCompilation.Usings + b)]);
+        Diagnostic reported = Assert.Single(all, d => d.Id == id);
+        Assert.Equal("User0.cs", reported.Location.GetLineSpan().Path);
         SyntaxTree tree = (await document.GetSyntaxTreeAsync())!;
         Diagnostic diagnostic = Diagnostic.Create(reported.Descriptor, Location.Create(tree, reported.Location.SourceSpan), reported.Properties, "x", "y", "z");
 
@@ -135,9 +231,15 @@ public sealed class CodeFixTests
         CodeAction fix = Assert.Single(actions);
 
         ApplyChangesOperation change = (await fix.GetOperationsAsync(CancellationToken.None)).OfType<ApplyChangesOperation>().Single();
-        string fixedText = (await change.ChangedSolution.GetDocument(document.Id)!.GetTextAsync()).ToString();
+        var fixedTexts = new List<string>();
+        foreach (Document original in documents)
+        {
+            fixedTexts.Add((await change.ChangedSolution.GetDocument(original.Id)!.GetTextAsync()).ToString());
+        }
 
-        Assert.Equal((TestCompilation.Usings + after).ReplaceLineEndings("\n"), fixedText.ReplaceLineEndings("\n"));
-        TestCompilation.Run(fixedText).AssertCompilesCleanly();
+        Assert.Equal(after.Select(a => (TestCompilation.Usings + a).ReplaceLineEndings("\n")), fixedTexts.Select(t => t.ReplaceLineEndings("\n")));
+        var (fixedOutcome, fixedDiagnostics) = await TestCompilation.RunWithAnalyzerAsync([.. fixedTexts]);
+        Assert.DoesNotContain(fixedDiagnostics, d => d.Id == id);
+        fixedOutcome.AssertCompilesCleanly();
     }
 }

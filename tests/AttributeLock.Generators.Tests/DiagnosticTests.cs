@@ -307,6 +307,25 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public async Task CoreOfAVoidMethod_IsNotToldToReturnVoid()
+    {
+        var (_, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/o")]
+                private partial void Run();
+
+                private Task RunCore() => Task.CompletedTask;
+            }
+            """);
+
+        Assert.Equal(["AL0013", "AL0016"], all.Select(d => d.Id).Where(id => id != DiagnosticIds.MissingCancellationToken).Order());
+        Assert.Equal(
+            "'RunCore' does not match the [EtcdLock] method 'Run': it returns 'System.Threading.Tasks.Task' and 'Run' returns 'void'; both must return the same Task, Task<T>, ValueTask or ValueTask<T>",
+            all.Single(d => d.Id == "AL0013").GetMessage());
+    }
+
+    [Fact]
     public Task CoreOfStaticMethod_MustBeStaticAndMatch() => AssertDiagnostics(
         """
         public static partial class Jobs
@@ -535,6 +554,73 @@ public sealed class DiagnosticTests
         }
         """);
 
+    // AL0019
+    [Fact]
+    public async Task MissingCancellationToken_IsAWarningOnTheIdentifier_AndStillGenerates()
+    {
+        const string source = """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/orders/<id>")]
+                public partial Task {|AL0019:ShipAsync|}(int id);
+
+                [EtcdLock("/jobs", WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
+                public static partial ValueTask<int> {|AL0019:@RunAsync|}();
+
+                private static readonly IEtcdLockProvider Static = null!;
+
+                private Task ShipAsyncCore(int id) => Task.CompletedTask;
+
+                private static ValueTask<int> RunAsyncCore() => default;
+            }
+            """;
+        var diagnostics = await AssertDiagnostics(source, DiagnosticSeverity.Warning);
+        Assert.Equal(
+            "'ShipAsync' has no CancellationToken parameter: its wait for the lock has no time limit and cannot be cancelled, and its Core cannot observe the hold's LostToken; add a parameter 'CancellationToken cancellationToken = default' to 'ShipAsync' and its Core",
+            diagnostics[0].GetMessage());
+        Assert.StartsWith("'RunAsync' has no CancellationToken parameter: its wait for the lock cannot be cancelled, and", diagnostics[1].GetMessage(), StringComparison.Ordinal);
+        Assert.Equal(2, TestCompilation.Run(TestCompilation.Usings + Markup.Parse(source).Source).Sources.Length);
+    }
+
+    [Fact]
+    public async Task MissingCancellationToken_CanBeSuppressedWithPragma()
+    {
+        var (outcome, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + """
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+            #pragma warning disable AL0019 // runs to its end; the wait timeout bounds the wait
+                [EtcdLock("/orders/<id>", WaitTimeoutMilliseconds = 1000)]
+                public partial Task ShipAsync(int id);
+            #pragma warning restore AL0019
+
+                private Task ShipAsyncCore(int id) => Task.CompletedTask;
+            }
+            """);
+
+        Assert.Empty(all);
+        Assert.Single(outcome.Sources);
+    }
+
+    [Theory]
+    [InlineData("CancellationToken ct")]
+    [InlineData("CancellationToken cancellationToken = default")]
+    [InlineData("global::System.Threading.CancellationToken token, int id = 0")]
+    public async Task MethodWithACancellationToken_HasNoAL0019(string parameters)
+    {
+        var (outcome, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + $$"""
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/orders")]
+                public partial Task ShipAsync({{parameters}});
+
+                private Task ShipAsyncCore({{parameters}}) => Task.CompletedTask;
+            }
+            """);
+
+        Assert.Empty(all);
+        outcome.AssertCompilesCleanly();
+    }
+
     // Spans inside literals with escapes, verbatim and raw strings, and constants.
     [Theory]
     [InlineData("\"/o/\\t\\u0041\\\"x\\\\/<{|AL0002:idd|}>\"")]
@@ -554,7 +640,7 @@ public sealed class DiagnosticTests
         var descriptors = typeof(DiagnosticDescriptors).GetFields()
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .ToList();
-        Assert.Equal(18, descriptors.Count);
+        Assert.Equal(19, descriptors.Count);
         Assert.Equal(descriptors.Count, descriptors.Select(d => d.Id).Distinct().Count());
         Assert.All(descriptors, d =>
         {
@@ -563,14 +649,19 @@ public sealed class DiagnosticTests
             Assert.True(d.IsEnabledByDefault);
         });
         Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.TemplateWithoutSlash.DefaultSeverity);
+        Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.MissingCancellationToken.DefaultSeverity);
     }
 
     private static async Task<IReadOnlyList<Diagnostic>> AssertDiagnostics(string markupSource, DiagnosticSeverity severity)
     {
         Markup markup = Markup.Parse(TestCompilation.Usings + markupSource);
         var (_, all) = await TestCompilation.RunWithAnalyzerAsync(markup.Source);
+        // AL0019 (no CancellationToken) is checked only where the markup expects it: most sources here leave the
+        // token out because they are about something else.
+        bool checkToken = markup.Expected.Any(e => e.Id == DiagnosticIds.MissingCancellationToken);
         var diagnostics = all
             .Where(d => d.Id.StartsWith("AL", StringComparison.Ordinal))
+            .Where(d => checkToken || d.Id != DiagnosticIds.MissingCancellationToken)
             .OrderBy(d => d.Location.SourceSpan.Start)
             .ToList();
 

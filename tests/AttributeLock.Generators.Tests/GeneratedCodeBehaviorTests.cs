@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Runtime.Loader;
-using Microsoft.CodeAnalysis;
 
 namespace AttributeLock.Generators.Tests;
 

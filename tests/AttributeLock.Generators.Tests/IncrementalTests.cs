@@ -150,7 +150,7 @@ public sealed class IncrementalTests
         }
 
         Type type = value.GetType();
-        if (type.Namespace == typeof(TrackingNames).Namespace || type.FullName!.StartsWith("System.ValueTuple", StringComparison.Ordinal))
+        if (IsGeneratorType(type) || type.FullName!.StartsWith("System.ValueTuple", StringComparison.Ordinal))
         {
             foreach (FieldInfo field in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
             {
@@ -158,4 +158,7 @@ public sealed class IncrementalTests
             }
         }
     }
+
+    /// <summary>The generator's own types (models live in sub-namespaces), whose fields are checked in turn.</summary>
+    private static bool IsGeneratorType(Type type) => type.Assembly == typeof(TrackingNames).Assembly;
 }

@@ -1,27 +1,13 @@
-using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Linq;
 using System.Runtime.CompilerServices;
+using System;
+using AttributeLock.Generators.Models;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators.Helpers
 {
-    /// <summary>A model's wish for a file name.</summary>
-    /// <param name="Identity">The method's unique identity.</param>
-    /// <param name="BaseName">The file name without suffix and extension.</param>
-    internal sealed record HintNameRequest(string Identity, string BaseName);
-
-    /// <summary>The file name given to a model.</summary>
-    /// <param name="Identity">The method's unique identity.</param>
-    /// <param name="HintName">The file name, <c>.g.cs</c> included.</param>
-    internal sealed record HintNameAssignment(string Identity, string HintName);
-
-    /// <summary>A model with its file name, ready to emit.</summary>
-    /// <param name="HintName">The file name.</param>
-    /// <param name="Model">The method.</param>
-    internal sealed record GeneratedFile(string HintName, LockMethodModel Model);
-
     /// <summary>Gives every model a unique file name.</summary>
     internal static class HintNames
     {

@@ -1,10 +1,7 @@
-namespace AttributeLock.Generators
-{
-    /// <summary>What the parser made of one <c>[EtcdLock]</c> method: a model when valid, and its diagnostics.</summary>
-    /// <param name="Model">The method to implement; <c>null</c> when it has an error.</param>
-    /// <param name="Diagnostics">Errors and warnings about the method.</param>
-    internal sealed record ParseResult(LockMethodModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);
+using AttributeLock.Generators.Helpers;
 
+namespace AttributeLock.Generators.Models
+{
     /// <summary>Everything the emitter needs to write one wrapper; plain values only.</summary>
     /// <param name="Identity">A compilation-unique name of the method (for assigning file names).</param>
     /// <param name="BaseHintName">The file name without suffix, e.g. <c>Outer.Inner.ShipAsync</c>.</param>
@@ -21,7 +18,7 @@ namespace AttributeLock.Generators
     /// <param name="KeyParts">The key template's literal and placeholder parts.</param>
     /// <param name="TtlSeconds">The attribute's Ttl (0: provider default).</param>
     /// <param name="WaitTimeoutMilliseconds">The attribute's wait timeout.</param>
-    /// <param name="WhenBusy">The attribute's <c>LockBusyBehavior</c> value.</param>
+    /// <param name="WhenBusy">What to do when the lock is busy.</param>
     /// <param name="CancellationTokenParameter">The method's CancellationToken parameter (escaped), if any.</param>
     /// <param name="CoreName">The Core method's name plus type arguments, e.g. <c>ShipAsyncCore&lt;T&gt;</c>.</param>
     /// <param name="Arguments">The parameter names (escaped) in order, as passed to Core.</param>
@@ -42,31 +39,9 @@ namespace AttributeLock.Generators
         EquatableArray<KeyPart> KeyParts,
         int TtlSeconds,
         int WaitTimeoutMilliseconds,
-        int WhenBusy,
+        BusyBehavior WhenBusy,
         string? CancellationTokenParameter,
         string CoreName,
         EquatableArray<string> Arguments,
         string LockLocal);
-
-    /// <summary>A containing type's declaration head.</summary>
-    /// <param name="Keyword">class, struct, interface, record or record struct.</param>
-    /// <param name="Name">The type's name (escaped if a keyword).</param>
-    /// <param name="TypeParameters">The type parameter list with variance, e.g. <c>&lt;T&gt;</c>, or empty.</param>
-    internal sealed record ContainingTypeModel(string Keyword, string Name, string TypeParameters);
-
-    /// <summary>
-    /// One part of a key: a literal (<see cref="Steps"/> empty, <see cref="Root"/> null) or a placeholder
-    /// (the root parameter plus member accesses).
-    /// </summary>
-    /// <param name="Literal">The literal text; <c>null</c> for a placeholder.</param>
-    /// <param name="Root">The placeholder's parameter (escaped); <c>null</c> for a literal.</param>
-    /// <param name="Path">The placeholder as written, e.g. <c>order.CustomerId</c>.</param>
-    /// <param name="Steps">The member accesses after the parameter.</param>
-    internal sealed record KeyPart(string? Literal, string? Root, string Path, EquatableArray<MemberStep> Steps);
-
-    /// <summary>One member access in a placeholder path.</summary>
-    /// <param name="Member">The member name (escaped).</param>
-    /// <param name="CheckReceiverForNull">Whether the value before the access can be null and must be checked.</param>
-    /// <param name="ReceiverPath">The path of the value before the access, named in the exception.</param>
-    internal sealed record MemberStep(string Member, bool CheckReceiverForNull, string ReceiverPath);
 }

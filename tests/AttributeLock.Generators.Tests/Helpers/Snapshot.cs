@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace AttributeLock.Generators.Tests;
+namespace AttributeLock.Generators.Tests.Helpers;
 
 /// <summary>
 /// A small snapshot check following Verify's conventions: the expected text lives in

@@ -1,7 +1,7 @@
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators.Models
 {
     /// <summary>
     /// A source location reduced to values, so that diagnostics can travel through the incremental pipeline
@@ -22,19 +22,5 @@ namespace AttributeLock.Generators
         /// <summary>Captures a node's or token's location; <c>null</c> for locations outside source.</summary>
         public static LocationInfo? From(Location? location)
             => location is { SourceTree: { } tree } ? From(tree, location.SourceSpan) : null;
-    }
-
-    /// <summary>A diagnostic reduced to values (see <see cref="LocationInfo"/>).</summary>
-    /// <param name="Descriptor">The rule; descriptors are singletons, so reference equality is enough.</param>
-    /// <param name="Location">Where to report it.</param>
-    /// <param name="MessageArgs">The message's arguments, already formatted.</param>
-    internal sealed record DiagnosticInfo(DiagnosticDescriptor Descriptor, LocationInfo? Location, EquatableArray<string> MessageArgs)
-    {
-        /// <summary>Creates the diagnostic.</summary>
-        public Diagnostic ToDiagnostic() => Diagnostic.Create(Descriptor, Location?.ToLocation() ?? Microsoft.CodeAnalysis.Location.None, MessageArgs.Count == 0 ? null : System.Linq.Enumerable.ToArray<object>(MessageArgs));
-
-        /// <summary>Creates a diagnostic info.</summary>
-        public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] messageArgs)
-            => new DiagnosticInfo(descriptor, location, new EquatableArray<string>(messageArgs));
     }
 }

@@ -1,10 +1,9 @@
 using System.Collections.Immutable;
-using AttributeLock.Generators;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 
-namespace AttributeLock.Generators.Tests;
+namespace AttributeLock.Generators.Tests.Helpers;
 
 /// <summary>Builds test compilations from the test host's own assemblies (nothing is downloaded) and runs the generator.</summary>
 internal static class TestCompilation
@@ -60,32 +59,13 @@ internal static class TestCompilation
         return new GeneratorOutcome(output, diagnostics, result.GeneratedSources);
     }
 
-    /// <summary>Runs the generator and the Core-call analyzer; returns every AttributeLock diagnostic.</summary>
+    /// <summary>Runs the generator and the analyzers (Core calls, missing tokens); returns every AttributeLock diagnostic.</summary>
     public static async Task<(GeneratorOutcome Outcome, ImmutableArray<Diagnostic> Diagnostics)> RunWithAnalyzerAsync(params string[] sources)
     {
         GeneratorOutcome outcome = Run(sources);
         ImmutableArray<Diagnostic> analyzerDiagnostics = await outcome.Compilation
-            .WithAnalyzers([new CoreCallAnalyzer()])
+            .WithAnalyzers([new CoreCallAnalyzer(), new CancellationTokenAnalyzer()])
             .GetAnalyzerDiagnosticsAsync();
         return (outcome, outcome.GeneratorDiagnostics.AddRange(analyzerDiagnostics));
     }
-}
-
-/// <summary>What one generator run produced.</summary>
-/// <param name="Compilation">The user code plus the generated files.</param>
-/// <param name="GeneratorDiagnostics">The generator's diagnostics.</param>
-/// <param name="Sources">The generated files.</param>
-internal sealed record GeneratorOutcome(Compilation Compilation, ImmutableArray<Diagnostic> GeneratorDiagnostics, ImmutableArray<GeneratedSourceResult> Sources)
-{
-    /// <summary>Asserts the whole compilation, generated code included, has no warning or error.</summary>
-    public void AssertCompilesCleanly()
-    {
-        Assert.Empty(GeneratorDiagnostics);
-        var problems = Compilation.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
-        Assert.True(problems.Count == 0, "The compilation has problems:\n" + string.Join("\n", problems) + "\n\n" + AllSources());
-    }
-
-    /// <summary>All generated files as one text, each headed by its hint name (Verify's source generator format).</summary>
-    public string AllSources()
-        => string.Join("\n", Sources.Select(s => "//HintName: " + s.HintName + "\n" + s.SourceText.ToString()));
 }

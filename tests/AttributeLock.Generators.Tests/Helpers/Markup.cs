@@ -1,6 +1,6 @@
 using Microsoft.CodeAnalysis.Text;
 
-namespace AttributeLock.Generators.Tests;
+namespace AttributeLock.Generators.Tests.Helpers;
 
 /// <summary>
 /// Source with expected diagnostics marked as <c>{|AL0002:text|}</c> (the analyzer testing library's markup):

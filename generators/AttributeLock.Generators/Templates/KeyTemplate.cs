@@ -1,67 +1,8 @@
 using System.Collections.Generic;
 using Microsoft.CodeAnalysis.CSharp;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators.Templates
 {
-    /// <summary>The kinds of pieces a key template is split into.</summary>
-    internal enum TemplateTokenKind
-    {
-        /// <summary>Literal text.</summary>
-        Literal,
-
-        /// <summary>A well-formed placeholder <c>&lt;a.b&gt;</c>.</summary>
-        Placeholder,
-
-        /// <summary>A <c>&lt;</c> without its <c>&gt;</c>.</summary>
-        Unterminated,
-
-        /// <summary><c>&lt;&gt;</c>.</summary>
-        Empty,
-
-        /// <summary>A placeholder whose content is not a name or member path.</summary>
-        InvalidName,
-
-        /// <summary><c>{a.b}</c>: looks like a placeholder in the wrong syntax (also kept as literal text).</summary>
-        Braces,
-    }
-
-    /// <summary>A piece of a key template, with its position in the template text.</summary>
-    /// <param name="Kind">What the piece is.</param>
-    /// <param name="Start">Its first character's index in the template.</param>
-    /// <param name="Length">Its length, brackets included.</param>
-    /// <param name="Segments">For placeholders and braces: the path's names, without '@'.</param>
-    internal sealed record TemplateToken(TemplateTokenKind Kind, int Start, int Length, string[] Segments)
-    {
-        /// <summary>The names joined with dots.</summary>
-        public string Path => string.Join(".", Segments);
-
-        /// <summary>The start index of segment <paramref name="index"/> in the template.</summary>
-        public int SegmentStart(string template, int index)
-        {
-            // Segments are separated by single dots and may carry a leading '@' in the text.
-            int position = Start + 1;
-            for (int i = 0; i < index; i++)
-            {
-                position = template.IndexOf('.', position) + 1;
-            }
-
-            return position;
-        }
-
-        /// <summary>The length of segment <paramref name="index"/> in the template text ('@' included).</summary>
-        public int SegmentLength(string template, int index)
-        {
-            int start = SegmentStart(template, index);
-            int end = start;
-            while (end < Start + Length - 1 && template[end] != '.')
-            {
-                end++;
-            }
-
-            return end - start;
-        }
-    }
-
     /// <summary>Splits key templates into literal text and placeholders.</summary>
     internal static class KeyTemplate
     {

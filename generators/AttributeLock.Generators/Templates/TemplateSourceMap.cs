@@ -3,7 +3,7 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Text;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators.Templates
 {
     /// <summary>
     /// Maps character positions of a key template to positions in the source, so that a diagnostic can point
