@@ -52,7 +52,7 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     /// Cancelled when the hold is lost: the lease's deadline (last confirmed renewal + TTL, on this machine's monotonic
     /// clock) passed, etcd reported the lease gone, the key was deleted or overwritten behind the holder's back, or the
     /// provider was disposed. After that another holder may have the lock. Not cancelled by a normal release. For a
-    /// nested handle: cancelled when the outer hold ends for any reason. Callbacks registered on it run on a thread-pool
+    /// nested handle: cancelled when the outer hold ends for any reason. Callbacks registered on it run on a
     /// thread of their own, never on the library's renewal machinery.
     /// </summary>
     public CancellationToken LostToken => IsNested ? _hold.EndedToken : _hold.LostToken;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Text;
 using AttributeLock.Engine;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -23,7 +22,6 @@ namespace AttributeLock;
 /// </remarks>
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {
-    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private static long s_providerCount;
 
     private readonly EtcdLockProviderOptions _options;
@@ -147,53 +145,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
-        string fullKey = BuildKey(key, out ByteString keyBytes);
-        int ttl = options?.TtlSeconds ?? _options.DefaultTtlSeconds;
-        if (ttl < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), ttl, "The lock's TTL must be at least 1 second.");
-        }
-
-        TimeSpan wait = options?.WaitTimeout ?? defaultWait;
-        if (wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), wait, "The wait timeout must be zero or positive, or Timeout.InfiniteTimeSpan.");
-        }
-
+        string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
+        (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
         return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy);
-    }
-
-    /// <summary>The full key, and its UTF-8 bytes, encoded once (strictly: what cannot be encoded is refused).</summary>
-    private string BuildKey(string key, out ByteString keyBytes)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        if (key.Length == 0)
-        {
-            throw new ArgumentException("The lock key is empty.", nameof(key));
-        }
-
-        string fullKey = _options.KeyPrefix + key;
-        byte[] encoded;
-        try
-        {
-            encoded = s_strictUtf8.GetBytes(fullKey);
-        }
-        catch (EncoderFallbackException)
-        {
-            // An unpaired surrogate has no UTF-8 form: it would be replaced, and two keys could become one.
-            throw new ArgumentException("The lock key contains an unpaired UTF-16 surrogate; EtcdLockKeyFormatter.Segment escapes such values.", nameof(key));
-        }
-
-        int bytes = encoded.Length;
-        if (bytes > _options.MaxKeyBytes)
-        {
-            throw new ArgumentException(
-                $"The lock key is {bytes} bytes long (prefix included); at most {_options.MaxKeyBytes} are allowed (EtcdLockProviderOptions.MaxKeyBytes). Key starts with: '{fullKey[..Math.Min(64, fullKey.Length)]}'.",
-                nameof(key));
-        }
-
-        keyBytes = UnsafeByteOperations.UnsafeWrap(encoded); // the array is ours alone and never changed
-        return fullKey;
     }
 
     /// <summary>

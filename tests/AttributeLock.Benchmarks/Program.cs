@@ -8,7 +8,7 @@
 //       The second process of the thundering-herd section (started by the first one).
 using System.Diagnostics;
 using AttributeLock.Benchmarks;
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;

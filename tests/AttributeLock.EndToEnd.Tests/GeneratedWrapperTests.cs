@@ -1,4 +1,4 @@
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
 

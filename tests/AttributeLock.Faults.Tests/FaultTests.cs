@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
 using Xunit.Abstractions;

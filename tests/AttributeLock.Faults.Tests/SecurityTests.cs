@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;

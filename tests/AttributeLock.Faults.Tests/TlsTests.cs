@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 
 namespace AttributeLock.Faults.Tests;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
 

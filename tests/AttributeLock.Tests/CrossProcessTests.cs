@@ -11,7 +11,7 @@ public sealed class CrossProcessTests : EtcdTestBase
         const int tasks = 8, iterations = 12;
         string lockKey = UniqueKey("counter-lock");
         string counterKey = "/attributelock-tests" + UniqueKey("counter");
-        string endpoint = AttributeLock.Testing.SharedEtcd.First(Endpoints);
+        string endpoint = AttributeLock.EtcdFixture.SharedEtcd.First(Endpoints);
 
         using Process a = Worker.Start("counter", endpoint, lockKey, counterKey, $"{tasks}", $"{iterations}");
         using Process b = Worker.Start("counter", endpoint, lockKey, counterKey, $"{tasks}", $"{iterations}");
@@ -31,7 +31,7 @@ public sealed class CrossProcessTests : EtcdTestBase
     [Fact]
     public async Task A_LostToken_callback_that_throws_does_not_crash_the_process()
     {
-        await using var server = await AttributeLock.Testing.EtcdServer.StartAsync();
+        await using var server = await AttributeLock.EtcdFixture.EtcdServer.StartAsync();
         using Process worker = Worker.Start("throwing-callback", server.Endpoint, "/throwing-callback");
         string? line = await worker.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal("ARMED", line);
@@ -55,7 +55,7 @@ public sealed class CrossProcessTests : EtcdTestBase
     public async Task Holder_killed_with_SIGKILL_frees_the_lock_after_its_ttl()
     {
         string key = UniqueKey("killed");
-        string endpoint = AttributeLock.Testing.SharedEtcd.First(Endpoints);
+        string endpoint = AttributeLock.EtcdFixture.SharedEtcd.First(Endpoints);
         using Process holder = Worker.Start("hold", endpoint, "/attributelock-tests" + key, "2");
         string? line = await holder.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromMinutes(1));
         Assert.NotNull(line);
@@ -142,7 +142,7 @@ public sealed class EtcdRestartTests
     [Fact]
     public async Task Waiter_survives_an_etcd_restart_and_gets_the_lock_after_release()
     {
-        await using var server = await AttributeLock.Testing.EtcdServer.StartAsync();
+        await using var server = await AttributeLock.EtcdFixture.EtcdServer.StartAsync();
         var options = new EtcdLockProviderOptions { Endpoints = { server.Endpoint } };
         await using var holderProvider = new EtcdLockProvider(options);
         await using var waiterProvider = new EtcdLockProvider(options) { WatchRecheckInterval = TimeSpan.FromSeconds(2) };

@@ -232,7 +232,7 @@ public sealed class LockEngineTests : EtcdTestBase
     [Fact]
     public async Task Unreachable_etcd_fails_within_the_connect_timeout()
     {
-        int port = AttributeLock.Testing.EtcdServer.FreePort();
+        int port = AttributeLock.EtcdFixture.EtcdServer.FreePort();
         var provider = NewProvider(o =>
         {
             o.Endpoints = [$"http://127.0.0.1:{port}"];

@@ -47,12 +47,12 @@ public sealed class SafetyTests : EtcdTestBase
         string lostKey = UniqueKey("callback-lost");
         string healthyKey = UniqueKey("callback-healthy");
         EtcdLockHandle lost = await provider.AcquireAsync(lostKey, new EtcdLockOptions { TtlSeconds = 2 });
-        await using EtcdLockHandle healthy = await provider.AcquireAsync(healthyKey, new EtcdLockOptions { TtlSeconds = 2 });
+        await using EtcdLockHandle healthy = await provider.AcquireAsync(healthyKey, new EtcdLockOptions { TtlSeconds = 4 });
         var blockedOn = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         lost.LostToken.Register(() =>
         {
             blockedOn.TrySetResult(Environment.CurrentManagedThreadId);
-            Thread.Sleep(TimeSpan.FromSeconds(6)); // a user callback that blocks
+            Thread.Sleep(TimeSpan.FromSeconds(8)); // a user callback that blocks for two TTLs of the other hold
         });
         lost.LostToken.Register(() => throw new InvalidOperationException("a user callback that throws"));
 
@@ -60,8 +60,8 @@ public sealed class SafetyTests : EtcdTestBase
         await blockedOn.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(lost.IsLost);
 
-        // While that callback blocks for 6 s, the TTL-2 hold next to it must keep being renewed.
-        await Task.Delay(TimeSpan.FromSeconds(6.5));
+        // While that callback blocks for 8 s, the TTL-4 hold next to it must keep being renewed.
+        await Task.Delay(TimeSpan.FromSeconds(8.5));
         Assert.False(healthy.IsLost, "a blocked user callback delayed another hold's renewals");
         Assert.True(await LeaseTtlAsync(healthy.LeaseId) > 0);
         Assert.NotNull(await GetKeyAsync(healthy.Key));

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using AttributeLock.Testing;
+using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;

@@ -22,7 +22,7 @@ internal enum HoldState
 /// <item>Held → Lost → Released, or Held → Released. A hold is "live" only while Held: nothing hands out a nested
 /// handle of a hold that is not live.</item>
 /// <item>Loss is signalled exactly once, never inline: the keeper's timer, a renewal's completion, the key watcher and
-/// the provider's dispose only flip the state and queue the signal to the thread pool, so user callbacks registered on
+/// the provider's dispose only flip the state and hand the signal to a thread of its own (<see cref="SignalThreads"/>), so user callbacks registered on
 /// <see cref="LostToken"/> (which may throw or block) never run on the lease machinery and cannot delay another hold.</item>
 /// <item>Nested handles observe <see cref="EndedToken"/>: cancelled when the hold ends for any reason (loss or release).</item>
 /// <item>Nesting is a stack owned by frames (see <see cref="WrapperFrame"/>): only the frame at the top may nest, so
@@ -106,7 +106,7 @@ internal abstract class HoldBase
         }
     }
 
-    /// <summary>Declares the hold lost (once, and only while held); the signal runs on the thread pool.</summary>
+    /// <summary>Declares the hold lost (once, and only while held); the signal runs on a thread of its own.</summary>
     public void MarkLost(string reason)
     {
         lock (_gate)
@@ -120,7 +120,7 @@ internal abstract class HoldBase
             _lostReason = reason;
         }
 
-        ThreadPool.UnsafeQueueUserWorkItem(static h => h.SignalLost(), this, preferLocal: false);
+        SignalThreads.Run(static h => h.SignalLost(), this);
     }
 
     private void SignalLost()
@@ -149,7 +149,7 @@ internal abstract class HoldBase
         if (wasHeld)
         {
             // A lost hold signalled its end with the loss already.
-            ThreadPool.UnsafeQueueUserWorkItem(static h => h.SignalEnded(), this, preferLocal: false);
+            SignalThreads.Run(static h => h.SignalEnded(), this);
         }
 
         return true;

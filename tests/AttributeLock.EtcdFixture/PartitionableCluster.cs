@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
-namespace AttributeLock.Testing;
+namespace AttributeLock.EtcdFixture;
 
 /// <summary>
 /// An etcd cluster whose peer traffic runs through a <see cref="FaultProxy"/> per ordered pair of members, so a link

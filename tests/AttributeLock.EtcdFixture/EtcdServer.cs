@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace AttributeLock.Testing;
+namespace AttributeLock.EtcdFixture;
 
 /// <summary>
 /// A real etcd server for tests: the <c>etcd</c> binary (Debian package etcd-server) started on free loopback ports

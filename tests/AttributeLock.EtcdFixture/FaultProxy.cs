@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
-namespace AttributeLock.Testing;
+namespace AttributeLock.EtcdFixture;
 
 /// <summary>A direction of the traffic through a <see cref="FaultProxy"/>.</summary>
 public enum Direction

@@ -1,0 +1,331 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using AttributeLock.Engine;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace AttributeLock.Testing;
+
+/// <summary>
+/// An <see cref="IEtcdLockProvider"/> that keeps its locks in this process, for unit tests of services that use
+/// <see cref="EtcdLockAttribute"/> or the provider directly, without an etcd server. It has the engine's semantics:
+/// exclusion per key, first come first served, wait timeouts (<see cref="EtcdLockTimeoutException"/>), single attempts
+/// (<c>null</c>), skip-when-busy wrappers, cancellation, strictly increasing fencing tokens, not reentrant for direct
+/// calls, nested generated wrappers, the same argument checks and exceptions. Tests can make a hold be lost
+/// (<see cref="LoseHold"/>), make a key busy as if another process held it (<see cref="HoldElsewhere"/>), and assert on
+/// <see cref="Acquisitions"/>.
+/// </summary>
+/// <remarks>
+/// Leases do not expire here: a hold is lost only when a test says so or the provider is disposed. Guarded writes
+/// (<see cref="EtcdLockHandle.WriteIfHeldAsync"/>) check ownership and apply nothing (there is no store): they return a
+/// successful answer with a new revision while the hold owns its key and throw <see cref="EtcdLockNotHeldException"/>
+/// otherwise. Invariant: every state change happens under one lock; no user code runs under it (waiters resume
+/// asynchronously, loss callbacks run on the thread pool).
+/// </remarks>
+public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposable
+{
+    private readonly InMemoryEtcdLockProviderOptions _options;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
+    private readonly List<LockAcquisition> _acquisitions = new();
+    private readonly ConcurrentQueue<Exception> _callbackFailures = new();
+    private long _revision;
+    private long _leaseIds;
+    private bool _disposed;
+
+    /// <summary>Creates a provider.</summary>
+    /// <param name="options">Key prefix, default TTL, key budget; <c>null</c> uses the defaults.</param>
+    public InMemoryEtcdLockProvider(InMemoryEtcdLockProviderOptions? options = null)
+    {
+        _options = options ?? new InMemoryEtcdLockProviderOptions();
+        if (_options.DefaultTtlSeconds < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), _options.DefaultTtlSeconds, "DefaultTtlSeconds must be at least 1.");
+        }
+    }
+
+    private sealed class KeyState
+    {
+        public InMemoryHold? Holder;
+        public string? ElsewhereHolder;
+        public long ElsewhereToken;
+        public readonly LinkedList<TaskCompletionSource<bool>> Waiters = new();
+
+        public bool IsFree => Holder is null && ElsewhereHolder is null;
+    }
+
+    /// <summary>Every acquire so far, in order of completion.</summary>
+    public IReadOnlyList<LockAcquisition> Acquisitions
+    {
+        get { lock (_gate) { return _acquisitions.ToArray(); } }
+    }
+
+    /// <summary>Exceptions thrown by <see cref="EtcdLockHandle.LostToken"/> callbacks (the engine logs them; here they are kept).</summary>
+    public IReadOnlyCollection<Exception> LostCallbackFailures => _callbackFailures.ToArray();
+
+    /// <summary>Whether <paramref name="key"/> (without the prefix) is held, here or "elsewhere".</summary>
+    /// <param name="key">The key as passed to <see cref="AcquireAsync"/>.</param>
+    /// <returns><c>true</c> while a hold or <see cref="HoldElsewhere"/> has the key.</returns>
+    public bool IsHeld(string key)
+    {
+        lock (_gate)
+        {
+            return _keys.TryGetValue(_options.KeyPrefix + key, out KeyState? state) && !state.IsFree;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        AcquireCoreAsync(key, options, Timeout.InfiniteTimeSpan, throwWhenBusy: true, cancellationToken)!;
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        AcquireCoreAsync(key, options, TimeSpan.Zero, throwWhenBusy: false, cancellationToken);
+
+    private async ValueTask<EtcdLockHandle?> AcquireCoreAsync(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
+        (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
+        cancellationToken.ThrowIfCancellationRequested();
+        long start = Stopwatch.GetTimestamp();
+        bool timed = wait > TimeSpan.Zero && wait <= TimeSpan.FromMilliseconds(uint.MaxValue - 2);
+        using var timeout = timed ? new CancellationTokenSource(wait) : null;
+        using var linked = timeout is not null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token) : null;
+        CancellationToken token = linked?.Token ?? cancellationToken;
+        bool woken = false; // a woken waiter that finds the key taken again keeps its place at the front
+        while (true)
+        {
+            TaskCompletionSource<bool> turn;
+            LinkedListNode<TaskCompletionSource<bool>> node;
+            string? holder;
+            lock (_gate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                KeyState state = State(fullKey);
+                if (state.IsFree)
+                {
+                    long token2 = ++_revision;
+                    var hold = new InMemoryHold(this, fullKey, keyBytes, Interlocked.Increment(ref _leaseIds), ttl, token2);
+                    state.Holder = hold;
+                    _acquisitions.Add(new LockAcquisition(fullKey, LockAcquisitionOutcome.Acquired, token2, ttl, wait));
+                    return new EtcdLockHandle(hold, isNested: false);
+                }
+
+                holder = state.ElsewhereHolder ?? _options.HolderId;
+                if (wait == TimeSpan.Zero)
+                {
+                    _acquisitions.Add(new LockAcquisition(fullKey, LockAcquisitionOutcome.Busy, null, ttl, wait));
+                    return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start)) : null;
+                }
+
+                turn = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                node = woken ? state.Waiters.AddFirst(turn) : state.Waiters.AddLast(turn);
+            }
+
+            try
+            {
+                await turn.Task.WaitAsync(token).ConfigureAwait(false);
+                woken = true;
+            }
+            catch (OperationCanceledException)
+            {
+                lock (_gate)
+                {
+                    if (node.List is not null)
+                    {
+                        node.List.Remove(node);
+                    }
+                    else
+                    {
+                        // Woken just as we gave up: pass the turn on.
+                        WakeNext(fullKey);
+                    }
+
+                    bool cancelled = cancellationToken.IsCancellationRequested;
+                    _acquisitions.Add(new LockAcquisition(fullKey, cancelled ? LockAcquisitionOutcome.Cancelled : LockAcquisitionOutcome.Busy, null, ttl, wait));
+                    if (cancelled)
+                    {
+                        throw new OperationCanceledException("The lock acquisition was cancelled.", cancellationToken);
+                    }
+                }
+
+                return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start)) : null;
+            }
+        }
+    }
+
+    private KeyState State(string fullKey)
+    {
+        if (!_keys.TryGetValue(fullKey, out KeyState? state))
+        {
+            state = new KeyState();
+            _keys.Add(fullKey, state);
+        }
+
+        return state;
+    }
+
+    // Under _gate: the key is free, so the first waiter gets to try.
+    private void WakeNext(string fullKey)
+    {
+        if (_keys.TryGetValue(fullKey, out KeyState? state) && state.IsFree && state.Waiters.First is { } first)
+        {
+            state.Waiters.RemoveFirst();
+            first.Value.TrySetResult(true);
+        }
+    }
+
+    internal void Release(InMemoryHold hold)
+    {
+        if (!hold.MarkReleased())
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_keys.TryGetValue(hold.Key, out KeyState? state) && ReferenceEquals(state.Holder, hold))
+            {
+                state.Holder = null;
+                WakeNext(hold.Key);
+            }
+        }
+    }
+
+    internal TxnResponse GuardedWrite(InMemoryHold hold)
+    {
+        lock (_gate)
+        {
+            KeyState? state = _keys.GetValueOrDefault(hold.Key);
+            if (hold.IsLive && state is not null && ReferenceEquals(state.Holder, hold))
+            {
+                return new TxnResponse { Succeeded = true, Header = new ResponseHeader { Revision = ++_revision } };
+            }
+
+            string? currentHolder = state?.ElsewhereHolder ?? (state?.Holder is not null ? _options.HolderId : null);
+            long? currentToken = state?.ElsewhereHolder is not null ? state.ElsewhereToken : state?.Holder?.FencingToken;
+            hold.MarkLost("a guarded write found the key held by another holder");
+            throw new EtcdLockNotHeldException(hold.Key, hold.FencingToken, currentHolder, currentToken);
+        }
+    }
+
+    /// <summary>
+    /// Makes the current hold of <paramref name="key"/> lost, as when its lease expires or the key is deleted in etcd:
+    /// its <see cref="EtcdLockHandle.LostToken"/> fires (on the thread pool, as in the engine) and the key is free for
+    /// other callers at once. The lost hold's owner still disposes its handle.
+    /// </summary>
+    /// <param name="key">The key as passed to <see cref="AcquireAsync"/>.</param>
+    /// <param name="reason">Why, for <see cref="Losses"/>.</param>
+    /// <returns><c>true</c> when a hold was made lost; <c>false</c> when the key was not held by this provider.</returns>
+    public bool LoseHold(string key, string reason = "the test made the hold lost")
+    {
+        InMemoryHold? hold;
+        lock (_gate)
+        {
+            if (!_keys.TryGetValue(_options.KeyPrefix + key, out KeyState? state) || state.Holder is null)
+            {
+                return false;
+            }
+
+            hold = state.Holder;
+            state.Holder = null;
+            hold.MarkLost(reason);
+            WakeNext(hold.Key);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="key"/> busy as if another process held it, until the returned object is disposed.
+    /// Callers then wait, time out, get <c>null</c> or are skipped, as with a real holder elsewhere.
+    /// </summary>
+    /// <param name="key">The key as passed to <see cref="AcquireAsync"/>.</param>
+    /// <param name="holder">What <see cref="EtcdLockTimeoutException.Holder"/> names.</param>
+    /// <returns>Dispose it to free the key.</returns>
+    /// <exception cref="InvalidOperationException">The key is held already.</exception>
+    public IDisposable HoldElsewhere(string key, string holder = "another process")
+    {
+        string fullKey = _options.KeyPrefix + key;
+        lock (_gate)
+        {
+            KeyState state = State(fullKey);
+            if (!state.IsFree)
+            {
+                throw new InvalidOperationException($"The key '{fullKey}' is held already.");
+            }
+
+            state.ElsewhereHolder = holder;
+            state.ElsewhereToken = ++_revision;
+        }
+
+        return new ElsewhereHold(this, fullKey);
+    }
+
+    private sealed class ElsewhereHold(InMemoryEtcdLockProvider owner, string fullKey) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            {
+                return;
+            }
+
+            lock (owner._gate)
+            {
+                KeyState state = owner.State(fullKey);
+                state.ElsewhereHolder = null;
+                owner.WakeNext(fullKey);
+            }
+        }
+    }
+
+    /// <summary>The reasons of the losses so far (by <see cref="LoseHold"/>, a refused guarded write, or dispose).</summary>
+    public IReadOnlyList<string> Losses
+    {
+        get { lock (_losses) { return _losses.ToArray(); } }
+    }
+
+    private readonly List<string> _losses = new();
+
+    internal void RecordLoss(InMemoryHold hold, string reason)
+    {
+        lock (_losses)
+        {
+            _losses.Add($"{hold.Key}: {reason}");
+        }
+    }
+
+    internal void RecordCallbackFailure(Exception exception) => _callbackFailures.Enqueue(exception);
+
+    /// <summary>Like the real provider: every open hold is told it is lost, and later acquires throw <see cref="ObjectDisposedException"/>.</summary>
+    /// <returns>A completed task.</returns>
+    public ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            _disposed = true;
+            foreach (KeyState state in _keys.Values)
+            {
+                state.Holder?.MarkLost("the lock provider was disposed while the lock was held");
+                state.Holder = null;
+                foreach (TaskCompletionSource<bool> waiter in state.Waiters)
+                {
+                    waiter.TrySetException(new ObjectDisposedException(nameof(InMemoryEtcdLockProvider)));
+                }
+
+                state.Waiters.Clear();
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}

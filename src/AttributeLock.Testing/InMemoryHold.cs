@@ -1,0 +1,58 @@
+using AttributeLock.Engine;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace AttributeLock.Testing;
+
+/// <summary>A hold of the in-memory provider: the engine's hold state machine (loss, release, nesting) without etcd.</summary>
+internal sealed class InMemoryHold : HoldBase
+{
+    private readonly InMemoryEtcdLockProvider _provider;
+
+    public InMemoryHold(InMemoryEtcdLockProvider provider, string key, ByteString keyBytes, long leaseId, long ttlSeconds, long fencingToken)
+    {
+        _provider = provider;
+        Key = key;
+        KeyBytes = keyBytes;
+        LeaseId = leaseId;
+        TtlSeconds = ttlSeconds;
+        FencingToken = fencingToken;
+    }
+
+    public override string Key { get; }
+
+    public ByteString KeyBytes { get; }
+
+    public override long LeaseId { get; }
+
+    public override long TtlSeconds { get; }
+
+    public override long FencingToken { get; }
+
+    public override ValueTask ReleaseAsync()
+    {
+        _provider.Release(this);
+        return ValueTask.CompletedTask;
+    }
+
+    public override void OnAbandoned() => ThreadPool.UnsafeQueueUserWorkItem(static h => h._provider.Release(h), this, preferLocal: false);
+
+    public override Compare OwnershipComparison() => new()
+    {
+        Key = KeyBytes,
+        Target = Compare.Types.CompareTarget.Create,
+        Result = Compare.Types.CompareResult.Equal,
+        CreateRevision = FencingToken,
+    };
+
+    public override Task<TxnResponse> WriteIfHeldAsync(IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(operations);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(_provider.GuardedWrite(this));
+    }
+
+    protected override void ReportLost(string reason) => _provider.RecordLoss(this, reason);
+
+    protected override void ReportCallbackFailed(string what, Exception exception) => _provider.RecordCallbackFailure(exception);
+}

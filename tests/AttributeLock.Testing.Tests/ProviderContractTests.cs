@@ -1,0 +1,209 @@
+using AttributeLock.EtcdFixture;
+using dotnet_etcd;
+using Etcdserverpb;
+
+namespace AttributeLock.Testing.Tests;
+
+/// <summary>
+/// The semantics the in-memory test double promises, run against the real engine on a real etcd and against the
+/// double: a difference between the two fails here.
+/// </summary>
+public abstract class ProviderContractTests : IAsyncLifetime
+{
+    protected IEtcdLockProvider Provider { get; private set; } = null!;
+
+    protected string Prefix { get; } = $"/contract-{Guid.NewGuid():N}";
+
+    protected abstract Task<IEtcdLockProvider> CreateAsync();
+
+    /// <summary>Makes the current hold of <paramref name="key"/> lost, as the engine would see it.</summary>
+    protected abstract Task LoseAsync(EtcdLockHandle handle, string key);
+
+    /// <summary>Makes <paramref name="key"/> busy elsewhere; dispose to free it.</summary>
+    protected abstract Task<IAsyncDisposable> HoldElsewhereAsync(string key);
+
+    public async Task InitializeAsync() => Provider = await CreateAsync();
+
+    public virtual async Task DisposeAsync() => await ((IAsyncDisposable)Provider).DisposeAsync();
+
+    [Fact]
+    public async Task Holds_are_exclusive_and_fencing_tokens_increase()
+    {
+        string key = "/exclusive";
+        int inside = 0, maxInside = 0;
+        var tokens = new System.Collections.Concurrent.ConcurrentBag<long>();
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(async () =>
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                await using EtcdLockHandle h = await Provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(30) });
+                tokens.Add(h.FencingToken);
+                int now = Interlocked.Increment(ref inside);
+                lock (tokens)
+                {
+                    maxInside = Math.Max(maxInside, now);
+                }
+
+                await Task.Delay(5);
+                Interlocked.Decrement(ref inside);
+            }
+        })));
+        Assert.Equal(1, maxInside);
+        Assert.Equal(24, tokens.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Busy_keys_give_null_once_and_a_timeout_naming_key_and_holder()
+    {
+        await using IAsyncDisposable elsewhere = await HoldElsewhereAsync("/busy");
+        Assert.Null(await Provider.TryAcquireAsync("/busy"));
+        var ex = await Assert.ThrowsAsync<EtcdLockTimeoutException>(async () =>
+            await Provider.AcquireAsync("/busy", new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(200) }));
+        Assert.EndsWith("/busy", ex.Key);
+        Assert.False(string.IsNullOrEmpty(ex.Holder));
+        using var cts = new CancellationTokenSource(200);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await Provider.AcquireAsync("/busy", cancellationToken: cts.Token));
+    }
+
+    [Fact]
+    public async Task The_direct_api_is_not_reentrant()
+    {
+        await using EtcdLockHandle held = await Provider.AcquireAsync("/not-reentrant");
+        Assert.Null(await Provider.TryAcquireAsync("/not-reentrant"));
+        Assert.Null(EtcdLockContext.Current);
+    }
+
+    [Fact]
+    public async Task Bad_keys_and_options_are_refused_with_the_same_exceptions()
+    {
+        await Assert.ThrowsAsync<ArgumentNullException>(async () => await Provider.AcquireAsync(null!));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await Provider.AcquireAsync(""));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await Provider.AcquireAsync("/x/\ud800"));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await Provider.AcquireAsync("/" + new string('k', 5000)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await Provider.AcquireAsync("/x", new EtcdLockOptions { TtlSeconds = 0 }));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await Provider.AcquireAsync("/x", new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(-2) }));
+    }
+
+    [Fact]
+    public async Task A_lost_hold_fires_LostToken_and_its_guarded_writes_are_refused()
+    {
+        EtcdLockHandle handle = await Provider.AcquireAsync("/lost", new EtcdLockOptions { TtlSeconds = 5 });
+        Assert.True((await handle.WriteIfHeldAsync([])).Succeeded);
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        handle.LostToken.Register(() => fired.SetResult());
+        await LoseAsync(handle, "/lost");
+        await fired.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.True(handle.IsLost);
+        await Assert.ThrowsAsync<EtcdLockNotHeldException>(() => handle.PutIfHeldAsync(Prefix + "/data", "stale"));
+        await handle.DisposeAsync();
+
+        await using EtcdLockHandle next = await Provider.AcquireAsync("/lost", new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(10) });
+        Assert.True(next.FencingToken > handle.FencingToken);
+    }
+
+    [Fact]
+    public async Task Generated_wrappers_skip_when_busy_and_nest_on_the_same_key()
+    {
+        var service = new ContractService(Provider);
+        Assert.Equal(1, await service.TryRunAsync(CancellationToken.None));
+        await using (await HoldElsewhereAsync("/service/job"))
+        {
+            Assert.Equal(0, await service.TryRunAsync(CancellationToken.None)); // skipped, body not run
+        }
+
+        Assert.True(await service.OuterAsync(CancellationToken.None));
+        Assert.Equal(2, service.Runs);
+    }
+
+    [Fact]
+    public async Task Disposing_the_provider_tells_open_holds()
+    {
+        EtcdLockHandle handle = await Provider.AcquireAsync("/disposed", new EtcdLockOptions { TtlSeconds = 30 });
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        handle.LostToken.Register(() => fired.SetResult());
+        await ((IAsyncDisposable)Provider).DisposeAsync();
+        await fired.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await Provider.AcquireAsync("/disposed"));
+        await handle.DisposeAsync();
+    }
+}
+
+public sealed class EngineContractTests : ProviderContractTests
+{
+    private EtcdClient _client = null!;
+    private EtcdLockProvider _elsewhere = null!;
+
+    protected override async Task<IEtcdLockProvider> CreateAsync()
+    {
+        string endpoints = await SharedEtcd.GetEndpointsAsync();
+        _client = new EtcdClient(SharedEtcd.First(endpoints));
+        _elsewhere = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoints }, KeyPrefix = Prefix });
+        return new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoints }, KeyPrefix = Prefix });
+    }
+
+    protected override async Task LoseAsync(EtcdLockHandle handle, string key) =>
+        await _client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = handle.LeaseId });
+
+    protected override async Task<IAsyncDisposable> HoldElsewhereAsync(string key) => await _elsewhere.AcquireAsync(key);
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _elsewhere.DisposeAsync();
+        _client.Dispose();
+    }
+}
+
+public sealed class InMemoryContractTests : ProviderContractTests
+{
+    private InMemoryEtcdLockProvider _double = null!;
+
+    protected override Task<IEtcdLockProvider> CreateAsync()
+    {
+        _double = new InMemoryEtcdLockProvider(new InMemoryEtcdLockProviderOptions { KeyPrefix = Prefix });
+        return Task.FromResult<IEtcdLockProvider>(_double);
+    }
+
+    protected override Task LoseAsync(EtcdLockHandle handle, string key)
+    {
+        Assert.True(_double.LoseHold(key));
+        return Task.CompletedTask;
+    }
+
+    protected override Task<IAsyncDisposable> HoldElsewhereAsync(string key) =>
+        Task.FromResult<IAsyncDisposable>(new Disposer(_double.HoldElsewhere(key)));
+
+    private sealed class Disposer(IDisposable inner) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            inner.Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+/// <summary>A generated service, the way users' code looks.</summary>
+public partial class ContractService(IEtcdLockProvider locks)
+{
+    public int Runs;
+
+    [EtcdLock("/service/job", WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
+    public partial Task<int> TryRunAsync(CancellationToken ct);
+
+    private Task<int> TryRunAsyncCore(CancellationToken ct) => Task.FromResult(++Runs);
+
+    [EtcdLock("/service/outer")]
+    public partial Task<bool> OuterAsync(CancellationToken ct);
+
+    private Task<bool> OuterAsyncCore(CancellationToken ct) => InnerAsync(ct);
+
+    [EtcdLock("/service/outer")]
+    public partial Task<bool> InnerAsync(CancellationToken ct);
+
+    private Task<bool> InnerAsyncCore(CancellationToken ct)
+    {
+        Runs++;
+        return Task.FromResult(EtcdLockContext.Current!.IsNested);
+    }
+}
