@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Packs src/AttributeLock, then builds and runs a throw-away consumer that gets the library and its source generator
-# from that package alone (a local folder source), against a real etcd (scripts/with-etcd.sh).
+# Packs src/AttributeLock, src/AttributeLock.DistributedLock and src/AttributeLock.Testing, then builds and runs a
+# throw-away consumer that gets the library, its source generator and the two other packages from those packages alone
+# (a local folder source), against a real etcd (scripts/with-etcd.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work=$(mktemp -d)
-trap 'rm -rf "$work" "${NUGET_PACKAGES:-$HOME/.nuget/packages}/attributelock/$version"' EXIT
+packages="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
+trap 'rm -rf "$work" "$packages/attributelock/$version" "$packages/attributelock.distributedlock/$version" "$packages/attributelock.testing/$version"' EXIT
 version="0.1.0-check.$(date +%s)"
 dotnet build "$root/generators/AttributeLock.Generators" -c Release -v q -nologo >/dev/null
-dotnet pack "$root/src/AttributeLock" -c Release -o "$work/feed" -p:Version="$version" -v q -nologo >/dev/null
+for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing; do
+  dotnet pack "$root/src/$p" -c Release -o "$work/feed" -p:Version="$version" -v q -nologo >/dev/null
+  [ -f "$work/feed/$p.$version.nupkg" ] || { echo "error: dotnet pack made no $p package" >&2; exit 1; }
+done
 pkg="$work/feed/AttributeLock.$version.nupkg"
 unzip -l "$pkg" | grep -q "analyzers/dotnet/cs/AttributeLock.Generators.dll" || { echo "error: the package lacks the generator under analyzers/dotnet/cs" >&2; exit 1; }
 echo "package: $(basename "$pkg") carries lib/net10.0/AttributeLock.dll and analyzers/dotnet/cs/AttributeLock.Generators.dll"
@@ -33,11 +38,16 @@ cat > Consumer.csproj <<XML
   </PropertyGroup>
   <ItemGroup>
     <PackageReference Include="AttributeLock" Version="$version" />
+    <PackageReference Include="AttributeLock.DistributedLock" Version="$version" />
+    <PackageReference Include="AttributeLock.Testing" Version="$version" />
   </ItemGroup>
 </Project>
 XML
 cat > Program.cs <<'CS'
 using AttributeLock;
+using AttributeLock.DistributedLock;
+using AttributeLock.Testing;
+using Medallion.Threading;
 
 var endpoints = Environment.GetEnvironmentVariable("ETCD_ENDPOINTS")!;
 await using var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoints }, KeyPrefix = "/package-check" });
@@ -45,7 +55,23 @@ var jobs = new Jobs(provider);
 long first = await jobs.RunAsync(42, CancellationToken.None);
 long second = await jobs.RunAsync(42, CancellationToken.None);
 Console.WriteLine($"package consumer: generated wrapper ran under /package-check/jobs/42 with fencing tokens {first} then {second}");
-return second > first ? 0 : 1;
+
+// AttributeLock.DistributedLock: DistributedLock's interfaces over the same etcd; not reentrant.
+IDistributedLockProvider distributed = new EtcdDistributedSynchronizationProvider(provider);
+bool exclusive;
+await using (IDistributedSynchronizationHandle held = await distributed.AcquireLockAsync("reports: daily/all"))
+{
+    await using IDistributedSynchronizationHandle? again = await distributed.TryAcquireLockAsync("reports: daily/all");
+    exclusive = again is null && !held.HandleLostToken.IsCancellationRequested;
+}
+
+Console.WriteLine($"package consumer: DistributedLock provider acquired 'reports: daily/all' and refused a second holder: {exclusive}");
+
+// AttributeLock.Testing: the same generated service against the in-memory double.
+await using var inMemory = new InMemoryEtcdLockProvider();
+long doubled = await new Jobs(inMemory).RunAsync(42, CancellationToken.None);
+Console.WriteLine($"package consumer: in-memory double recorded {inMemory.Acquisitions.Count} acquisition of {inMemory.Acquisitions[0].Key} (token {doubled})");
+return second > first && exclusive && inMemory.Acquisitions.Count == 1 ? 0 : 1;
 
 public partial class Jobs(IEtcdLockProvider locks)
 {
