@@ -33,7 +33,7 @@ public sealed class Workload(WorkerSettings settings)
     public TimeSpan PaymentGatewayCall => _load ? TimeSpan.FromMilliseconds(Random.Shared.Next(1, 6)) : TimeSpan.FromMilliseconds(300);
 
     /// <summary>The gateway's answer time for the order slowed with <see cref="SlowOrder"/> (the demo's pause phase).</summary>
-    public static TimeSpan SlowGatewayCall => TimeSpan.FromMilliseconds(1500);
+    public static TimeSpan SlowGatewayCall => TimeSpan.FromMilliseconds(2500);
 
     /// <summary>The ledger's answer time while a customer is credited.</summary>
     public TimeSpan LedgerCall => _load ? TimeSpan.FromMilliseconds(1) : TimeSpan.FromMilliseconds(50);
