@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the OrderService sample (samples/OrderService) against etcd. Builds the sample once, checks the options,
 # then runs the demo: worker processes of the service contend for the same orders, one is killed with SIGKILL inside a
-# hold, and the run is verified from the data in etcd. A throw-away local etcd is started (and etcd-server installed
+# hold, another is frozen with SIGSTOP at its write past the TTL and its late (guarded) write is refused, and the run is
+# verified from the data in etcd (--unguarded: plain writes, the lost update shows, exit status 1). A throw-away local etcd is started (and etcd-server installed
 # when missing) unless ETCD_ENDPOINTS is set. Options: ./run-demo.sh --help
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

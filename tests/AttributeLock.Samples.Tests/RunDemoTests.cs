@@ -21,8 +21,12 @@ public sealed class RunDemoTests
 
     private static readonly Regex Run = new(@"^OrderService demo, run (run-[\w-]+),", RegexOptions.Multiline);
 
+    private static readonly Regex Pause = new(
+        @"^pause: (/orders/\d+) write of paused (w\d+) \(fencing token (\d+)\) (refused by etcd|applied \(plain put, --unguarded\)); new holder (w\d+) \(fencing token (\d+)\)$",
+        RegexOptions.Multiline);
+
     [Fact]
-    public async Task ShortRun_HoldsAreExclusive_NoUpdateIsLost_AndTheKilledWorkersLockIsTakenOverWithALargerToken()
+    public async Task ShortRun_HoldsAreExclusive_NoUpdateIsLost_TheKilledWorkersLockIsTakenOver_AndThePausedWorkersLateWriteIsRefused()
     {
         string endpoints = await SharedEtcd.GetEndpointsAsync();
 
@@ -40,6 +44,22 @@ public sealed class RunDemoTests
         Assert.NotEqual(takeover.Groups[2].Value, takeover.Groups[4].Value);
         Assert.True(long.Parse(takeover.Groups[5].Value) > long.Parse(takeover.Groups[3].Value), takeover.Value);
         Assert.Contains($"kill -9 {takeover.Groups[2].Value}", result.Stdout);
+
+        // The pause phase: the stopped worker's late write was refused by etcd, with both fencing tokens on the timeline.
+        Match pause = Pause.Match(result.Stdout);
+        Assert.True(pause.Success, $"no pause outcome line:\n{result}");
+        Assert.Equal("refused by etcd", pause.Groups[4].Value);
+        (string key, string paused, long pausedToken, string holder, long holderToken) = PauseParts(pause);
+        Assert.NotEqual(paused, holder);
+        Assert.True(holderToken > pausedToken, pause.Value);
+        int stop = result.Stdout.IndexOf($"kill -STOP {paused} ", StringComparison.Ordinal);
+        int takeoverOfPaused = result.Stdout.IndexOf($"{holder} took {key} while {paused} is stopped", StringComparison.Ordinal);
+        int cont = result.Stdout.IndexOf($"kill -CONT {paused} ", StringComparison.Ordinal);
+        var refusedLine = new Regex($@"{paused}\s+✋ REFUSED {Regex.Escape(key)}\s+etcd refused its write \(payments \d+→\d+\) with fencing token {pausedToken}: the lock key's create revision is {holderToken} now \({holder} holds it\)");
+        Match refused = refusedLine.Match(result.Stdout);
+        Assert.True(stop >= 0 && takeoverOfPaused > stop && cont > takeoverOfPaused, $"SIGSTOP, takeover, SIGCONT out of order:\n{result}");
+        Assert.True(refused.Success && refused.Index > cont, $"no refused write after the SIGCONT:\n{result}");
+        Assert.Contains($"refused by etcd (guarded write): {paused} {key} payments", result.Stdout);
         Assert.Contains("PASS", result.Stdout);
 
         // Behind the demo's back: every lock of the run was released (the killed worker's by its lease's TTL).
@@ -50,6 +70,63 @@ public sealed class RunDemoTests
         Assert.Empty(locks.Kvs);
         RangeResponse payments = await client.GetRangeAsync($"/orderservice/data/{run}/orders/");
         Assert.NotEmpty(payments.Kvs);
+
+        // The refusal is in the journal, and the paused order's counter equals the writes that were applied.
+        Assert.Equal(1, await CountJournalAsync(client, run, "refused", key, pausedToken));
+        Assert.Equal(0, await CountJournalAsync(client, run, "exit", key, pausedToken));
+        Assert.Equal(await CountJournalAsync(client, run, "exit", key, token: null), await PaymentsAsync(client, run, key));
+    }
+
+    [Fact]
+    public async Task Unguarded_ThePausedWorkersLateWriteLands_AndTheVerificationReportsTheLostUpdate()
+    {
+        string endpoints = await SharedEtcd.GetEndpointsAsync();
+
+        DemoResult result = await RunDemoAsync(endpoints, "--short", "--unguarded");
+
+        // A lost update is a failed check: exit status 1, said so in the output.
+        Assert.True(result.ExitCode == 1, $"run-demo.sh --short --unguarded exited with {result.ExitCode}:\n{result}");
+        Match pause = Pause.Match(result.Stdout);
+        Assert.True(pause.Success, $"no pause outcome line:\n{result}");
+        Assert.Equal("applied (plain put, --unguarded)", pause.Groups[4].Value);
+        (string key, string paused, long pausedToken, string holder, long holderToken) = PauseParts(pause);
+        Assert.True(holderToken > pausedToken, pause.Value);
+        int cont = result.Stdout.IndexOf($"kill -CONT {paused} ", StringComparison.Ordinal);
+        Match wrote = new Regex($@"{paused}\s+◀ WROTE\s+{Regex.Escape(key)}\s+payments \d+→\d+ with its stale fencing token {pausedToken}, a plain put: applied, though {holder} \(fencing token {holderToken}\) holds the lock").Match(result.Stdout);
+        Assert.True(cont >= 0 && wrote.Success && wrote.Index > cont, $"no late write after the SIGCONT:\n{result}");
+        Assert.Contains("both wrote payments", result.Stdout);
+        Assert.DoesNotContain("REFUSED", result.Stdout);
+
+        Match summary = Summary.Match(result.Stdout);
+        Assert.True(summary.Success, $"no verification line:\n{result}");
+        Assert.True(int.Parse(summary.Groups[3].Value) >= 1, summary.Value);
+        Assert.Contains($"problem: order {key["/orders/".Length..]}:", result.Stdout);
+        Assert.Contains("FAIL, as expected with --unguarded", result.Stdout);
+        Assert.Contains($"while {holder} held {key} with {holderToken}", result.Stdout);
+        Assert.DoesNotContain("PASS", result.Stdout);
+
+        // Behind the demo's back: the paused order's counter is short of the writes that were applied.
+        string run = Run.Match(result.Stdout).Groups[1].Value;
+        using var client = new EtcdClient(SharedEtcd.First(endpoints));
+        Assert.Equal(1, await CountJournalAsync(client, run, "exit", key, pausedToken));
+        Assert.True(await PaymentsAsync(client, run, key) < await CountJournalAsync(client, run, "exit", key, token: null));
+    }
+
+    private static (string Key, string Paused, long PausedToken, string Holder, long HolderToken) PauseParts(Match pause) =>
+        (pause.Groups[1].Value, pause.Groups[2].Value, long.Parse(pause.Groups[3].Value), pause.Groups[5].Value, long.Parse(pause.Groups[6].Value));
+
+    private static async Task<int> CountJournalAsync(EtcdClient client, string run, string kind, string key, long? token)
+    {
+        RangeResponse journal = await client.GetRangeAsync($"/orderservice/data/{run}/journal/");
+        return journal.Kvs.Select(kv => System.Text.Json.JsonDocument.Parse(kv.Value.ToStringUtf8()).RootElement).Count(e =>
+            e.GetProperty("kind").GetString() == kind && e.TryGetProperty("key", out var k) && k.GetString() == key
+            && (token is null || (e.TryGetProperty("token", out var t) && t.GetInt64() == token)));
+    }
+
+    private static async Task<int> PaymentsAsync(EtcdClient client, string run, string key)
+    {
+        string? counter = await client.GetValAsync($"/orderservice/data/{run}{key}/payments");
+        return string.IsNullOrEmpty(counter) ? 0 : int.Parse(counter);
     }
 
     [Fact]
@@ -58,7 +135,7 @@ public sealed class RunDemoTests
         DemoResult result = await RunDemoAsync(endpoints: null, "--help");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        foreach (string option in new[] { "--workers", "--orders", "--duration", "--short", "ETCD_ENDPOINTS" })
+        foreach (string option in new[] { "--workers", "--orders", "--duration", "--short", "--unguarded", "ETCD_ENDPOINTS" })
         {
             Assert.Contains(option, result.Stdout);
         }

@@ -12,14 +12,18 @@ public sealed record DemoOptions
         Runs the OrderService sample (samples/OrderService) against etcd and shows its distributed locks at work:
         worker processes of the same service binary capture payments for the same orders ([EtcdLock("/orders/<orderId>")]),
         credit customers ([EtcdLock("/customers/<order.CustomerId>")]) and race for a settlement job that must run on one
-        node at a time ([EtcdLock("/jobs/settlement", WhenBusy = LockBusyBehavior.Skip)]). Every write is a plain,
-        non-atomic read-modify-write in etcd; only the locks keep it correct.
+        node at a time ([EtcdLock("/jobs/settlement", WhenBusy = LockBusyBehavior.Skip)]). Every operation is a
+        non-atomic read-modify-write in etcd under its lock; its write is guarded (WriteIfHeldAsync): etcd applies it
+        only while the writer's hold still owns its lock key (the key's create revision = the hold's fencing token).
 
           1. slow motion: a timeline of who holds which key, its fencing token, who waits and for how long
           2. crash: one worker is killed with SIGKILL while it holds an order's lock; the lock comes free when its
              lease's TTL runs out and another worker takes it over with a larger fencing token; a replacement starts
-          3. load: the workers hammer --orders orders, with a progress line
-          4. verification from the data in etcd: no two holds of a key overlapped, fencing tokens grew per key,
+          3. pause: a worker is frozen with SIGSTOP inside its hold, right before its write (after its cancellation
+             check), for longer than the TTL; another worker takes the order with a larger fencing token; after
+             SIGCONT the frozen worker's write goes out with its old fencing token and etcd refuses it
+          4. load: the workers hammer --orders orders, with a progress line
+          5. verification from the data in etcd: no two holds of a key overlapped, fencing tokens grew per key,
              every counter equals the number of operations that wrote it (no lost update)
 
         Options:
@@ -27,6 +31,8 @@ public sealed record DemoOptions
           --orders N      orders the workers contend for in the load phase, 1-10000 (default 8)
           --duration S    seconds the workers run, all phases together, 10-3600 (default 30; 12 with --short)
           --short         the quick run that CI uses (12 s of workers; same checks)
+          --unguarded     plain puts instead of guarded writes: the pause phase's late write lands and an update
+                          is lost; the verification reports it and the run exits with 1
           -h, --help      show this text
 
         Environment:
@@ -34,7 +40,8 @@ public sealed record DemoOptions
                           (and installs etcd-server with apt-get when etcd is missing)
           EtcdLocks__KeyPrefix, EtcdLocks__DefaultTtlSeconds, ...  override samples/OrderService/appsettings.json
 
-        Exit status: 0 when every check passed, 1 when a check failed or etcd was unreachable, 2 for bad options.
+        Exit status: 0 when every check passed, 1 when a check failed (with --unguarded: the lost update, as
+        expected) or etcd was unreachable, 2 for bad options.
 
         """;
 
@@ -49,6 +56,9 @@ public sealed record DemoOptions
 
     /// <summary>The CI run.</summary>
     public bool Short { get; init; }
+
+    /// <summary><c>--unguarded</c>: the workers write with plain puts instead of guarded writes.</summary>
+    public bool Unguarded { get; init; }
 
     /// <summary><c>--help</c> was given.</summary>
     public bool Help { get; init; }
@@ -83,13 +93,14 @@ public sealed record DemoOptions
                     error = null;
                     return new DemoOptions { Help = true };
                 case "--short":
+                case "--unguarded":
                     if (inline is not null)
                     {
-                        error = "--short takes no value.";
+                        error = $"{name} takes no value.";
                         return null;
                     }
 
-                    options = options with { Short = true };
+                    options = name == "--short" ? options with { Short = true } : options with { Unguarded = true };
                     break;
                 case "--workers":
                 case "--orders":

@@ -42,8 +42,11 @@ public sealed record VerificationReport
     /// <summary>Settlement turns skipped because another node ran the job.</summary>
     public int SettlementSkips { get; init; }
 
-    /// <summary>Holds that ended without their write: <c>worker key #token</c>.</summary>
+    /// <summary>Holds that ended without their write (and without a refused one): <c>worker key #token</c>.</summary>
     public IReadOnlyList<string> CutShort { get; init; } = [];
+
+    /// <summary>Holds whose guarded write etcd refused (nothing written): what, by whom, and who held the key then.</summary>
+    public IReadOnlyList<string> Refused { get; init; } = [];
 
     /// <summary>Descriptions of the first problems found.</summary>
     public IReadOnlyList<string> Problems { get; init; } = [];
@@ -89,6 +92,26 @@ public static class Verifier
             else
             {
                 problems.Add($"an exit of {e.Key} (fencing token {e.Token}) by {e.Worker} without its enter");
+            }
+        }
+
+        foreach (JournalEvent e in events.Where(e => e.Kind == JournalEvent.Refused))
+        {
+            if (!holds.TryGetValue((e.Key, e.Token), out Hold? hold) || hold.Enter.Worker != e.Worker)
+            {
+                problems.Add($"a refused write of {e.Key} (fencing token {e.Token}) by {e.Worker} without its enter");
+            }
+            else if (hold.Exit is not null)
+            {
+                problems.Add($"{e.Worker}'s write of {e.Key} (fencing token {e.Token}) was both applied and refused");
+            }
+            else if (e.CurrentToken == e.Token)
+            {
+                problems.Add($"{e.Worker}'s write of {e.Key} was refused although the key still had its fencing token {e.Token}");
+            }
+            else
+            {
+                hold.Refusal = e;
             }
         }
 
@@ -182,8 +205,12 @@ public static class Verifier
             Customers = creditOps.Count,
             SettlementRuns = settlementOps,
             SettlementSkips = events.Count(e => e.Kind == JournalEvent.Skip),
-            CutShort = holds.Values.Where(h => h.Exit is null).OrderBy(h => h.Enter.Revision)
+            CutShort = holds.Values.Where(h => h.Exit is null && h.Refusal is null).OrderBy(h => h.Enter.Revision)
                 .Select(h => $"{h.Enter.Worker} {h.Enter.Key} (fencing token {h.Enter.Token})").ToList(),
+            Refused = holds.Values.Where(h => h.Refusal is not null).OrderBy(h => h.Refusal!.Revision)
+                .Select(h => $"{h.Enter.Worker} {h.Enter.Key} {h.Refusal!.Detail} with fencing token {h.Enter.Token}; " +
+                    (h.Refusal.CurrentToken == 0 ? "the lock key was gone" : $"the lock key had fencing token {h.Refusal.CurrentToken}"))
+                .ToList(),
             Problems = problems.Take(10).ToList(),
         };
     }
@@ -193,6 +220,9 @@ public static class Verifier
         public JournalEvent Enter { get; } = enter;
 
         public JournalEvent? Exit { get; set; }
+
+        /// <summary>etcd refused the hold's guarded write (it had lost its lock); nothing was written.</summary>
+        public JournalEvent? Refusal { get; set; }
 
         /// <summary>The hold's last write: its exit (written with its data), or its enter when it never got to write.</summary>
         public long End => Exit?.Revision ?? Enter.Revision;

@@ -51,7 +51,14 @@ public sealed class EtcdKv : IDisposable
         return r.Header.Revision;
     }
 
-    /// <summary>Writes several keys in one transaction: all of them at one revision, or none.</summary>
+    /// <summary>A put of one key, for a transaction (a guarded write's operations).</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <returns>The operation.</returns>
+    public static RequestOp Put(string key, string value) =>
+        new() { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) } };
+
+    /// <summary>Writes several keys in one transaction, unconditionally: all of them at one revision, or none.</summary>
     /// <param name="puts">The keys and values.</param>
     /// <returns>The revision of the writes.</returns>
     public async Task<long> PutAllAsync(params (string Key, string Value)[] puts)
@@ -59,7 +66,7 @@ public sealed class EtcdKv : IDisposable
         var txn = new TxnRequest();
         foreach ((string key, string value) in puts)
         {
-            txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) } });
+            txn.Success.Add(Put(key, value));
         }
 
         // No compare: the transaction always takes the success branch. Not cancellable on purpose: once the

@@ -11,7 +11,12 @@ namespace OrderService.Journal;
 /// <param name="Token">The fencing token.</param>
 /// <param name="Lease">The lease id.</param>
 /// <param name="Entered">When the body started (<see cref="Stopwatch"/> timestamp).</param>
-public sealed record HoldRecord(string Key, long Token, long Lease, long Entered);
+/// <param name="Handle">
+/// The hold's handle, taken from <see cref="EtcdLockContext.Current"/> when the body started. The store writes through
+/// it (guarded writes). Taken early on purpose: <c>EtcdLockContext.Current</c> is <c>null</c> once the hold is known to be
+/// lost, while the handle's guarded write still asks etcd, which refuses it and names the holder.
+/// </param>
+public sealed record HoldRecord(string Key, long Token, long Lease, long Entered, EtcdLockHandle Handle);
 
 /// <summary>
 /// The demo's audit trail in etcd. A locked body calls <see cref="EnterAsync"/> first; its data write carries the
@@ -76,7 +81,17 @@ public sealed class HoldJournal
     /// <param name="note">Shown with the entry, may be empty.</param>
     /// <param name="ct">Cancels the write.</param>
     /// <returns>The hold, for the exit entry.</returns>
-    public async Task<HoldRecord> EnterAsync(string note, CancellationToken ct)
+    public Task<HoldRecord> EnterAsync(string note, CancellationToken ct) => EnterAsync(note, read: null, ct);
+
+    /// <summary>
+    /// Records that the current locked body started, after <paramref name="read"/> (the body's read of its data): the
+    /// entry then shows what the holder read, so that whoever follows the journal knows the read happened.
+    /// </summary>
+    /// <param name="note">Shown with the entry, may be empty.</param>
+    /// <param name="read">Reads the body's data and describes what it read; <c>null</c>: nothing.</param>
+    /// <param name="ct">Cancels the read and the write.</param>
+    /// <returns>The hold, for the exit entry.</returns>
+    public async Task<HoldRecord> EnterAsync(string note, Func<CancellationToken, Task<string>>? read, CancellationToken ct)
     {
         EtcdLockHandle handle = EtcdLockContext.Current ?? throw new InvalidOperationException("EnterAsync must be called inside a locked method.");
         string key = DisplayKey(handle.Key);
@@ -87,6 +102,8 @@ public sealed class HoldJournal
             waited = Stopwatch.GetElapsedTime(call.Started).TotalMilliseconds;
         }
 
+        long entered = Stopwatch.GetTimestamp();
+        string whatWasRead = read is null ? "" : await read(ct);
         var entry = new JournalEvent
         {
             Kind = JournalEvent.Enter,
@@ -97,11 +114,11 @@ public sealed class HoldJournal
             TtlSeconds = handle.TtlSeconds,
             WaitedMs = waited,
             Detail = note,
+            Read = whatWasRead,
             At = Now(),
         };
-        long entered = Stopwatch.GetTimestamp();
         await _kv.PutAsync(NextKey(), entry.ToJson(), ct);
-        return new HoldRecord(key, handle.FencingToken, handle.LeaseId, entered);
+        return new HoldRecord(key, handle.FencingToken, handle.LeaseId, entered, handle);
     }
 
     /// <summary>The exit entry of <paramref name="hold"/>, to be written in the same transaction as the hold's data.</summary>
@@ -119,6 +136,26 @@ public sealed class HoldJournal
         Detail = detail,
         At = Now(),
     }.ToJson());
+
+    /// <summary>Records that etcd refused the guarded write of <paramref name="hold"/> (a plain put: the journal is the demo's audit trail, not data the lock protects).</summary>
+    /// <param name="hold">The hold whose write was refused.</param>
+    /// <param name="detail">What the write would have done.</param>
+    /// <param name="refusal">etcd's answer.</param>
+    /// <returns>A task that completes when written.</returns>
+    public Task RefusedAsync(HoldRecord hold, string detail, EtcdLockNotHeldException refusal) =>
+        _kv.PutAsync(NextKey(), new JournalEvent
+        {
+            Kind = JournalEvent.Refused,
+            Worker = _me.Name,
+            Key = hold.Key,
+            Token = hold.Token,
+            Lease = hold.Lease,
+            CurrentToken = refusal.CurrentFencingToken ?? 0,
+            Holder = refusal.CurrentHolder ?? "",
+            HeldMs = Stopwatch.GetElapsedTime(hold.Entered).TotalMilliseconds,
+            Detail = detail,
+            At = Now(),
+        }.ToJson(), CancellationToken.None);
 
     /// <summary>Records that a skippable call found its lock busy.</summary>
     /// <param name="key">The lock key (without the provider's prefix).</param>

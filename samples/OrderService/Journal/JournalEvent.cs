@@ -24,6 +24,13 @@ public sealed record JournalEvent
     /// <summary>The settlement job found its lock busy and skipped its turn.</summary>
     public const string Skip = "skip";
 
+    /// <summary>
+    /// etcd refused a holder's guarded write: its lock key no longer had the hold's fencing token as create revision.
+    /// Nothing of that write (nor its exit entry) was applied. <see cref="CurrentToken"/> and <see cref="Holder"/> name
+    /// the key's holder at that moment.
+    /// </summary>
+    public const string Refused = "refused";
+
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault,
@@ -59,7 +66,13 @@ public sealed record JournalEvent
     /// <summary>What the holder did, for example <c>payments 3→4</c>.</summary>
     public string Detail { get; init; } = "";
 
-    /// <summary>The value of the lock key (who holds it) for <see cref="Waiting"/>/<see cref="Skip"/>.</summary>
+    /// <summary>What the holder read before its enter entry, for example <c>payments 4</c> (<see cref="Enter"/>).</summary>
+    public string Read { get; init; } = "";
+
+    /// <summary>The lock key's create revision when a write was <see cref="Refused"/>; 0 when the key did not exist.</summary>
+    public long CurrentToken { get; init; }
+
+    /// <summary>The value of the lock key (who holds it) for <see cref="Waiting"/>/<see cref="Skip"/>/<see cref="Refused"/>.</summary>
     public string Holder { get; init; } = "";
 
     /// <summary>Wall-clock time of the event, Unix milliseconds (for display only; checks use revisions).</summary>

@@ -10,6 +10,8 @@ namespace OrderService.Orders;
 /// running one of them for the same order at the same time would lose an update; the <c>[EtcdLock]</c> attribute
 /// makes every call hold a distributed lock in etcd instead. The source generator writes the public methods'
 /// bodies: format the key, acquire the lock through <paramref name="locks"/>, call the <c>...Core</c> method, release.
+/// A lock alone cannot stop a holder that was paused past its lease from writing late, so the writes are guarded
+/// (<see cref="OrderStore"/>): etcd applies them only while the hold still owns its key.
 /// </summary>
 /// <param name="locks">The lock provider the generated wrappers use.</param>
 /// <param name="store">Payments, balances and settlements.</param>
@@ -31,17 +33,40 @@ public partial class OrderProcessor(IEtcdLockProvider locks, OrderStore store, O
     private async Task<int> CapturePaymentAsyncCore(int orderId, CancellationToken cancellationToken)
     {
         Order order = catalog.Get(orderId);
-        bool longCall = workload.TakeLongCall(journal.WaitedForCurrentLock());
-        HoldRecord hold = await journal.EnterAsync(longCall ? "slow gateway call" : "", cancellationToken);
-        int payments = await store.ReadPaymentsAsync(orderId, cancellationToken);
-        await Task.Delay(longCall ? workload.LongCall : workload.PaymentGatewayCall, cancellationToken);
-
-        using (journal.Calling($"/customers/{order.CustomerId}"))
+        TimeSpan waited = journal.WaitedForCurrentLock();
+        bool longCall = workload.TakeLongCall(waited);
+        bool pausePoint = !longCall && workload.TakePausePoint(waited);
+        TimeSpan gatewayCall = longCall ? workload.LongCall : workload.GatewayCallFor(orderId);
+        string note = longCall ? "slow gateway call"
+            : pausePoint ? "stops at its write"
+            : gatewayCall == Workload.SlowGatewayCall ? $"the gateway answers in {gatewayCall.TotalSeconds:0.0} s" : "";
+        int payments = 0;
+        HoldRecord hold = await journal.EnterAsync(note, async ct =>
         {
-            await CreditCustomerAsync(order, cancellationToken);
+            payments = await store.ReadPaymentsAsync(orderId, ct);
+            return $"payments {payments}";
+        }, cancellationToken);
+        await Task.Delay(gatewayCall, cancellationToken);
+
+        // A client-side check that the hold is still live (the token is linked with the hold's LostToken): cheap, but it
+        // cannot close the gap to the write. A pause (GC, VM, SIGSTOP) right after it outlasts the lease unnoticed; the
+        // demo's pause point sits exactly there. The write is guarded instead: etcd checks ownership when it applies it.
+        cancellationToken.ThrowIfCancellationRequested();
+        if (pausePoint)
+        {
+            await workload.StopAtPausePointAsync(
+                $"@pause-point\t{hold.Key}\t{hold.Token}\t{hold.Lease}\t{hold.Handle.TtlSeconds}\tpayments {payments}→{payments + 1}");
         }
 
-        await store.WritePaymentsAsync(orderId, payments + 1, hold, cancellationToken);
+        await store.WritePaymentsAsync(orderId, payments + 1, hold);
+
+        // Only a captured payment is credited (a refused write threw above). The credit has its own lock and runs even
+        // if the order's hold is lost meanwhile: the payment it belongs to is written.
+        using (journal.Calling($"/customers/{order.CustomerId}"))
+        {
+            await CreditCustomerAsync(order, CancellationToken.None);
+        }
+
         return payments + 1;
     }
 
@@ -60,7 +85,8 @@ public partial class OrderProcessor(IEtcdLockProvider locks, OrderStore store, O
         HoldRecord hold = await journal.EnterAsync("", cancellationToken);
         CustomerAccount account = await store.ReadAccountAsync(order.CustomerId, cancellationToken);
         await Task.Delay(workload.LedgerCall, cancellationToken);
-        await store.WriteAccountAsync(order.CustomerId, account.Credit(order.AmountCents), hold, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        await store.WriteAccountAsync(order.CustomerId, account.Credit(order.AmountCents), hold);
     }
 
     /// <summary>
@@ -77,7 +103,8 @@ public partial class OrderProcessor(IEtcdLockProvider locks, OrderStore store, O
         HoldRecord hold = await journal.EnterAsync("", cancellationToken);
         int runs = await store.ReadSettlementRunsAsync(cancellationToken);
         await Task.Delay(workload.SettlementRun, cancellationToken);
-        await store.WriteSettlementRunsAsync(runs + 1, hold, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        await store.WriteSettlementRunsAsync(runs + 1, hold);
         return true;
     }
 }

@@ -1,5 +1,7 @@
 using System.Globalization;
+using AttributeLock;
 using OrderService.Journal;
+using OrderService.Worker;
 
 namespace OrderService.Orders;
 
@@ -33,13 +35,19 @@ public sealed record CustomerAccount(int Credits, long BalanceCents)
 }
 
 /// <summary>
-/// The service's state in etcd: plain reads and plain writes, no compare-and-swap. Every write goes out in one
-/// transaction with the holder's journal exit entry, so the journal counts exactly the writes that happened.
+/// The service's state in etcd. Reads are plain; every write of data that a lock protects goes out in one transaction
+/// with the holder's journal exit entry, so the journal counts exactly the writes that happened. By default that
+/// transaction is a guarded write (<see cref="EtcdLockHandle.WriteIfHeldAsync"/> on the hold's handle): etcd applies it
+/// only while the hold still owns its lock key (the key's create revision equals the hold's fencing token), checked
+/// inside etcd at the moment of the write. A holder that was paused past its lease and lost the key gets
+/// <see cref="EtcdLockNotHeldException"/> and writes nothing. With <see cref="WorkerSettings.GuardedWrites"/> off (the
+/// demo's <c>--unguarded</c>) the same transaction has no condition: a plain put that lands whoever holds the lock.
 /// </summary>
 /// <param name="kv">The etcd connection.</param>
 /// <param name="keys">The run's data keys.</param>
 /// <param name="journal">The audit trail.</param>
-public sealed class OrderStore(EtcdKv kv, DataKeys keys, HoldJournal journal)
+/// <param name="settings">Guarded or plain writes.</param>
+public sealed class OrderStore(EtcdKv kv, DataKeys keys, HoldJournal journal, WorkerSettings settings)
 {
     /// <summary>Reads an order's number of captured payments.</summary>
     /// <param name="orderId">The order.</param>
@@ -48,19 +56,14 @@ public sealed class OrderStore(EtcdKv kv, DataKeys keys, HoldJournal journal)
     public async Task<int> ReadPaymentsAsync(int orderId, CancellationToken ct) =>
         ParseInt((await kv.GetAsync(keys.Payments(orderId), ct))?.Value.ToStringUtf8());
 
-    /// <summary>Writes an order's number of captured payments and the hold's exit entry.</summary>
+    /// <summary>Writes an order's number of captured payments and the hold's exit entry (under the order's lock).</summary>
     /// <param name="orderId">The order.</param>
     /// <param name="payments">The new number.</param>
-    /// <param name="hold">The hold that writes.</param>
-    /// <param name="ct">Checked before the write.</param>
+    /// <param name="hold">The hold of the order's lock.</param>
     /// <returns>A task that completes when written.</returns>
-    public Task WritePaymentsAsync(int orderId, int payments, HoldRecord hold, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        return kv.PutAllAsync(
-            (keys.Payments(orderId), payments.ToString(CultureInfo.InvariantCulture)),
-            journal.Exit(hold, $"payments {payments - 1}→{payments}"));
-    }
+    /// <exception cref="EtcdLockNotHeldException">Guarded: the hold no longer owns the order's lock; nothing was written.</exception>
+    public Task WritePaymentsAsync(int orderId, int payments, HoldRecord hold) =>
+        WriteAsync(hold, keys.Payments(orderId), payments.ToString(CultureInfo.InvariantCulture), $"payments {payments - 1}→{payments}");
 
     /// <summary>Reads a customer's account.</summary>
     /// <param name="customerId">The customer.</param>
@@ -69,19 +72,14 @@ public sealed class OrderStore(EtcdKv kv, DataKeys keys, HoldJournal journal)
     public async Task<CustomerAccount> ReadAccountAsync(string customerId, CancellationToken ct) =>
         CustomerAccount.Parse((await kv.GetAsync(keys.Account(customerId), ct))?.Value.ToStringUtf8());
 
-    /// <summary>Writes a customer's account and the hold's exit entry.</summary>
+    /// <summary>Writes a customer's account and the hold's exit entry (under the customer's lock).</summary>
     /// <param name="customerId">The customer.</param>
     /// <param name="account">The new account.</param>
-    /// <param name="hold">The hold that writes.</param>
-    /// <param name="ct">Checked before the write.</param>
+    /// <param name="hold">The hold of the customer's lock.</param>
     /// <returns>A task that completes when written.</returns>
-    public Task WriteAccountAsync(string customerId, CustomerAccount account, HoldRecord hold, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        return kv.PutAllAsync(
-            (keys.Account(customerId), account.Format()),
-            journal.Exit(hold, $"credits {account.Credits - 1}→{account.Credits}"));
-    }
+    /// <exception cref="EtcdLockNotHeldException">Guarded: the hold no longer owns the customer's lock; nothing was written.</exception>
+    public Task WriteAccountAsync(string customerId, CustomerAccount account, HoldRecord hold) =>
+        WriteAsync(hold, keys.Account(customerId), account.Format(), $"credits {account.Credits - 1}→{account.Credits}");
 
     /// <summary>Reads the number of settlement runs.</summary>
     /// <param name="ct">Cancels the read.</param>
@@ -89,21 +87,39 @@ public sealed class OrderStore(EtcdKv kv, DataKeys keys, HoldJournal journal)
     public async Task<int> ReadSettlementRunsAsync(CancellationToken ct) =>
         ParseInt((await kv.GetAsync(keys.SettlementRuns, ct))?.Value.ToStringUtf8());
 
-    /// <summary>Writes the number of settlement runs and the hold's exit entry.</summary>
+    /// <summary>Writes the number of settlement runs and the hold's exit entry (under the settlement job's lock).</summary>
     /// <param name="runs">The new number.</param>
-    /// <param name="hold">The hold that writes.</param>
-    /// <param name="ct">Checked before the write.</param>
+    /// <param name="hold">The hold of the job's lock.</param>
     /// <returns>A task that completes when written.</returns>
-    public Task WriteSettlementRunsAsync(int runs, HoldRecord hold, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        return kv.PutAllAsync(
-            (keys.SettlementRuns, runs.ToString(CultureInfo.InvariantCulture)),
-            journal.Exit(hold, $"settlement run {runs}"));
-    }
+    /// <exception cref="EtcdLockNotHeldException">Guarded: the hold no longer owns the job's lock; nothing was written.</exception>
+    public Task WriteSettlementRunsAsync(int runs, HoldRecord hold) =>
+        WriteAsync(hold, keys.SettlementRuns, runs.ToString(CultureInfo.InvariantCulture), $"settlement run {runs}");
 
     /// <summary>Reads a stored integer; a missing key is 0.</summary>
     /// <param name="text">The stored text.</param>
     /// <returns>The number.</returns>
     public static int ParseInt(string? text) => string.IsNullOrEmpty(text) ? 0 : int.Parse(text, CultureInfo.InvariantCulture);
+
+    private async Task WriteAsync(HoldRecord hold, string key, string value, string detail)
+    {
+        (string Key, string Value) exit = journal.Exit(hold, detail);
+        if (!settings.GuardedWrites)
+        {
+            // Unguarded: lands whoever holds the lock now. The caller's cancellation check before it cannot close the gap.
+            await kv.PutAllAsync((key, value), exit);
+            return;
+        }
+
+        try
+        {
+            // Not cancellable on purpose: once the holder decided to write, the data and its journal entry go together,
+            // and the answer (applied or refused) is certain.
+            await hold.Handle.WriteIfHeldAsync([EtcdKv.Put(key, value), EtcdKv.Put(exit.Key, exit.Value)], CancellationToken.None);
+        }
+        catch (EtcdLockNotHeldException refused)
+        {
+            await journal.RefusedAsync(hold, detail, refused);
+            throw;
+        }
+    }
 }

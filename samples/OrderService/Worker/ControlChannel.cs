@@ -3,7 +3,8 @@ using Microsoft.Extensions.Hosting;
 namespace OrderService.Worker;
 
 /// <summary>
-/// Commands from the demo coordinator, one per line on standard input: <c>load</c>, <c>long-call</c>, <c>stop</c>.
+/// Commands from the demo coordinator, one per line on standard input: <c>load</c>, <c>long-call</c>,
+/// <c>pause-at-write</c>, <c>resume-write</c>, <c>slow-order N</c> (0: none), <c>stop</c>.
 /// The end of standard input also stops the worker, so a worker never outlives its coordinator.
 /// </summary>
 /// <param name="workload">The pace to switch.</param>
@@ -23,13 +24,26 @@ public sealed class ControlChannel(Workload workload, IHostApplicationLifetime l
     {
         while (Console.In.ReadLine() is { } line)
         {
-            switch (line.Trim())
+            string command = line.Trim();
+            if (command.StartsWith("slow-order ", StringComparison.Ordinal))
+            {
+                workload.SlowOrder(int.Parse(command["slow-order ".Length..], System.Globalization.CultureInfo.InvariantCulture));
+                continue;
+            }
+
+            switch (command)
             {
                 case "load":
                     workload.SwitchToLoad();
                     break;
                 case "long-call":
                     workload.ArmLongCall();
+                    break;
+                case "pause-at-write":
+                    workload.ArmPausePoint();
+                    break;
+                case "resume-write":
+                    workload.ResumeWrite();
                     break;
                 case "stop":
                     lifetime.StopApplication();

@@ -1,3 +1,4 @@
+using AttributeLock;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OrderService.Journal;
@@ -54,6 +55,12 @@ public sealed class OrderIntake(OrderProcessor processor, HoldJournal journal, W
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (EtcdLockNotHeldException ex)
+            {
+                // etcd refused the write of a hold that had lost its lock (journaled): nothing was written, the payment
+                // was not captured. Not an error of this node: the next payment goes on.
+                logger.LogInformation("{Message}", ex.Message);
             }
             catch (Exception ex)
             {

@@ -1,3 +1,4 @@
+using AttributeLock;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OrderService.Journal;
@@ -34,6 +35,11 @@ public sealed class SettlementScheduler(OrderProcessor processor, HoldJournal jo
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (EtcdLockNotHeldException ex)
+            {
+                // etcd refused the run's write: the hold had lost its lock (journaled); nothing was written.
+                logger.LogInformation("{Message}", ex.Message);
             }
             catch (Exception ex)
             {

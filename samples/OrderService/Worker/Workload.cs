@@ -13,6 +13,9 @@ public sealed class Workload(WorkerSettings settings)
 
     private volatile bool _load = settings.StartInLoad;
     private int _longCall;
+    private int _pausePoint;
+    private volatile int _slowOrder;
+    private TaskCompletionSource _resume = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary><c>true</c> in the load phase.</summary>
     public bool IsLoad => _load;
@@ -28,6 +31,9 @@ public sealed class Workload(WorkerSettings settings)
 
     /// <summary>The payment gateway's answer time.</summary>
     public TimeSpan PaymentGatewayCall => _load ? TimeSpan.FromMilliseconds(Random.Shared.Next(1, 6)) : TimeSpan.FromMilliseconds(300);
+
+    /// <summary>The gateway's answer time for the order slowed with <see cref="SlowOrder"/> (the demo's pause phase).</summary>
+    public static TimeSpan SlowGatewayCall => TimeSpan.FromMilliseconds(2500);
 
     /// <summary>The ledger's answer time while a customer is credited.</summary>
     public TimeSpan LedgerCall => _load ? TimeSpan.FromMilliseconds(1) : TimeSpan.FromMilliseconds(50);
@@ -47,11 +53,59 @@ public sealed class Workload(WorkerSettings settings)
     /// <summary>Switches to the load phase.</summary>
     public void SwitchToLoad() => _load = true;
 
-    /// <summary><c>true</c> while a long call is armed: the slow-motion handler then starts its second a little early, to be first.</summary>
-    public bool LongCallArmed => Volatile.Read(ref _longCall) != 0;
+    /// <summary>
+    /// <c>true</c> while a long call or a pause point is armed: the slow-motion handler then starts its second a little
+    /// early, to be first.
+    /// </summary>
+    public bool LongCallArmed => Volatile.Read(ref _longCall) != 0 || Volatile.Read(ref _pausePoint) != 0;
 
     /// <summary>Makes the next payment's gateway call hang (so that a kill lands inside the hold).</summary>
     public void ArmLongCall() => Interlocked.Exchange(ref _longCall, 1);
+
+    /// <summary>
+    /// Makes the next payment stop right before its write, after its client-side cancellation check, until
+    /// <see cref="ResumeWrite"/>: the coordinator freezes the process (SIGSTOP) there.
+    /// </summary>
+    public void ArmPausePoint()
+    {
+        Interlocked.Exchange(ref _resume, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        Interlocked.Exchange(ref _pausePoint, 1);
+    }
+
+    /// <summary>Lets the payment stopped at its pause point write (sent by the coordinator after SIGCONT).</summary>
+    public void ResumeWrite() => Volatile.Read(ref _resume).TrySetResult();
+
+    /// <summary>Payments of <paramref name="orderId"/> get <see cref="SlowGatewayCall"/>; 0 ends that.</summary>
+    /// <param name="orderId">The order, or 0.</param>
+    public void SlowOrder(int orderId) => _slowOrder = orderId;
+
+    /// <summary>The gateway call of a payment of <paramref name="orderId"/>.</summary>
+    /// <param name="orderId">The order.</param>
+    /// <returns>The answer time.</returns>
+    public TimeSpan GatewayCallFor(int orderId) => orderId == _slowOrder ? SlowGatewayCall : PaymentGatewayCall;
+
+    /// <summary>
+    /// Takes the pause-point request, if armed, with the same preference as <see cref="TakeLongCall"/> (a payment that
+    /// got its lock first, so that the others queue behind it).
+    /// </summary>
+    /// <param name="waited">How long the payment waited for its lock.</param>
+    /// <returns><c>true</c> once after <see cref="ArmPausePoint"/>.</returns>
+    public bool TakePausePoint(TimeSpan waited) => TakeArmed(ref _pausePoint, waited);
+
+    /// <summary>
+    /// The pause point: tells the coordinator on standard output (one line starting with <c>@pause-point</c>) and waits
+    /// for <see cref="ResumeWrite"/>, at most a minute. The coordinator sends SIGSTOP on that line, so the process is
+    /// frozen here; it can only go on, and write, after SIGCONT.
+    /// </summary>
+    /// <param name="signal">The line to print.</param>
+    /// <returns>A task that completes when the write may go out.</returns>
+    public async Task StopAtPausePointAsync(string signal)
+    {
+        Task resumed = Volatile.Read(ref _resume).Task;
+        Console.Out.WriteLine(signal);
+        Console.Out.Flush();
+        await Task.WhenAny(resumed, Task.Delay(TimeSpan.FromMinutes(1)));
+    }
 
     /// <summary>
     /// Takes the long-call request, if armed, preferably for a payment that got its lock first in its second (it hardly
@@ -60,9 +114,11 @@ public sealed class Workload(WorkerSettings settings)
     /// </summary>
     /// <param name="waited">How long the payment waited for its lock.</param>
     /// <returns><c>true</c> once after <see cref="ArmLongCall"/>.</returns>
-    public bool TakeLongCall(TimeSpan waited)
+    public bool TakeLongCall(TimeSpan waited) => TakeArmed(ref _longCall, waited);
+
+    private static bool TakeArmed(ref int request, TimeSpan waited)
     {
-        int armed = Volatile.Read(ref _longCall);
+        int armed = Volatile.Read(ref request);
         if (armed == 0)
         {
             return false;
@@ -70,10 +126,10 @@ public sealed class Workload(WorkerSettings settings)
 
         if (waited >= TimeSpan.FromMilliseconds(100) && armed < 4)
         {
-            Interlocked.CompareExchange(ref _longCall, armed + 1, armed);
+            Interlocked.CompareExchange(ref request, armed + 1, armed);
             return false;
         }
 
-        return Interlocked.Exchange(ref _longCall, 0) != 0;
+        return Interlocked.Exchange(ref request, 0) != 0;
     }
 }
