@@ -140,9 +140,10 @@ public sealed class EtcdLockHandle : IAsyncDisposable
 public static class EtcdLockContext
 {
     /// <summary>
-    /// The hold of the innermost generated-wrapper call on the current async flow whose hold is still live (not
-    /// released from any flow, not lost), or <c>null</c>. Holds taken with <see cref="IEtcdLockProvider"/> directly are
-    /// not ambient: use their handle.
+    /// The handle of the innermost generated-wrapper call on the current async flow whose hold has not been released
+    /// (from any flow), or <c>null</c>. A lost hold is still current for its body (check
+    /// <see cref="EtcdLockHandle.IsLost"/>; its guarded writes are refused). Holds taken with
+    /// <see cref="IEtcdLockProvider"/> directly are not ambient: use their handle.
     /// </summary>
     public static EtcdLockHandle? Current => WrapperFrame.CurrentHandle();
 }

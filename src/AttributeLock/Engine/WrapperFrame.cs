@@ -12,8 +12,10 @@ namespace AttributeLock.Engine;
 /// <item>A frame is pushed by the synchronous part of <see cref="EtcdLockInvocation.EnterAsync"/>, so it lands in the
 /// generated wrapper's own execution context: the wrapper's body (and tasks it starts) see it; the wrapper's caller
 /// does not, and it is gone when the wrapper returns.</item>
-/// <item>A frame counts only while it is open and its hold is live (<see cref="HoldBase.IsLive"/>): a task that
-/// outlives the call, or runs after the hold was lost or released from any flow, sees nothing held.</item>
+/// <item>A frame nests only while it is open and its hold is live (<see cref="HoldBase.IsLive"/>). It is
+/// <see cref="EtcdLockContext.Current"/> while it is open and its hold not released: a body whose hold was lost still
+/// sees its (lost) handle, so that its guarded writes are refused by etcd with a clear exception; a task that outlives
+/// the call, or runs after the hold was released from any flow, sees nothing.</item>
 /// <item>The frame chain never decides exclusion alone: a nested entry also needs the hold's nesting stack to have its
 /// parent frame on top (<see cref="HoldBase.TryNest"/>).</item>
 /// </list>
@@ -78,12 +80,15 @@ internal sealed class WrapperFrame
 
     public void Close() => _closed = true;
 
-    /// <summary>The innermost live frame's handle on the current flow.</summary>
+    /// <summary>Open, acquired, and its hold not released (a lost hold still counts: its body is still running).</summary>
+    public bool IsCurrent => !_closed && Handle is { } h && h.Hold.State != HoldState.Released;
+
+    /// <summary>The handle of the innermost open call on the current flow whose hold has not been released.</summary>
     public static EtcdLockHandle? CurrentHandle()
     {
         for (WrapperFrame? f = s_head.Value; f is not null; f = f.Parent)
         {
-            if (f.IsLive)
+            if (f.IsCurrent)
             {
                 return f.Handle;
             }
