@@ -35,7 +35,14 @@ internal sealed class InMemoryHold : HoldBase
         return ValueTask.CompletedTask;
     }
 
-    public override void OnAbandoned() => ThreadPool.UnsafeQueueUserWorkItem(static h => h._provider.Release(h), this, preferLocal: false);
+    public override void OnAbandoned() => ThreadPool.UnsafeQueueUserWorkItem(
+        static h =>
+        {
+            h.MarkLost("the handle was garbage-collected without being disposed; the lock is being released");
+            h._provider.Release(h);
+        },
+        this,
+        preferLocal: false);
 
     public override Compare OwnershipComparison() => new()
     {

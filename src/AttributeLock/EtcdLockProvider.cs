@@ -64,7 +64,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         Leases = connection.LeaseClient;
         Watches = connection.WatchClient;
         Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
-        _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions);
+        _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions, options.ConnectTimeout);
         Metrics = new LockMetrics(meterFactory);
         HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
         HolderBytes = ByteString.CopyFromUtf8(HolderId);
@@ -236,6 +236,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             static h =>
             {
                 Log.Abandoned(h.Provider.Logger, h.Key, h.LeaseId, h.FencingToken);
+                // Whoever still works under this hold (a kept LostToken) must learn it ends before the key is freed.
+                h.MarkLost("the handle was garbage-collected without being disposed; the lock is being released");
                 _ = h.Provider.ReleaseAsync(h);
             },
             hold,
@@ -273,6 +275,66 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal void OnLostCallbackFailed(LockHold hold, string what, Exception ex) => Log.LostCallbackFailed(Logger, ex, hold.Key, what);
 
     internal CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
+
+    internal CallOptions CallOptions(CancellationToken cancellationToken) => new(deadline: DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
+
+    /// <summary>
+    /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or
+    /// the lease's TTL has passed (then it expired anyway). Dispose waits for these like for acquires in progress.
+    /// </summary>
+    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds)
+    {
+        lock (_holds)
+        {
+            _inFlight++;
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            _ = Task.Run(async () =>
+            {
+                long giveUp = Stopwatch.GetTimestamp() + (Math.Max(1, ttlSeconds) + 1) * Stopwatch.Frequency;
+                try
+                {
+                    while (Stopwatch.GetTimestamp() < giveUp)
+                    {
+                        try
+                        {
+                            await RevokeAsync(leaseId).ConfigureAwait(false);
+                            return;
+                        }
+                        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
+                        {
+                            return;
+                        }
+                        catch (ObjectDisposedException)
+                        {
+                            return;
+                        }
+                        catch (Exception ex)
+                        {
+                            Log.RevokeFailed(Logger, ex, fullKey, leaseId);
+                        }
+
+                        await Task.Delay(500).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    TaskCompletionSource? drained = null;
+                    lock (_holds)
+                    {
+                        if (--_inFlight == 0 && _disposed)
+                        {
+                            drained = _drained;
+                        }
+                    }
+
+                    drained?.TrySetResult();
+                }
+            });
+        }
+    }
 
     internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
         EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex);

@@ -189,8 +189,8 @@ public sealed class SafetyTests : EtcdTestBase
         string key = UniqueKey("cancel-in-flight");
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await provider.AcquireAsync(key, cancellationToken: cts.Token));
-        Assert.Null(await GetKeyAsync("/attributelock-tests" + key));
         Assert.Equal(0, provider.KeptLeaseCount);
+        await Eventually(async () => await GetKeyAsync("/attributelock-tests" + key) is null, TimeSpan.FromSeconds(10), "the key taken by the cancelled transaction deleted");
 
         // And the key is free for this provider at once (no gate left behind).
         await using EtcdLockHandle? h = await provider.TryAcquireAsync(key);

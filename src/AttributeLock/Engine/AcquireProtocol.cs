@@ -64,9 +64,9 @@ internal sealed class AcquireProtocol
             {
                 budget.Token.ThrowIfCancellationRequested();
                 step = "the lease grant";
-                (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant).ConfigureAwait(false);
+                (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, budget.Token).ConfigureAwait(false);
                 step = "the lock transaction";
-                (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease).ConfigureAwait(false);
+                (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, budget.Token).ConfigureAwait(false);
                 if (outcome == TakeOutcome.LeaseGone)
                 {
                     lease.MarkLost("the lease was not found by the lock transaction");
@@ -136,7 +136,8 @@ internal sealed class AcquireProtocol
         {
             if (hold is null)
             {
-                await UndoAsync(request.FullKey, lease, pregrant, gate).ConfigureAwait(false);
+                // Ended by cancellation, timeout or dispose: the caller hears at once, the revokes go on behind it.
+                await UndoAsync(request.FullKey, lease, pregrant, gate, inBackground: budget.Token.IsCancellationRequested).ConfigureAwait(false);
             }
         }
     }
@@ -157,14 +158,14 @@ internal sealed class AcquireProtocol
             if (!waiter.Granted.Task.IsCompleted)
             {
                 // Next in line: grant now, so the hand-off costs the holder's revoke and our transaction only.
-                pregrant = GrantAsync(request).AsTask();
+                pregrant = GrantAsync(request, token).AsTask();
             }
 
             return (await waiter.Granted.Task.ConfigureAwait(false), pregrant);
         }
         catch
         {
-            await UndoAsync(request.FullKey, null, pregrant, null).ConfigureAwait(false);
+            await UndoAsync(request.FullKey, null, pregrant, null, inBackground: true).ConfigureAwait(false);
             throw;
         }
         finally
@@ -174,11 +175,20 @@ internal sealed class AcquireProtocol
     }
 
     /// <summary>Step 2: a kept lease, re-granted when the one we had was lost (it may have expired while we waited).</summary>
-    private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant)
+    private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, CancellationToken token)
     {
         if (lease is null && pregrant is not null)
         {
-            lease = await pregrant.ConfigureAwait(false);
+            try
+            {
+                lease = await pregrant.ConfigureAwait(false);
+            }
+            catch (Exception) when (!token.IsCancellationRequested)
+            {
+                // The grant made ahead of our turn failed (etcd may be fine again now): grant now instead.
+                lease = null;
+            }
+
             pregrant = null;
         }
 
@@ -188,29 +198,56 @@ internal sealed class AcquireProtocol
             lease = null;
         }
 
-        return (lease ?? await GrantAsync(request).ConfigureAwait(false), pregrant);
+        return (lease ?? await GrantAsync(request, token).ConfigureAwait(false), pregrant);
     }
 
-    private async ValueTask<KeptLease> GrantAsync(AcquireRequest request)
+    /// <summary>
+    /// Grants a lease with an id we choose, so that a grant whose outcome we do not know (cancelled, timed out, answer
+    /// lost) can still be revoked: nothing is left behind even then.
+    /// </summary>
+    private async ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token)
     {
-        long sent = Stopwatch.GetTimestamp();
-        LeaseGrantResponse granted = await _provider.Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = request.TtlSeconds }, _provider.CallOptions()).ConfigureAwait(false);
-        if (!string.IsNullOrEmpty(granted.Error))
+        for (int attempt = 0; ; attempt++)
         {
-            throw new EtcdLockUnavailableException(request.FullKey, $"etcd refused the lease for lock '{request.FullKey}': {granted.Error}", null, isTransient: false);
-        }
+            long id = Random.Shared.NextInt64(1, long.MaxValue);
+            long sent = Stopwatch.GetTimestamp();
+            LeaseGrantResponse granted;
+            try
+            {
+                granted = await _provider.Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = request.TtlSeconds, ID = id }, _provider.CallOptions(token)).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
+            {
+                continue; // another lease has this id (a 1 in 2^63 chance): not ours to revoke; pick another
+            }
+            catch (Exception ex)
+            {
+                if (!EtcdErrors.IsDefiniteRefusal(ex))
+                {
+                    _provider.RevokeInBackground(request.FullKey, id, request.TtlSeconds);
+                }
 
-        // The deadline is watched from the send time of the grant on, before anything else happens.
-        return _provider.Keeper.Register(granted.ID, granted.TTL, sent);
+                throw;
+            }
+
+            if (!string.IsNullOrEmpty(granted.Error))
+            {
+                throw new EtcdLockUnavailableException(request.FullKey, $"etcd refused the lease for lock '{request.FullKey}': {granted.Error}", null, isTransient: false);
+            }
+
+            // The deadline is watched from the send time of the grant on, before anything else happens.
+            return _provider.Keeper.Register(granted.ID, granted.TTL, sent);
+        }
     }
 
     /// <summary>Step 3: the lock transaction.</summary>
-    private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease)
+    private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, CancellationToken token)
     {
         TxnResponse answer;
         try
         {
-            answer = await _provider.Kv.TxnAsync(LockTransaction(request.KeyBytes, _provider.HolderBytes, lease.Id), _provider.CallOptions()).ConfigureAwait(false);
+            // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
+            answer = await _provider.Kv.TxnAsync(LockTransaction(request.KeyBytes, _provider.HolderBytes, lease.Id), _provider.CallOptions(token)).ConfigureAwait(false);
         }
         catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
@@ -348,31 +385,62 @@ internal sealed class AcquireProtocol
         return null;
     }
 
-    /// <summary>Undoes a failed acquire: revokes its leases (deleting the key if it was taken) and passes the gate on.</summary>
-    private async ValueTask UndoAsync(string fullKey, KeptLease? lease, Task<KeptLease>? pregrant, LocalGates.Gate? gate)
+    /// <summary>
+    /// Undoes a failed acquire: revokes its leases (deleting the key if it was taken) and passes the gate on. In the
+    /// background (retried until done or the lease's TTL passed) when the caller must not wait for etcd.
+    /// </summary>
+    private async ValueTask UndoAsync(string fullKey, KeptLease? lease, Task<KeptLease>? pregrant, LocalGates.Gate? gate, bool inBackground)
     {
         try
         {
             if (lease is not null)
             {
-                await _provider.RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+                if (inBackground)
+                {
+                    lease.Retire();
+                    _provider.RevokeInBackground(fullKey, lease.Id, (int)lease.TtlSeconds);
+                }
+                else
+                {
+                    await _provider.RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+                }
             }
 
             if (pregrant is not null)
             {
-                KeptLease? granted = null;
-                try
+                if (inBackground && !pregrant.IsCompleted)
                 {
-                    granted = await pregrant.ConfigureAwait(false);
+                    _ = pregrant.ContinueWith(
+                        static (t, state) =>
+                        {
+                            var (provider, key) = ((EtcdLockProvider, string))state!;
+                            if (t.IsCompletedSuccessfully)
+                            {
+                                t.Result.Retire();
+                                provider.RevokeInBackground(key, t.Result.Id, (int)t.Result.TtlSeconds);
+                            }
+                        },
+                        (_provider, fullKey),
+                        CancellationToken.None,
+                        TaskContinuationOptions.ExecuteSynchronously,
+                        TaskScheduler.Default);
                 }
-                catch (Exception)
+                else
                 {
-                    // The grant failed: nothing was left behind.
-                }
+                    KeptLease? granted = null;
+                    try
+                    {
+                        granted = await pregrant.ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // The grant failed: GrantAsync already revokes an id whose grant it could not confirm.
+                    }
 
-                if (granted is not null)
-                {
-                    await _provider.RevokeQuietlyAsync(fullKey, granted).ConfigureAwait(false);
+                    if (granted is not null)
+                    {
+                        await _provider.RevokeQuietlyAsync(fullKey, granted).ConfigureAwait(false);
+                    }
                 }
             }
         }

@@ -7,6 +7,13 @@ internal static class EtcdErrors
 {
     public static bool IsLeaseNotFound(Exception ex) => ex is RpcException { StatusCode: StatusCode.NotFound };
 
+    /// <summary>etcd refused to grant a lease because one with the requested id exists (not ours).</summary>
+    public static bool IsLeaseExists(RpcException ex) =>
+        ex.StatusCode == StatusCode.FailedPrecondition && ex.Status.Detail.Contains("lease already exists", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>etcd answered and refused: the request was certainly not applied.</summary>
+    public static bool IsDefiniteRefusal(Exception ex) => ex is RpcException rpc && IsPermanent(rpc);
+
     /// <summary>
     /// Permanent errors need someone to act (grant a role, fix credentials, free space, fix the request); retrying the
     /// same call will not help. Everything else (unreachable, timed out, leader change, overload) is transient.

@@ -65,6 +65,8 @@ internal sealed class KeptLease
         {
             ArmTimer();
         }
+
+        DeadlineWatchdog.Watch(this, _deadline);
     }
 
     public long Id { get; }
@@ -75,9 +77,44 @@ internal sealed class KeptLease
 
     public bool IsLost => State == LeaseState.Lost;
 
+    /// <summary>The state, with the deadline checked against the clock first (a late timer cannot hide a loss).</summary>
     public LeaseState State
     {
-        get { lock (_gate) { return _state; } }
+        get
+        {
+            CheckDeadline(requeue: false);
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Declares the lease lost if its deadline has passed; otherwise, with <paramref name="requeue"/> (the watchdog's
+    /// call), queues its current deadline with the watchdog again.
+    /// </summary>
+    public void CheckDeadline(bool requeue = true)
+    {
+        long deadline;
+        lock (_gate)
+        {
+            if (_state != LeaseState.Kept)
+            {
+                return;
+            }
+
+            deadline = _deadline;
+        }
+
+        if (Stopwatch.GetTimestamp() >= deadline)
+        {
+            MarkLost($"no renewal confirmed within the lease's TTL of {TtlSeconds} s");
+        }
+        else if (requeue)
+        {
+            DeadlineWatchdog.Watch(this, deadline);
+        }
     }
 
     /// <summary>From now on a loss of this lease is reported to <paramref name="owner"/> (the hold it carries).</summary>
@@ -88,6 +125,14 @@ internal sealed class KeptLease
         {
             if (_state != LeaseState.Kept)
             {
+                return false;
+            }
+
+            if (Stopwatch.GetTimestamp() >= _deadline)
+            {
+                // Passed while nobody looked (a starved timer): lost, and never a hold.
+                _state = LeaseState.Lost;
+                _timer.Change(Timeout.Infinite, Timeout.Infinite);
                 return false;
             }
 

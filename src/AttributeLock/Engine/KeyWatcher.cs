@@ -19,7 +19,8 @@ namespace AttributeLock.Engine;
 /// <item>Watch ids are chosen by us (<c>watch_id</c>, etcd ≥ 3.4), so answers map to holds without ordering assumptions.
 /// One writer task per stream sends the create and cancel requests (gRPC streams allow one writer).</item>
 /// <item>A failed or ended stream is re-opened (after a short pause) and every watch re-created from its start
-/// revision. A watch cancelled by compaction is replaced by a read: the key must still carry our create revision and
+/// revision. A create that etcd has not confirmed within the request timeout (a write lost on a connection that died
+/// under it) also re-opens the stream: a watch is never silently missing. A watch cancelled by compaction is replaced by a read: the key must still carry our create revision and
 /// lease, and is then watched again from the read's revision.</item>
 /// <item>The loop and its writer run with no caller's ExecutionContext.</item>
 /// </list>
@@ -34,13 +35,17 @@ internal sealed class KeyWatcher : IAsyncDisposable
     private readonly Func<CallOptions> _callOptions;
     private readonly object _gate = new();
     private readonly Dictionary<long, (LockHold Hold, long From)> _watched = new();
+    // Creates sent on the current stream and not yet confirmed by etcd, with when they were queued.
+    private readonly Dictionary<long, long> _unconfirmed = new();
+    private readonly TimeSpan _confirmTimeout;
     private readonly CancellationTokenSource _stop = new();
     private Channel<WatchRequest>? _outbox;
     private Task? _loop;
     private long _nextId;
 
-    public KeyWatcher(Watch.WatchClient client, KV.KVClient kv, ILogger logger, Func<CallOptions> callOptions)
+    public KeyWatcher(Watch.WatchClient client, KV.KVClient kv, ILogger logger, Func<CallOptions> callOptions, TimeSpan confirmTimeout)
     {
+        _confirmTimeout = confirmTimeout;
         _client = client;
         _kv = kv;
         _logger = logger;
@@ -66,7 +71,11 @@ internal sealed class KeyWatcher : IAsyncDisposable
             long id = ++_nextId;
             hold.WatchId = id;
             _watched[id] = (hold, fromRevision);
-            _outbox?.Writer.TryWrite(CreateRequest(id, hold, fromRevision));
+            if (_outbox is not null)
+            {
+                _unconfirmed[id] = System.Diagnostics.Stopwatch.GetTimestamp();
+                _outbox.Writer.TryWrite(CreateRequest(id, hold, fromRevision));
+            }
             if (_loop is null)
             {
                 using (ExecutionContext.SuppressFlow())
@@ -82,6 +91,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         lock (_gate)
         {
             long id = hold.WatchId;
+            _unconfirmed.Remove(id);
             if (id != 0 && _watched.Remove(id))
             {
                 _outbox?.Writer.TryWrite(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = id } });
@@ -100,26 +110,30 @@ internal sealed class KeyWatcher : IAsyncDisposable
         while (!stop.IsCancellationRequested)
         {
             var outbox = Channel.CreateUnbounded<WatchRequest>(new UnboundedChannelOptions { SingleReader = true });
+            using var streamCts = CancellationTokenSource.CreateLinkedTokenSource(stop);
             try
             {
-                using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call = _client.Watch(cancellationToken: stop);
+                using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call = _client.Watch(cancellationToken: streamCts.Token);
                 lock (_gate)
                 {
                     _outbox = outbox;
+                    _unconfirmed.Clear();
+                    long now = System.Diagnostics.Stopwatch.GetTimestamp();
                     foreach (var (id, (hold, from)) in _watched)
                     {
+                        _unconfirmed[id] = now;
                         outbox.Writer.TryWrite(CreateRequest(id, hold, from));
                     }
                 }
 
-                Task writer = WriteAsync(call, outbox, stop);
-                while (await call.ResponseStream.MoveNext(stop).ConfigureAwait(false))
+                _ = WriteAsync(call, outbox, streamCts.Token);
+                _ = ConfirmOrReopenAsync(streamCts);
+                while (await call.ResponseStream.MoveNext(streamCts.Token).ConfigureAwait(false))
                 {
                     Handle(call.ResponseStream.Current);
                 }
 
                 Log.KeyWatchStreamEnded(_logger, "the stream ended");
-                _ = writer;
             }
             catch (Exception ex) when (!stop.IsCancellationRequested)
             {
@@ -131,6 +145,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
             }
             finally
             {
+                streamCts.Cancel();
                 lock (_gate)
                 {
                     if (_outbox == outbox)
@@ -150,6 +165,44 @@ internal sealed class KeyWatcher : IAsyncDisposable
             {
                 break;
             }
+        }
+    }
+
+    /// <summary>Cancels the stream when a create stays unconfirmed longer than the request timeout.</summary>
+    private async Task ConfirmOrReopenAsync(CancellationTokenSource streamCts)
+    {
+        long limit = (long)(_confirmTimeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        CancellationToken token = streamCts.Token;
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), token).ConfigureAwait(false);
+                bool stale;
+                lock (_gate)
+                {
+                    long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                    stale = _unconfirmed.Values.Any(sent => now - sent > limit);
+                }
+
+                if (stale)
+                {
+                    Log.KeyWatchStreamEnded(_logger, "a watch was not confirmed in time");
+                    try
+                    {
+                        streamCts.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The stream ended meanwhile.
+                    }
+
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -173,6 +226,11 @@ internal sealed class KeyWatcher : IAsyncDisposable
         LockHold? hold;
         lock (_gate)
         {
+            if (response.Created || response.Canceled)
+            {
+                _unconfirmed.Remove(response.WatchId);
+            }
+
             hold = _watched.TryGetValue(response.WatchId, out var entry) ? entry.Hold : null;
         }
 

@@ -70,14 +70,33 @@ internal abstract class HoldBase
 
     public HoldState State
     {
-        get { lock (_gate) { return _state; } }
+        get
+        {
+            Refresh();
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>Brings the state up to date with the clock before it is read (called outside the hold's lock).</summary>
+    protected virtual void Refresh()
+    {
     }
 
     public bool IsLive => State == HoldState.Held;
 
     public bool IsLost
     {
-        get { lock (_gate) { return _state == HoldState.Lost || (_state == HoldState.Released && _lostReason is not null); } }
+        get
+        {
+            Refresh();
+            lock (_gate)
+            {
+                return _state == HoldState.Lost || (_state == HoldState.Released && _lostReason is not null);
+            }
+        }
     }
 
     public string? LostReason
@@ -283,6 +302,8 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
     public override ValueTask ReleaseAsync() => Provider.ReleaseAsync(this);
 
     public override void OnAbandoned() => Provider.OnAbandoned(this);
+
+    protected override void Refresh() => Lease.CheckDeadline(requeue: false);
 
     public override Etcdserverpb.Compare OwnershipComparison() => GuardedWrites.OwnershipComparison(this);
 

@@ -16,6 +16,8 @@ namespace AttributeLock.Engine;
 /// <item>Tasks started inside a locked call inherit its frame. Their nested calls take the hold's nesting stack in
 /// turn (<see cref="HoldBase.TryNest"/>): a second one waits (within the call's wait timeout) or is skipped, as if
 /// the lock were busy. It is never "inside" next to another nested call.</item>
+/// <item>A call nested in a call whose hold was lost (not yet released) is busy at once: acquiring anew would wait for
+/// the enclosing call, which waits for it.</item>
 /// </list>
 /// </remarks>
 internal static class Nesting
@@ -42,13 +44,17 @@ internal static class Nesting
                 {
                     case NestOutcome.Nested:
                         return (new EtcdLockHandle(hold, isNested: true), false);
+                    case NestOutcome.NotLive when hold.State == HoldState.Lost:
+                        // The enclosing call still runs under its lost hold, which keeps the key's local queue until it
+                        // ends: acquiring anew would wait for ourselves. Busy, at once, whatever the wait.
+                        return Busy(parentHandle.Key, throwWhenBusy, start, "the enclosing call of this flow, whose hold was lost (it must end before the key can be taken again)");
                     case NestOutcome.NotLive:
                         return (null, false);
                 }
 
                 if (wait == TimeSpan.Zero)
                 {
-                    return Busy(parentHandle.Key, throwWhenBusy, start);
+                    return Busy(parentHandle.Key, throwWhenBusy, start, "another nested call under the same hold (nested calls on one key run one at a time)");
                 }
 
                 bool timed = wait > TimeSpan.Zero && wait <= s_maxTimer;
@@ -67,7 +73,7 @@ internal static class Nesting
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
-                    return Busy(parentHandle.Key, throwWhenBusy, start);
+                    return Busy(parentHandle.Key, throwWhenBusy, start, "another nested call under the same hold (nested calls on one key run one at a time)");
                 }
             }
         }
@@ -77,14 +83,11 @@ internal static class Nesting
         }
     }
 
-    private static (EtcdLockHandle?, bool) Busy(string fullKey, bool throwWhenBusy, long start)
+    private static (EtcdLockHandle?, bool) Busy(string fullKey, bool throwWhenBusy, long start, string holder)
     {
         if (throwWhenBusy)
         {
-            throw new EtcdLockTimeoutException(
-                fullKey,
-                "another nested call under the same hold (nested calls on one key run one at a time)",
-                Stopwatch.GetElapsedTime(start));
+            throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start));
         }
 
         return (null, true);
