@@ -42,8 +42,7 @@ public static class SampleSettings
     /// <returns>The options.</returns>
     public static EtcdLockProviderOptions LockOptions(IConfiguration configuration, string run)
     {
-        var options = new EtcdLockProviderOptions();
-        configuration.GetSection(LocksSection).Bind(options);
+        EtcdLockProviderOptions options = configuration.GetSection(LocksSection).BindEtcdLockOptions(new EtcdLockProviderOptions());
         Apply(options, run);
         return options;
     }
