@@ -27,13 +27,19 @@ public static class SampleSettings
     /// <param name="run">The demo run's id.</param>
     public static void Apply(EtcdLockProviderOptions options, string run)
     {
+        ApplyEndpoints(options);
+        options.KeyPrefix = options.KeyPrefix.TrimEnd('/') + "/" + run;
+    }
+
+    /// <summary>Applies <c>ETCD_ENDPOINTS</c>, when set, to bound provider options.</summary>
+    /// <param name="options">Options bound from <see cref="LocksSection"/>.</param>
+    public static void ApplyEndpoints(EtcdLockProviderOptions options)
+    {
         string? endpoints = Environment.GetEnvironmentVariable("ETCD_ENDPOINTS");
         if (!string.IsNullOrWhiteSpace(endpoints))
         {
             options.Endpoints = [endpoints];
         }
-
-        options.KeyPrefix = options.KeyPrefix.TrimEnd('/') + "/" + run;
     }
 
     /// <summary>The provider options a worker of <paramref name="run"/> uses, read without a host (the coordinator's view).</summary>

@@ -27,6 +27,8 @@ public sealed record DemoOptions
           --orders N      orders the workers contend for in the load phase, 1-10000 (default 8)
           --duration S    seconds the workers run, all phases together, 10-3600 (default 30; 12 with --short)
           --short         the quick run that CI uses (12 s of workers; same checks)
+          --health        only run the lock provider's health check (AddHealthChecks().AddEtcdLocks()) against etcd
+                          and print it: exit 0 healthy or degraded, 1 unhealthy
           -h, --help      show this text
 
         Environment:
