@@ -160,7 +160,8 @@ echo "aot-check: published in $((SECONDS - start)) s"
 warnings=$(wc -l <"$work/il-warnings.txt")
 if [ "$warnings" -gt 0 ]; then
   echo "trim/AOT warnings by assembly:"
-  sed -E 's#^.*(/|ILC ?: )##; s#^([^ (:]+).*warning (IL[0-9]+).*#\1 \2#' "$work/il-warnings.txt" | sort | uniq -c | sort -rn
+  # By the namespace that the warned member is in (for these packages, its assembly): "warning IL2026: Ns.Type.Member(...)".
+  sed -E 's#^.*warning (IL[0-9]+): ([A-Za-z0-9_]+)[^ ]*.*#\2 \1#' "$work/il-warnings.txt" | sort | uniq -c | sort -rn
   head -20 "$work/il-warnings.txt"
   echo "error: $warnings trim/AOT warning(s) in the native publish" >&2
   exit 1
