@@ -14,7 +14,8 @@ for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing; do
   [ -f "$work/feed/$p.$version.nupkg" ] || { echo "error: dotnet pack made no $p package" >&2; exit 1; }
 done
 pkg="$work/feed/AttributeLock.$version.nupkg"
-unzip -l "$pkg" | grep -q "analyzers/dotnet/cs/AttributeLock.Generators.dll" || { echo "error: the package lacks the generator under analyzers/dotnet/cs" >&2; exit 1; }
+unzip -l "$pkg" > "$work/contents.txt"
+grep -q "analyzers/dotnet/cs/AttributeLock.Generators.dll" "$work/contents.txt" || { echo "error: the package lacks the generator under analyzers/dotnet/cs" >&2; exit 1; }
 echo "package: $(basename "$pkg") carries lib/net10.0/AttributeLock.dll and analyzers/dotnet/cs/AttributeLock.Generators.dll"
 
 mkdir -p "$work/consumer"

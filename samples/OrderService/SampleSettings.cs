@@ -27,13 +27,19 @@ public static class SampleSettings
     /// <param name="run">The demo run's id.</param>
     public static void Apply(EtcdLockProviderOptions options, string run)
     {
+        ApplyEndpoints(options);
+        options.KeyPrefix = options.KeyPrefix.TrimEnd('/') + "/" + run;
+    }
+
+    /// <summary>Applies <c>ETCD_ENDPOINTS</c>, when set, to bound provider options.</summary>
+    /// <param name="options">Options bound from <see cref="LocksSection"/>.</param>
+    public static void ApplyEndpoints(EtcdLockProviderOptions options)
+    {
         string? endpoints = Environment.GetEnvironmentVariable("ETCD_ENDPOINTS");
         if (!string.IsNullOrWhiteSpace(endpoints))
         {
             options.Endpoints = [endpoints];
         }
-
-        options.KeyPrefix = options.KeyPrefix.TrimEnd('/') + "/" + run;
     }
 
     /// <summary>The provider options a worker of <paramref name="run"/> uses, read without a host (the coordinator's view).</summary>
@@ -42,8 +48,7 @@ public static class SampleSettings
     /// <returns>The options.</returns>
     public static EtcdLockProviderOptions LockOptions(IConfiguration configuration, string run)
     {
-        var options = new EtcdLockProviderOptions();
-        configuration.GetSection(LocksSection).Bind(options);
+        EtcdLockProviderOptions options = configuration.GetSection(LocksSection).BindEtcdLockOptions(new EtcdLockProviderOptions());
         Apply(options, run);
         return options;
     }

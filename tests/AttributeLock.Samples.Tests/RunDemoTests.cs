@@ -142,6 +142,18 @@ public sealed class RunDemoTests
     }
 
     [Fact]
+    public async Task Health_IsHealthyAgainstARealEtcd_AndUnhealthyWithoutOne()
+    {
+        DemoResult healthy = await RunDemoAsync(await SharedEtcd.GetEndpointsAsync(), "--health");
+        Assert.True(healthy.ExitCode == 0, healthy.ToString());
+        Assert.Contains("attributelock-etcd: Healthy", healthy.Stdout);
+
+        DemoResult unreachable = await RunDemoAsync("http://127.0.0.1:1", "--health");
+        Assert.True(unreachable.ExitCode == 1, unreachable.ToString());
+        Assert.Contains("attributelock-etcd: Unhealthy - etcd cannot be reached", unreachable.Stdout);
+    }
+
+    [Fact]
     public async Task BadOptions_ExitNonZero_WithAMessageNamingTheProblem()
     {
         DemoResult unknown = await RunDemoAsync(endpoints: null, "--bogus");

@@ -33,6 +33,8 @@ public sealed record DemoOptions
           --short         the quick run that CI uses (12 s of workers; same checks)
           --unguarded     plain puts instead of guarded writes: the pause phase's late write lands and an update
                           is lost; the verification reports it and the run exits with 1
+          --health        only run the lock provider's health check (AddHealthChecks().AddEtcdLocks()) against etcd
+                          and print it: exit 0 healthy or degraded, 1 unhealthy
           -h, --help      show this text
 
         Environment:

@@ -62,7 +62,8 @@ public sealed class WorkerProcess : IDisposable
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
         {
             // Started as "dotnet OrderService.dll": start the workers the same way.
-            psi.ArgumentList.Add(typeof(WorkerProcess).Assembly.Location);
+            // (Not Assembly.Location: empty in single-file and native builds, and flagged by the AOT analyzers.)
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, typeof(WorkerProcess).Assembly.GetName().Name + ".dll"));
         }
 
         foreach (string a in new[] { "worker", "--name", name, "--run", run, "--phase", load ? "load" : "slow", "--orders", orders.ToString(System.Globalization.CultureInfo.InvariantCulture), "--writes", guardedWrites ? "guarded" : "plain" })

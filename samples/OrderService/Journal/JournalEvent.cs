@@ -31,11 +31,6 @@ public sealed record JournalEvent
     /// </summary>
     public const string Refused = "refused";
 
-    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault,
-    };
-
     /// <summary>One of the constants of this type.</summary>
     public required string Kind { get; init; }
 
@@ -84,12 +79,20 @@ public sealed record JournalEvent
 
     /// <summary>The JSON text stored in etcd.</summary>
     /// <returns>The JSON.</returns>
-    public string ToJson() => JsonSerializer.Serialize(this, s_json);
+    public string ToJson() => JsonSerializer.Serialize(this, JournalJson.Default.JournalEvent);
 
     /// <summary>Reads an entry stored by <see cref="ToJson"/>.</summary>
     /// <param name="json">The stored text.</param>
     /// <param name="revision">The key's mod revision.</param>
     /// <returns>The entry.</returns>
     public static JournalEvent Parse(string json, long revision) =>
-        (JsonSerializer.Deserialize<JournalEvent>(json, s_json) ?? throw new FormatException("An empty journal entry.")) with { Revision = revision };
+        (JsonSerializer.Deserialize(json, JournalJson.Default.JournalEvent) ?? throw new FormatException("An empty journal entry.")) with { Revision = revision };
 }
+
+/// <summary>
+/// The journal's JSON contract, source-generated (no reflection: the sample publishes with Native AOT): web defaults
+/// (camelCase), default values left out.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault)]
+[JsonSerializable(typeof(JournalEvent))]
+public sealed partial class JournalJson : JsonSerializerContext;

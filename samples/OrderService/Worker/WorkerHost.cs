@@ -25,6 +25,9 @@ public static class WorkerHost
         // The lock provider: endpoints, key prefix and TTL from appsettings.json / environment; ETCD_ENDPOINTS wins.
         builder.Services.AddEtcdLocks(builder.Configuration.GetSection(SampleSettings.LocksSection), o => SampleSettings.Apply(o, settings.Run));
 
+        // Its health (etcd reachable, no hold lost in the last 5 minutes), as `OrderService --health` prints it.
+        builder.Services.AddHealthChecks().AddEtcdLocks();
+
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(SampleSettings.Keys(builder.Configuration, settings.Run));
         builder.Services.AddSingleton(new OrderCatalog(SampleSettings.Customers(builder.Configuration)));

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using AttributeLock.HealthChecks;
+using AttributeLock.EtcdFixture;
+using dotnet_etcd;
+using Etcdserverpb;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+
+namespace AttributeLock.HealthChecks.Tests;
+
+/// <summary><c>AddHealthChecks().AddEtcdLocks()</c> against a real etcd: healthy, unreachable, and after a lost hold.</summary>
+public sealed class EtcdLockHealthCheckTests
+{
+    private static ServiceProvider Container(string endpoints, TimeSpan connectTimeout, TimeSpan? window = null, TimeProvider? time = null)
+    {
+        var services = new ServiceCollection().AddLogging().AddMetrics();
+        if (time is not null)
+        {
+            services.AddSingleton(time);
+        }
+
+        services.AddEtcdLocks(o =>
+        {
+            o.Endpoints.Add(endpoints);
+            o.KeyPrefix = "/attributelock-health-tests";
+            o.ConnectTimeout = connectTimeout;
+        });
+        services.AddHealthChecks().AddEtcdLocks(degradedWindow: window);
+        return services.BuildServiceProvider();
+    }
+
+    private static async Task<HealthReportEntry> CheckAsync(IServiceProvider sp)
+    {
+        HealthReport report = await sp.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        return report.Entries[EtcdLockHealthChecksBuilderExtensions.DefaultName];
+    }
+
+    [Fact]
+    public async Task Healthy_when_etcd_answers_and_no_hold_was_lost()
+    {
+        await using ServiceProvider sp = Container(await SharedEtcd.GetEndpointsAsync(), TimeSpan.FromSeconds(5));
+
+        HealthReportEntry entry = await CheckAsync(sp);
+
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.Contains("etcd answered", entry.Description);
+        Assert.Equal(0, (int)entry.Data["holdsLostInWindow"]);
+        Assert.True((double)entry.Data["roundTripMs"] >= 0);
+    }
+
+    [Fact]
+    public async Task Unhealthy_within_the_connect_timeout_when_nothing_listens()
+    {
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        TimeSpan timeout = TimeSpan.FromSeconds(2);
+        await using ServiceProvider sp = Container($"http://127.0.0.1:{port}", timeout);
+
+        Assert.Equal(HealthStatus.Unhealthy, (await CheckAsync(sp)).Status); // the first one also pays for JIT and DI
+        var sw = Stopwatch.StartNew();
+        HealthReportEntry entry = await CheckAsync(sp);
+        sw.Stop();
+
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.IsType<EtcdLockUnavailableException>(entry.Exception);
+        Assert.Contains("cannot be reached", entry.Description);
+        Assert.True(sw.Elapsed < timeout + TimeSpan.FromSeconds(1), $"took {sw.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Unhealthy_at_the_connect_timeout_when_the_endpoint_accepts_but_never_answers()
+    {
+        // A silent server: TCP connections are accepted, nothing is ever sent back (a hung etcd, a black-holing proxy).
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start(backlog: 16);
+        var accepted = new List<TcpClient>();
+        using var stop = new CancellationTokenSource();
+        Task acceptLoop = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    accepted.Add(await silent.AcceptTcpClientAsync(stop.Token));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        TimeSpan timeout = TimeSpan.FromSeconds(2);
+        await using (ServiceProvider sp = Container($"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}", timeout))
+        {
+            Assert.Equal(HealthStatus.Unhealthy, (await CheckAsync(sp)).Status); // the first one also pays for JIT and DI
+            var sw = Stopwatch.StartNew();
+            HealthReportEntry entry = await CheckAsync(sp);
+            sw.Stop();
+
+            Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+            Assert.IsType<EtcdLockUnavailableException>(entry.Exception);
+            Assert.True(sw.Elapsed >= timeout - TimeSpan.FromMilliseconds(200), $"gave up early: {sw.Elapsed}");
+            Assert.True(sw.Elapsed < timeout + TimeSpan.FromSeconds(1), $"took {sw.Elapsed}");
+        }
+
+        stop.Cancel();
+        await acceptLoop;
+        accepted.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task Degraded_after_a_hold_is_lost_in_a_host_and_healthy_again_after_the_window()
+    {
+        string endpoints = await SharedEtcd.GetEndpointsAsync();
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddMetrics();
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddEtcdLocks(o =>
+        {
+            o.Endpoints.Add(endpoints);
+            o.KeyPrefix = "/attributelock-health-tests";
+        });
+        builder.Services.AddHealthChecks().AddEtcdLocks(degradedWindow: TimeSpan.FromMinutes(5));
+        using IHost host = builder.Build();
+        await host.StartAsync();
+
+        // A second, independent container: a hold lost in the first must not degrade it (it listens to its own meters).
+        await using ServiceProvider other = Container(endpoints, TimeSpan.FromSeconds(5));
+        Assert.Equal(HealthStatus.Healthy, (await CheckAsync(other)).Status);
+
+        var provider = host.Services.GetRequiredService<EtcdLockProvider>();
+        await using (EtcdLockHandle handle = await provider.AcquireAsync($"/degraded/{Guid.NewGuid():N}", new EtcdLockOptions { TtlSeconds = 5 }))
+        {
+            Assert.Equal(HealthStatus.Healthy, (await CheckAsync(host.Services)).Status);
+
+            // Behind the library's back: the lease is revoked (an operator, a compaction script, etcd itself).
+            using (var plain = new EtcdClient(SharedEtcd.First(endpoints)))
+            {
+                await plain.LeaseRevokeAsync(new LeaseRevokeRequest { ID = handle.LeaseId });
+            }
+
+            var sw = Stopwatch.StartNew();
+            while (!handle.IsLost && sw.Elapsed < TimeSpan.FromSeconds(15))
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.True(handle.IsLost, "the revoked hold was not reported lost");
+        }
+
+        HealthReportEntry entry = await CheckAsync(host.Services);
+        for (int i = 0; i < 40 && entry.Status != HealthStatus.Degraded; i++)
+        {
+            // The counter is added right after the loss is marked: allow it a moment.
+            await Task.Delay(50);
+            entry = await CheckAsync(host.Services);
+        }
+
+        Assert.Equal(HealthStatus.Degraded, entry.Status);
+        Assert.Equal(1, (int)entry.Data["holdsLostInWindow"]);
+        Assert.True(entry.Data.ContainsKey("lastHoldLostAt"));
+        Assert.Contains("lost in the last 5 min", entry.Description);
+        Assert.Equal(HealthStatus.Healthy, (await CheckAsync(other)).Status);
+
+        clock.Advance(TimeSpan.FromMinutes(4));
+        Assert.Equal(HealthStatus.Degraded, (await CheckAsync(host.Services)).Status);
+        clock.Advance(TimeSpan.FromMinutes(1.5));
+        entry = await CheckAsync(host.Services);
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.Equal(1L, (long)entry.Data["holdsLostTotal"]);
+
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public void A_window_that_is_not_positive_is_refused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddHealthChecks().AddEtcdLocks(degradedWindow: TimeSpan.Zero));
+
+    private sealed class ManualClock(DateTimeOffset start) : TimeProvider
+    {
+        private DateTimeOffset _now = start;
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+}
