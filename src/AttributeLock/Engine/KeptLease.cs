@@ -35,7 +35,7 @@ internal enum LeaseState
 /// </remarks>
 internal sealed class KeptLease
 {
-    private static readonly long s_retryBackoff = Stopwatch.Frequency / 2;
+    private static readonly long s_retryBackoff = Stopwatch.Frequency / 5;
 
     private readonly object _gate = new();
     private readonly LeaseKeeper _keeper;

@@ -50,7 +50,9 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         long sent = Stopwatch.GetTimestamp();
         try
         {
-            TimeSpan timeout = TimeSpan.FromSeconds(Math.Min(_callTimeout.TotalSeconds, Math.Max(1, lease.TtlSeconds)));
+            // A third of the TTL at most: a renewal stuck on a member that does not answer (paused, cut off from the
+            // leader) gives up in time for a retry, which may reach another member, before the deadline passes.
+            TimeSpan timeout = TimeSpan.FromSeconds(Math.Clamp(lease.TtlSeconds / 3.0, 0.5, Math.Max(0.5, _callTimeout.TotalSeconds)));
             using var call = _client.LeaseKeepAlive(new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: _stop.Token));
             await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = lease.Id }).ConfigureAwait(false);
             if (!await call.ResponseStream.MoveNext(_stop.Token).ConfigureAwait(false))
