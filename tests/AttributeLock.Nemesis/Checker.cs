@@ -130,10 +130,10 @@ internal static class Checker
             o.WriteLine($"INCONSISTENT: refused but applied {refusedButApplied}, recorded applied but absent from etcd {appliedButAbsent}, transaction's view of the lock key differs from the history {txnViewMismatch}");
         }
 
-        o.WriteLine($"overlapping holds:     {overlaps}");
-        o.WriteLine($"lost increments:       {lostIncrements}");
-        o.WriteLine($"accepted stale writes: {stale}");
-        o.WriteLine($"unsignalled losses:    {unsignalled} (of {taken.Count} holds whose key was taken before release{(signalledByIsLostOnly > 0 ? $"; {signalledByIsLostOnly} seen by IsLost before LostToken's callback ran" : "")})");
+        o.WriteLine($"overlapping hold pairs: {overlaps}");
+        o.WriteLine($"lost increments:        {lostIncrements}");
+        o.WriteLine($"accepted stale writes:  {stale}");
+        o.WriteLine($"unsignalled losses:     {unsignalled} (of {taken.Count} holds whose key was taken before release{(signalledByIsLostOnly > 0 ? $"; {signalledByIsLostOnly} seen by IsLost before LostToken's callback ran" : "")})");
         ReportLatency(o, campaign, faults, info);
         bool fair = ReportFairness(o, ops.Where(r => r.Key == info.FairKey && r.Token is not null).ToList(), info);
 

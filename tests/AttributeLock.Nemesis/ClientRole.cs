@@ -27,7 +27,7 @@ internal static class ClientRole
         int ttl = a.Int("ttl", 2);
         long until = a.Long("until", 0);
         bool guarded = !a.Has("unguarded");
-        int workMs = a.Int("work-ms", 30);
+        int workMs = a.Int("work-ms", 100);
         int seed = a.Int("seed", 0);
         long start = a.Long("start", 0);
 
@@ -110,13 +110,16 @@ internal static class ClientRole
             rec.Read = value;
             // The work between read and write: the window a pause or a slow network can stretch past the TTL.
             await Task.Delay(rng.Next(workMs + 1)).ConfigureAwait(false);
-            if (handle.IsLost)
+            // Half the operations look at the signal before writing (and skip the write when lost); the other half write
+            // blindly, so the write itself must be refused (guarded) or lands stale (the control).
+            if (rng.Next(2) == 0 && handle.IsLost)
             {
                 rec.Outcome = "lost-signalled";
             }
             else
             {
                 rec.Stage = "write";
+                rec.LostBeforeWrite = handle.IsLost;
                 rec.Written = value + 1;
                 ByteString payload = ByteString.CopyFromUtf8($"{value + 1} {rec.Op} {handle.FencingToken}");
                 if (rec.Guarded)

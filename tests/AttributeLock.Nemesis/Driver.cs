@@ -22,7 +22,9 @@ internal static class Driver
 
     private static readonly string[] s_kinds =
     [
-        "partition-client", "blackhole-client", "slow-client", "pause-client", "kill-client", "pause-member", "kill-member",
+        // Pausing a client and slowing its requests are what turns a lease's expiry into a stale write: twice the weight.
+        "partition-client", "blackhole-client", "slow-client", "slow-client", "pause-client", "pause-client", "kill-client",
+        "pause-member", "kill-member",
     ];
 
     public static async Task<int> RunAsync(Args a)
@@ -41,7 +43,7 @@ internal static class Driver
         var info = new RunInfo
         {
             Seed = seed, Minutes = minutes, Guarded = guarded, Ttl = ttl, Clients = clients, Callers = callers,
-            Keys = ["k0", "k1", "k2"], FairKey = "fair", FaultPhaseSeconds = faultSeconds, FairnessPhaseSeconds = fairSeconds,
+            Keys = ["k0", "k1", "k2", "k3", "k4"], FairKey = "fair", FaultPhaseSeconds = faultSeconds, FairnessPhaseSeconds = fairSeconds,
             FairnessMinShare = FairnessMinShare, LockPrefix = LockPrefix, CounterPrefix = CounterPrefix,
         };
         File.WriteAllText(Path.Combine(dir, "run.json"), Json.Line(info));
@@ -65,7 +67,7 @@ internal static class Driver
             ctx.FaultEnd = faultEnd;
             for (int s = 0; s < clients; s++)
             {
-                ctx.StartClient(s, $"c{s}.0", string.Join(",", info.Keys), faultStart, faultEnd, workMs: 30);
+                ctx.StartClient(s, $"c{s}.0", string.Join(",", info.Keys), faultStart, faultEnd, workMs: 100);
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(faultStart - Clock.Wall + 1000));
@@ -218,7 +220,7 @@ internal static class Driver
                     p?.Signal(ClientProcess.SIGKILL);
                     await Task.Delay(durationMs);
                     string id = $"c{slot}.{++generation[slot]}";
-                    ctx.StartClient(slot, id, string.Join(",", ctx.Info.Keys), 0, ctx.FaultEnd, workMs: 30);
+                    ctx.StartClient(slot, id, string.Join(",", ctx.Info.Keys), 0, ctx.FaultEnd, workMs: 100);
                     f.Detail += $", restarted as {id}";
                     break;
                 }

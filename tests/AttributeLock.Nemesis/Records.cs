@@ -38,6 +38,8 @@ internal sealed class OpRecord
     /// <summary>acquire / read / write: where a non-applied operation stopped.</summary>
     public string? Stage { get; set; }
     public string? Error { get; set; }
+    /// <summary>handle.IsLost when the write was sent (the write was attempted anyway).</summary>
+    public bool? LostBeforeWrite { get; set; }
     public bool LostFired { get; set; }
     public double? LostMono { get; set; }
     public long? LostWall { get; set; }
