@@ -18,7 +18,7 @@ internal static class Driver
 {
     private const string LockPrefix = "/nemesis/lock/";
     private const string CounterPrefix = "/nemesis/counter/";
-    private const double FairnessMinShare = 0.40;
+    private const double FairnessMinShare = 0.35;
 
     private static readonly string[] s_kinds =
     [
