@@ -19,6 +19,6 @@ done
 seed="${seed:-$((RANDOM * 32768 + RANDOM))}"
 minutes="${minutes:-1}"
 scripts/ensure-etcd.sh >/dev/null
-dotnet build tests/AttributeLock.Nemesis -c Release -v q -nologo >/dev/null
+[ "${NEMESIS_SKIP_BUILD:-}" = 1 ] || dotnet build tests/AttributeLock.Nemesis -c Release -v q -nologo >/dev/null
 echo "nemesis seed: $seed"
 exec tests/AttributeLock.Nemesis/bin/Release/net10.0/AttributeLock.Nemesis run --seed "$seed" --minutes "$minutes" ${rest[@]+"${rest[@]}"}
