@@ -5,12 +5,6 @@ using Grpc.Core;
 
 namespace AttributeLock.Engine;
 
-/// <summary>What one acquire asks for: the key, its lease TTL and how long it may wait.</summary>
-internal readonly record struct AcquireRequest(string FullKey, ByteString KeyBytes, int TtlSeconds, TimeSpan Wait, bool ThrowWhenBusy)
-{
-    public bool SingleAttempt => Wait == TimeSpan.Zero;
-}
-
 /// <summary>
 /// The lock protocol of one acquire, step by step. Each step has one job and an explicit outcome:
 /// <list type="number">

@@ -2,19 +2,6 @@ using System.Diagnostics;
 
 namespace AttributeLock.Engine;
 
-/// <summary>Where a kept lease is in its life.</summary>
-internal enum LeaseState
-{
-    /// <summary>Renewed by the keeper; its deadline is watched.</summary>
-    Kept,
-
-    /// <summary>The deadline passed or etcd said the lease is gone. Final.</summary>
-    Lost,
-
-    /// <summary>Given up on purpose (released or about to be revoked): never reported lost. Final.</summary>
-    Retired,
-}
-
 /// <summary>
 /// One lease granted by this process: its client-side deadline, watched by its own timer from the moment the grant
 /// was sent, and its renewals, each an independent request (see <see cref="LeaseKeeper"/>).
@@ -274,14 +261,4 @@ internal sealed class KeptLease
         _timer.Dispose();
         _keeper.Forget(this);
     }
-}
-
-/// <summary>What a lease tells the hold it carries.</summary>
-internal interface ILeaseOwner
-{
-    /// <summary>The lease is lost. Must not run user code inline.</summary>
-    void OnLeaseLost(string reason);
-
-    /// <summary>A renewal is being sent (the first one is the moment to start watching the key).</summary>
-    void OnRenewalDue();
 }

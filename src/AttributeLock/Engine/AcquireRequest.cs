@@ -1,0 +1,9 @@
+using Google.Protobuf;
+
+namespace AttributeLock.Engine;
+
+/// <summary>What one acquire asks for: the key, its lease TTL and how long it may wait.</summary>
+internal readonly record struct AcquireRequest(string FullKey, ByteString KeyBytes, int TtlSeconds, TimeSpan Wait, bool ThrowWhenBusy)
+{
+    public bool SingleAttempt => Wait == TimeSpan.Zero;
+}
