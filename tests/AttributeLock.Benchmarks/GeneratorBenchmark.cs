@@ -34,6 +34,10 @@ public sealed record GeneratorResult(
     GeneratorSeries LoggerMessage,
     GeneratorSeries OursFloor,
     GeneratorSeries LoggerMessageFloor,
+    GeneratorSeries OursReplay,
+    GeneratorSeries LoggerMessageReplay,
+    long OursGeneratedChars,
+    long LoggerMessageGeneratedChars,
     double[] FullRatios,
     double[] EditedRatios,
     double[] NoEditRatios,
@@ -93,21 +97,38 @@ public static class GeneratorBenchmark
         List<SyntaxTree> oursTrees = [.. Enumerable.Range(0, Files).Select(f => Parse(ServiceFile(f), $"Service{f}.cs")), order, unrelated];
         List<SyntaxTree> logTrees = [.. Enumerable.Range(0, Files).Select(f => Parse(LogFile(f), $"Log{f}.cs")), order, unrelated];
 
-        var subjects = new[]
+        var subjects = new List<Subject>
         {
             new Subject("EtcdLockGenerator", () => new EtcdLockGenerator(), oursTrees, unrelated, unrelatedEdited),
             new Subject("LoggerMessageGenerator", loggerMessage, logTrees, unrelated, unrelatedEdited),
             new Subject("floor, [EtcdLock] input", () => new FindOnlyGenerator(EtcdLockAttribute), oursTrees, unrelated, unrelatedEdited),
             new Subject("floor, [LoggerMessage] input", () => new FindOnlyGenerator(LoggerMessageAttribute), logTrees, unrelated, unrelatedEdited),
         };
-        Series[] series = [.. subjects.Select(s => new Series(s.Name))];
+        List<Series> series = [.. subjects.Select(s => new Series(s.Name))];
+        var generatedChars = new long[2];
 
         // Round 0 is the cold run (ours first: it pays the JIT of Roslyn itself); rounds 1..warmupRounds are not kept.
         for (int round = 0; round < 1 + warmupRounds + rounds; round++)
         {
+            if (round == 1)
+            {
+                // The replays: find the same methods and add the very files the real generator produced (text built
+                // ahead), so that real - replay is the generator's own work and replay - floor is Roslyn's cost of
+                // taking the generated files.
+                foreach (Subject real in subjects.Take(2).ToList())
+                {
+                    var outputs = FullRun(real, references, track: false).Driver.GetRunResult().Results.Single().GeneratedSources
+                        .Select(g => (g.HintName, g.SourceText)).ToArray();
+                    generatedChars[real.Trees == oursTrees ? 0 : 1] = outputs.Sum(o => (long)o.SourceText.Length);
+                    string attribute = real.Trees == oursTrees ? EtcdLockAttribute : LoggerMessageAttribute;
+                    subjects.Add(real with { Name = $"replay, {(real.Trees == oursTrees ? "[EtcdLock]" : "[LoggerMessage]")} input", Create = () => new ReplayGenerator(attribute, outputs) });
+                    series.Add(new Series(subjects[^1].Name));
+                }
+            }
+
             // Alternate the order, so that neither generator always runs right after the other's garbage.
-            int[] order4 = round % 2 == 0 ? [0, 1, 2, 3] : [1, 0, 3, 2];
-            foreach (int i in order4)
+            int[] runOrder = round % 2 == 0 ? [0, 1, 2, 3, 4, 5] : [1, 0, 3, 2, 5, 4];
+            foreach (int i in runOrder.Where(i => i < subjects.Count))
             {
                 (double full, double edited, double noEdit, long allocated, long allocatedAll, int files) = Round(subjects[i], references);
                 Series s = series[i];
@@ -154,7 +175,7 @@ public static class GeneratorBenchmark
         incremental.Add(Incremental("no edit (same compilation re-run)", ref driver, ref untracked, compilation));
 
         return new GeneratorResult(Files * MethodsPerFile, warmupRounds, rounds, loggerMessagePath, ours, log,
-            series[2].ToResult(), series[3].ToResult(),
+            series[2].ToResult(), series[3].ToResult(), series[4].ToResult(), series[5].ToResult(), generatedChars[0], generatedChars[1],
             Ratios(s => s.FullMs), Ratios(s => s.EditedMs), Ratios(s => s.NoEditMs),
             trackedMs, stepTimes, incremental, loadBefore, BenchReport.LoadAverage());
     }
@@ -352,5 +373,27 @@ internal sealed class FindOnlyGenerator(string attributeMetadataName) : IIncreme
             static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax,
             static (attributeContext, _) => attributeContext.TargetSymbol.Name);
         context.RegisterSourceOutput(names.Collect(), static (_, _) => { });
+    }
+}
+
+/// <summary>
+/// Finds the methods like <see cref="FindOnlyGenerator"/>, then adds the given generated files (text built ahead):
+/// Roslyn's cost of taking a generator's output, without the generator's own work.
+/// </summary>
+internal sealed class ReplayGenerator(string attributeMetadataName, (string HintName, Microsoft.CodeAnalysis.Text.SourceText Text)[] outputs) : IIncrementalGenerator
+{
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        IncrementalValuesProvider<string> names = context.SyntaxProvider.ForAttributeWithMetadataName(
+            attributeMetadataName,
+            static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax,
+            static (attributeContext, _) => attributeContext.TargetSymbol.Name);
+        context.RegisterSourceOutput(names.Collect(), (spc, _) =>
+        {
+            foreach ((string hintName, Microsoft.CodeAnalysis.Text.SourceText text) in outputs)
+            {
+                spc.AddSource(hintName, text);
+            }
+        });
     }
 }
