@@ -98,7 +98,7 @@ public sealed class BenchReport(bool quick)
         md.AppendLine(Inv($"## AttributeLock benchmark results ({(quick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Elapsed.TotalSeconds:0} s)"));
         md.AppendLine();
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        md.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, {memory / (1024.0 * 1024 * 1024):0.#} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}; etcd {EtcdVersion}, one member, data dir {DataDir} on {DataDirFileSystem(DataDir)}. Load average (1/5/15 min) before {LoadBefore}, after {LoadAfter}."));
+        md.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, {memory / (1024.0 * 1024 * 1024):0.#} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}{(Calls.Count + Runs.Count > 0 || Herd is not null || Paired is not null || Allocations is not null ? $"; etcd {EtcdVersion}, one member, data dir {DataDir} on {DataDirFileSystem(DataDir)}" : "; no etcd (generator section only)")}. Load average (1/5/15 min) before {LoadBefore}, after {LoadAfter}."));
         md.AppendLine();
 
         if (Calls.Count > 0)
