@@ -4,6 +4,7 @@
 #   scripts/bench.sh            full run (about 3.5 minutes on 2 cores)
 #   scripts/bench.sh --quick    short sanity run (about 1 minute)
 #   scripts/bench.sh --only calls,paired,contention,herd,allocs,generator    some sections only
+#   scripts/bench.sh --only generator    the generator against LoggerMessage alone (no etcd is started)
 # Results: printed, and written to BenchmarkDotNet.Artifacts/attributelock-summary.md (see docs/benchmarks.md).
 # Timings are only meaningful on a quiet machine: the script prints the load and heavy dotnet processes it sees.
 set -euo pipefail

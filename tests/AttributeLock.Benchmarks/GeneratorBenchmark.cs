@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Reflection;
 using System.Text;
 using AttributeLock.Generators;
 using Microsoft.CodeAnalysis;
@@ -9,113 +10,230 @@ namespace AttributeLock.Benchmarks;
 
 public sealed record IncrementalRun(string Edit, double Ms, double TrackedMs, IReadOnlyDictionary<string, string> StepReasons, int OutputSteps, int ReEmitted);
 
-public sealed record GeneratorResult(int Methods, int GeneratedFiles, double ColdMs, double[] WarmMs, double[] FindOnlyMs, double TrackedMs, IReadOnlyDictionary<string, double> StepMs, IReadOnlyList<IncrementalRun> Incremental)
+/// <summary>One generator's figures over the measured rounds (one value per round).</summary>
+public sealed record GeneratorSeries(string Name, double ColdMs, double[] FullMs, double[] EditedMs, double[] NoEditMs, long[] FullAllocatedBytes, long[] FullAllocatedBytesAllThreads, int GeneratedFiles)
 {
-    public double WarmMedianMs => Stats.Percentile(WarmMs, 50);
+    public double FullMedianMs => Stats.Percentile(FullMs, 50);
 
-    public double FindOnlyMedianMs => Stats.Percentile(FindOnlyMs, 50);
+    public double EditedMedianMs => Stats.Percentile(EditedMs, 50);
+
+    public double NoEditMedianMs => Stats.Percentile(NoEditMs, 50);
+
+    /// <summary>Allocation of a full run on the thread that runs the driver (the driver runs generators synchronously).</summary>
+    public long FullAllocatedMedian => (long)Stats.Percentile([.. FullAllocatedBytes.Select(b => (double)b)], 50);
+
+    public long FullAllocatedMedianAllThreads => (long)Stats.Percentile([.. FullAllocatedBytesAllThreads.Select(b => (double)b)], 50);
 }
 
+public sealed record GeneratorResult(
+    int Methods,
+    int WarmupRounds,
+    int Rounds,
+    string LoggerMessageGenerator,
+    GeneratorSeries Ours,
+    GeneratorSeries LoggerMessage,
+    GeneratorSeries OursFloor,
+    GeneratorSeries LoggerMessageFloor,
+    GeneratorSeries OursReplay,
+    GeneratorSeries LoggerMessageReplay,
+    long OursGeneratedChars,
+    long LoggerMessageGeneratedChars,
+    double[] FullRatios,
+    double[] EditedRatios,
+    double[] NoEditRatios,
+    double TrackedMs,
+    IReadOnlyDictionary<string, double> StepMs,
+    IReadOnlyList<IncrementalRun> Incremental,
+    string LoadBefore,
+    string LoadAfter);
+
 /// <summary>
-/// (8) The generator itself: a full run of <see cref="EtcdLockGenerator"/> in a <see cref="CSharpGeneratorDriver"/>
-/// over a compilation with 1,000 <c>[EtcdLock]</c> methods, then incremental re-runs after edits that do not touch
-/// any attributed method, with the reason of every tracked step (nothing may be re-emitted).
+/// (8) The generator, measured against the runtime's own <c>[LoggerMessage]</c> generator on equivalent input in the
+/// same process: 1,000 attributed methods in 50 files for each. After the warm-up rounds (the first round pays the JIT
+/// of Roslyn and of the generators; it is reported apart as the cold run), every measured round runs, for each
+/// generator in turn (the order alternates from round to round): a full run (fresh compilation and driver), a re-run
+/// of that driver after an edit of a file without attributed methods, and a re-run with no edit. The floors are
+/// do-nothing generators that only find the same methods with <c>ForAttributeWithMetadataName</c>: what Roslyn costs
+/// to find them. Then tracked runs give the step times and the reason of every step after edits (nothing may be
+/// re-emitted).
 /// </summary>
 public static class GeneratorBenchmark
 {
     private const int Files = 50;
     private const int MethodsPerFile = 20;
+    private const string EtcdLockAttribute = "AttributeLock.EtcdLockAttribute";
+    private const string LoggerMessageAttribute = "Microsoft.Extensions.Logging.LoggerMessageAttribute";
 
     private static readonly CSharpParseOptions s_parse = new(LanguageVersion.Latest);
 
-    public static GeneratorResult Run(int warmRuns)
+    /// <summary>One generator on its input: the trees, the unrelated file and its edited version.</summary>
+    private sealed record Subject(string Name, Func<IIncrementalGenerator> Create, List<SyntaxTree> Trees, SyntaxTree Unrelated, SyntaxTree UnrelatedEdited);
+
+    private sealed class Series(string name)
     {
+        public double ColdMs = double.NaN;
+        public int Files;
+        public readonly List<double> Full = [];
+        public readonly List<double> Edited = [];
+        public readonly List<double> NoEdit = [];
+        public readonly List<long> Allocated = [];
+        public readonly List<long> AllocatedAllThreads = [];
+
+        public GeneratorSeries ToResult() => new(name, ColdMs, [.. Full], [.. Edited], [.. NoEdit], [.. Allocated], [.. AllocatedAllThreads], Files);
+    }
+
+    public static GeneratorResult Run(int warmupRounds, int rounds)
+    {
+        string loadBefore = BenchReport.LoadAverage();
         Compilation references = CSharpCompilation.Create("GeneratorBench", [], References(),
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        _ = references.GetTypeByMetadataName("AttributeLock.EtcdLockAttribute") ?? throw new InvalidOperationException("AttributeLock.dll is not referenced.");
-        List<SyntaxTree> trees = Enumerable.Range(0, Files)
-            .Select(f => CSharpSyntaxTree.ParseText(ServiceFile(f), s_parse, path: $"Service{f}.cs"))
-            .Append(CSharpSyntaxTree.ParseText("namespace Bench;\n\npublic sealed record Order(int Id, string Customer);\n", s_parse, path: "Order.cs"))
-            .Append(CSharpSyntaxTree.ParseText(UnrelatedFile(0), s_parse, path: "Unrelated.cs"))
-            .ToList();
+        _ = references.GetTypeByMetadataName(EtcdLockAttribute) ?? throw new InvalidOperationException("AttributeLock.dll is not referenced.");
+        _ = references.GetTypeByMetadataName(LoggerMessageAttribute) ?? throw new InvalidOperationException("Microsoft.Extensions.Logging.Abstractions.dll is not referenced.");
+        (string loggerMessagePath, Func<IIncrementalGenerator> loggerMessage) = LoadLoggerMessageGenerator();
 
-        // Timed runs without step tracking, as in a build; then one tracked run starts the incremental chain.
-        (double coldMs, _, _, int files) = FullRun(trees, references, track: false);
-        var warm = new double[warmRuns];
-        for (int i = 0; i < warmRuns; i++)
+        SyntaxTree unrelated = Parse(UnrelatedFile(0), "Unrelated.cs");
+        SyntaxTree unrelatedEdited = Parse(UnrelatedFile(1), "Unrelated.cs");
+        SyntaxTree order = Parse("namespace Bench;\n\npublic sealed record Order(int Id, string Customer);\n", "Order.cs");
+        List<SyntaxTree> oursTrees = [.. Enumerable.Range(0, Files).Select(f => Parse(ServiceFile(f), $"Service{f}.cs")), order, unrelated];
+        List<SyntaxTree> logTrees = [.. Enumerable.Range(0, Files).Select(f => Parse(LogFile(f), $"Log{f}.cs")), order, unrelated];
+
+        var subjects = new List<Subject>
         {
-            warm[i] = FullRun(trees, references, track: false).Ms;
+            new Subject("EtcdLockGenerator", () => new EtcdLockGenerator(), oursTrees, unrelated, unrelatedEdited),
+            new Subject("LoggerMessageGenerator", loggerMessage, logTrees, unrelated, unrelatedEdited),
+            new Subject("floor, [EtcdLock] input", () => new FindOnlyGenerator(EtcdLockAttribute), oursTrees, unrelated, unrelatedEdited),
+            new Subject("floor, [LoggerMessage] input", () => new FindOnlyGenerator(LoggerMessageAttribute), logTrees, unrelated, unrelatedEdited),
+        };
+        List<Series> series = [.. subjects.Select(s => new Series(s.Name))];
+        var generatedChars = new long[2];
+
+        // Round 0 is the cold run (ours first: it pays the JIT of Roslyn itself); rounds 1..warmupRounds are not kept.
+        for (int round = 0; round < 1 + warmupRounds + rounds; round++)
+        {
+            if (round == 1)
+            {
+                // The replays: find the same methods and add the very files the real generator produced (text built
+                // ahead), so that real - replay is the generator's own work and replay - floor is Roslyn's cost of
+                // taking the generated files.
+                foreach (Subject real in subjects.Take(2).ToList())
+                {
+                    var outputs = FullRun(real, references, track: false).Driver.GetRunResult().Results.Single().GeneratedSources
+                        .Select(g => (g.HintName, g.SourceText)).ToArray();
+                    generatedChars[real.Trees == oursTrees ? 0 : 1] = outputs.Sum(o => (long)o.SourceText.Length);
+                    string attribute = real.Trees == oursTrees ? EtcdLockAttribute : LoggerMessageAttribute;
+                    subjects.Add(real with { Name = $"replay, {(real.Trees == oursTrees ? "[EtcdLock]" : "[LoggerMessage]")} input", Create = () => new ReplayGenerator(attribute, outputs) });
+                    series.Add(new Series(subjects[^1].Name));
+                }
+            }
+
+            // Alternate the order, so that neither generator always runs right after the other's garbage.
+            int[] runOrder = round % 2 == 0 ? [0, 1, 2, 3, 4, 5] : [1, 0, 3, 2, 5, 4];
+            foreach (int i in runOrder.Where(i => i < subjects.Count))
+            {
+                (double full, double edited, double noEdit, long allocated, long allocatedAll, int files) = Round(subjects[i], references);
+                Series s = series[i];
+                s.Files = files;
+                if (round == 0)
+                {
+                    s.ColdMs = full;
+                }
+                else if (round > warmupRounds)
+                {
+                    s.Full.Add(full);
+                    s.Edited.Add(edited);
+                    s.NoEdit.Add(noEdit);
+                    s.Allocated.Add(allocated);
+                    s.AllocatedAllThreads.Add(allocatedAll);
+                }
+            }
         }
 
-        // The floor: a generator that only finds the same methods (ForAttributeWithMetadataName) and emits nothing.
-        var floor = new double[warmRuns];
-        for (int i = 0; i < warmRuns; i++)
-        {
-            floor[i] = FullRun(trees, references, track: false, new FindOnlyGenerator()).Ms;
-        }
+        GeneratorSeries ours = series[0].ToResult();
+        GeneratorSeries log = series[1].ToResult();
+        double[] Ratios(Func<GeneratorSeries, double[]> pick) => [.. pick(ours).Zip(pick(log), (a, b) => a / b)];
 
-        (double trackedMs, GeneratorDriver driver, Compilation compilation, _) = FullRun(trees, references, track: true);
-        (_, GeneratorDriver untracked, _, _) = FullRun(trees, references, track: false);
+        // Step times and step reasons (tracked runs are several times slower and are not the figures above).
+        (double trackedMs, GeneratorDriver driver, Compilation compilation, _, _, _) = FullRun(subjects[0], references, track: true);
         GeneratorRunResult tracked = driver.GetRunResult().Results.Single();
         var stepTimes = tracked.TrackedSteps.Concat(tracked.TrackedOutputSteps)
             .GroupBy(kv => kv.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.SelectMany(kv => kv.Value).Sum(r => r.ElapsedTime.TotalMilliseconds), StringComparer.Ordinal);
+        (_, GeneratorDriver untracked, _, _, _, _) = FullRun(subjects[0], references, track: false);
 
         var incremental = new List<IncrementalRun>();
 
         // Edit 1: a file without any [EtcdLock] method.
-        SyntaxTree unrelated = trees[^1];
-        SyntaxTree unrelatedEdited = CSharpSyntaxTree.ParseText(UnrelatedFile(1), s_parse, path: "Unrelated.cs");
         compilation = compilation.ReplaceSyntaxTree(unrelated, unrelatedEdited);
         incremental.Add(Incremental("unrelated file edited (a method added)", ref driver, ref untracked, compilation));
 
         // Edit 2: a file with attributed methods, but only the body of a helper method changes.
-        SyntaxTree service = trees[0];
-        SyntaxTree serviceEdited = CSharpSyntaxTree.ParseText(
-            ServiceFile(0).Replace("=> Task.CompletedTask; // M0", "=> Task.Delay(1); // M0", StringComparison.Ordinal), s_parse, path: "Service0.cs");
-        compilation = compilation.ReplaceSyntaxTree(service, serviceEdited);
+        SyntaxTree serviceEdited = Parse(ServiceFile(0).Replace("=> Task.CompletedTask; // M0", "=> Task.Delay(1); // M0", StringComparison.Ordinal), "Service0.cs");
+        compilation = compilation.ReplaceSyntaxTree(oursTrees[0], serviceEdited);
         incremental.Add(Incremental("helper body edited in a file with 20 attributed methods", ref driver, ref untracked, compilation));
 
         // Edit 3: the same compilation again, nothing changed.
         incremental.Add(Incremental("no edit (same compilation re-run)", ref driver, ref untracked, compilation));
 
-        return new GeneratorResult(Files * MethodsPerFile, files, coldMs, warm, floor, trackedMs, stepTimes, incremental);
+        return new GeneratorResult(Files * MethodsPerFile, warmupRounds, rounds, loggerMessagePath, ours, log,
+            series[2].ToResult(), series[3].ToResult(), series[4].ToResult(), series[5].ToResult(), generatedChars[0], generatedChars[1],
+            Ratios(s => s.FullMs), Ratios(s => s.EditedMs), Ratios(s => s.NoEditMs),
+            trackedMs, stepTimes, incremental, loadBefore, BenchReport.LoadAverage());
     }
 
-    private static (double Ms, GeneratorDriver Driver, Compilation Compilation, int GeneratedFiles) FullRun(List<SyntaxTree> trees, Compilation references, bool track, IIncrementalGenerator? generator = null)
+    /// <summary>One round for one generator: full run, re-run after the unrelated edit, re-run with no edit.</summary>
+    private static (double Full, double Edited, double NoEdit, long Allocated, long AllocatedAllThreads, int Files) Round(Subject subject, Compilation references)
+    {
+        (double full, GeneratorDriver driver, Compilation compilation, int files, long allocated, long allocatedAll) = FullRun(subject, references, track: false);
+        compilation = compilation.ReplaceSyntaxTree(subject.Unrelated, subject.UnrelatedEdited);
+        double edited = Timed(ref driver, compilation);
+        double noEdit = Timed(ref driver, compilation);
+        return (full, edited, noEdit, allocated, allocatedAll, files);
+    }
+
+    private static double Timed(ref GeneratorDriver driver, Compilation compilation)
+    {
+        long start = Stopwatch.GetTimestamp();
+        driver = driver.RunGenerators(compilation);
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+    private static (double Ms, GeneratorDriver Driver, Compilation Compilation, int GeneratedFiles, long Allocated, long AllocatedAllThreads) FullRun(Subject subject, Compilation references, bool track)
     {
         // The references are already bound (as in a compiler or IDE, where they are loaded anyway): what is timed is
-        // the generator's own work, binding the attributed methods included.
-        Compilation compilation = references.AddSyntaxTrees(trees);
+        // the generator's own work, binding the attributed methods included. A collection before the clock starts
+        // keeps one run's garbage from being collected on the next run's time.
+        Compilation compilation = references.AddSyntaxTrees(subject.Trees);
         GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            [(generator ?? new EtcdLockGenerator()).AsSourceGenerator()],
+            [subject.Create().AsSourceGenerator()],
             parseOptions: s_parse,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: track));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long allocatedAll = GC.GetTotalAllocatedBytes(precise: true);
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
         long start = Stopwatch.GetTimestamp();
         driver = driver.RunGenerators(compilation);
         double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        allocatedAll = GC.GetTotalAllocatedBytes(precise: true) - allocatedAll;
         GeneratorRunResult result = driver.GetRunResult().Results.Single();
         if (result.Exception is not null)
         {
-            throw new InvalidOperationException("The generator failed.", result.Exception);
+            throw new InvalidOperationException($"{subject.Name} failed.", result.Exception);
         }
 
         if (result.Diagnostics.Length > 0)
         {
-            throw new InvalidOperationException("The generator reported: " + string.Join("; ", result.Diagnostics));
+            throw new InvalidOperationException($"{subject.Name} reported: " + string.Join("; ", result.Diagnostics));
         }
 
-        return (ms, driver, compilation, result.GeneratedSources.Length);
+        return (ms, driver, compilation, result.GeneratedSources.Length, allocated, allocatedAll);
     }
 
     private static IncrementalRun Incremental(string edit, ref GeneratorDriver driver, ref GeneratorDriver untracked, Compilation compilation)
     {
-        long start = Stopwatch.GetTimestamp();
-        untracked = untracked.RunGenerators(compilation);
-        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        start = Stopwatch.GetTimestamp();
-        driver = driver.RunGenerators(compilation);
-        double trackedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        double ms = Timed(ref untracked, compilation);
+        double trackedMs = Timed(ref driver, compilation);
         GeneratorRunResult result = driver.GetRunResult().Results.Single();
         var reasons = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach ((string step, ImmutableArray<IncrementalGeneratorRunStep> runs) in result.TrackedSteps)
@@ -132,19 +250,57 @@ public static class GeneratorBenchmark
     private static string Summarize(IEnumerable<IncrementalGeneratorRunStep> runs) =>
         string.Join(", ", runs.SelectMany(r => r.Outputs).GroupBy(o => o.Reason).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"));
 
+    /// <summary>
+    /// The runtime's <c>[LoggerMessage]</c> generator, as it ships in the Microsoft.Extensions.Logging.Abstractions
+    /// package (analyzers/dotnet/roslyn4.x/cs): the package version this program references, from the NuGet cache
+    /// (NUGET_PACKAGES or ~/.nuget/packages), the newest Roslyn flavour. LOGGERMESSAGE_GENERATOR overrides the path.
+    /// </summary>
+    private static (string Path, Func<IIncrementalGenerator> Create) LoadLoggerMessageGenerator()
+    {
+        string? path = Environment.GetEnvironmentVariable("LOGGERMESSAGE_GENERATOR");
+        if (string.IsNullOrEmpty(path))
+        {
+            Assembly abstractions = typeof(Microsoft.Extensions.Logging.ILogger).Assembly;
+            string version = abstractions.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+                ?? throw new InvalidOperationException("Microsoft.Extensions.Logging.Abstractions has no informational version.");
+            string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+                ? configured
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+            string analyzers = Path.Combine(cache, "microsoft.extensions.logging.abstractions", version, "analyzers", "dotnet");
+            path = Directory.Exists(analyzers)
+                ? Directory.GetDirectories(analyzers, "roslyn4.*")
+                    .Select(d => (Dir: d, Version: Version.Parse(Path.GetFileName(d)["roslyn".Length..])))
+                    .OrderByDescending(d => d.Version)
+                    .Select(d => Path.Combine(d.Dir, "cs", "Microsoft.Extensions.Logging.Generators.dll"))
+                    .FirstOrDefault(File.Exists)
+                : null;
+            if (path is null)
+            {
+                throw new FileNotFoundException($"The LoggerMessage generator was not found under {analyzers} (restore the project, or set LOGGERMESSAGE_GENERATOR).");
+            }
+        }
+
+        Assembly assembly = Assembly.LoadFrom(path);
+        Type type = assembly.GetTypes().Single(t => !t.IsAbstract && typeof(IIncrementalGenerator).IsAssignableFrom(t) && t.Name == "LoggerMessageGenerator");
+        return (path, () => (IIncrementalGenerator)Activator.CreateInstance(type)!);
+    }
+
+    private static SyntaxTree Parse(string text, string path) => CSharpSyntaxTree.ParseText(text, s_parse, path: path);
+
     private static ImmutableArray<MetadataReference> References()
     {
         string frameworkDir = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         return [.. Directory.GetFiles(frameworkDir, "*.dll")
             .Where(IsManaged)
             .Append(typeof(EtcdLockAttribute).Assembly.Location)
+            .Append(typeof(Microsoft.Extensions.Logging.ILogger).Assembly.Location)
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
 
         static bool IsManaged(string path)
         {
             try
             {
-                System.Reflection.AssemblyName.GetAssemblyName(path);
+                AssemblyName.GetAssemblyName(path);
                 return true;
             }
             catch (BadImageFormatException)
@@ -154,6 +310,7 @@ public static class GeneratorBenchmark
         }
     }
 
+    /// <summary>20 <c>[EtcdLock]</c> methods with a key of two placeholders, their Core methods and helpers.</summary>
     private static string ServiceFile(int file)
     {
         var sb = new StringBuilder();
@@ -165,6 +322,25 @@ public static class GeneratorBenchmark
             sb.AppendLine($"    public partial Task<int> M{m}Async(int id, Order order, CancellationToken ct);");
             sb.AppendLine($"    private Task<int> M{m}AsyncCore(int id, Order order, CancellationToken ct) => Task.FromResult(id);");
             sb.AppendLine($"    private Task Helper{m}(CancellationToken ct) => Task.CompletedTask; // M{m}");
+        }
+
+        sb.AppendLine("}");
+        return sb.ToString();
+    }
+
+    /// <summary>The equivalent for <c>[LoggerMessage]</c>: 20 methods with a message of two placeholders, plus the same
+    /// number of other methods.</summary>
+    private static string LogFile(int file)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("using System.Threading;\nusing System.Threading.Tasks;\nusing Microsoft.Extensions.Logging;\n\nnamespace Bench;\n");
+        sb.AppendLine($"public static partial class Log{file}\n{{");
+        for (int m = 0; m < MethodsPerFile; m++)
+        {
+            sb.AppendLine($"    [LoggerMessage(EventId = {file * MethodsPerFile + m}, Level = LogLevel.Information, Message = \"/service{file}/m{m}/{{Id}}/{{Customer}}\")]");
+            sb.AppendLine($"    public static partial void M{m}(ILogger logger, int id, string customer);");
+            sb.AppendLine($"    private static Task<int> M{m}Core(int id, Order order, CancellationToken ct) => Task.FromResult(id);");
+            sb.AppendLine($"    private static Task Helper{m}(CancellationToken ct) => Task.CompletedTask; // M{m}");
         }
 
         sb.AppendLine("}");
@@ -185,17 +361,39 @@ public static class GeneratorBenchmark
 }
 
 /// <summary>
-/// A generator that finds the <c>[EtcdLock]</c> methods the way <see cref="EtcdLockGenerator"/> does and does nothing
-/// else: what Roslyn itself costs to find them, the floor under the real generator.
+/// A generator that finds the methods with an attribute the way <see cref="EtcdLockGenerator"/> (or the LoggerMessage
+/// generator) does and does nothing else: what Roslyn itself costs to find them, the floor under the real generator.
 /// </summary>
-internal sealed class FindOnlyGenerator : IIncrementalGenerator
+internal sealed class FindOnlyGenerator(string attributeMetadataName) : IIncrementalGenerator
 {
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
         IncrementalValuesProvider<string> names = context.SyntaxProvider.ForAttributeWithMetadataName(
-            "AttributeLock.EtcdLockAttribute",
+            attributeMetadataName,
             static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax,
             static (attributeContext, _) => attributeContext.TargetSymbol.Name);
         context.RegisterSourceOutput(names.Collect(), static (_, _) => { });
+    }
+}
+
+/// <summary>
+/// Finds the methods like <see cref="FindOnlyGenerator"/>, then adds the given generated files (text built ahead):
+/// Roslyn's cost of taking a generator's output, without the generator's own work.
+/// </summary>
+internal sealed class ReplayGenerator(string attributeMetadataName, (string HintName, Microsoft.CodeAnalysis.Text.SourceText Text)[] outputs) : IIncrementalGenerator
+{
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        IncrementalValuesProvider<string> names = context.SyntaxProvider.ForAttributeWithMetadataName(
+            attributeMetadataName,
+            static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax,
+            static (attributeContext, _) => attributeContext.TargetSymbol.Name);
+        context.RegisterSourceOutput(names.Collect(), (spc, _) =>
+        {
+            foreach ((string hintName, Microsoft.CodeAnalysis.Text.SourceText text) in outputs)
+            {
+                spc.AddSource(hintName, text);
+            }
+        });
     }
 }

@@ -4,6 +4,9 @@
 //   [--quick] [--only calls,paired,contention,herd,allocs,generator] [--artifacts DIR]
 //       Starts a throw-away etcd (tmpfs data dir) unless ETCD_ENDPOINTS is set, runs the sections, prints the
 //       tables and the targets, and writes them to DIR/attributelock-summary.md.
+//   --only generator [--warmup-rounds N] [--rounds N]
+//       The generator comparison alone (EtcdLockGenerator against the runtime's LoggerMessage generator, interleaved
+//       rounds after N warm-up rounds; default 35 and 30, quick 10 and 10). It needs no etcd, so none is started.
 //   --herd-worker ENDPOINT WAITERS ROUNDS
 //       The second process of the thundering-herd section (started by the first one).
 using System.Diagnostics;
@@ -34,7 +37,12 @@ var total = Stopwatch.StartNew();
 var report = new BenchReport(quick) { LoadBefore = BenchReport.LoadAverage() };
 EtcdServer? server = null;
 string? configured = Environment.GetEnvironmentVariable("ETCD_ENDPOINTS");
-if (string.IsNullOrWhiteSpace(configured))
+bool needsEtcd = sections.Any(s => s != "generator");
+if (!needsEtcd)
+{
+    report.DataDir = "(no etcd: generator section only)";
+}
+else if (string.IsNullOrWhiteSpace(configured))
 {
     server = await EtcdServer.StartAsync();
     BenchEnvironment.Endpoint = server.Endpoint;
@@ -48,8 +56,11 @@ else
 
 try
 {
-    report.EtcdVersion = await BenchReport.EtcdVersionAsync(BenchEnvironment.Endpoint);
-    Console.WriteLine($"etcd {report.EtcdVersion} at {BenchEnvironment.Endpoint}, data dir {report.DataDir}; mode {(quick ? "quick" : "full")}");
+    if (needsEtcd)
+    {
+        report.EtcdVersion = await BenchReport.EtcdVersionAsync(BenchEnvironment.Endpoint);
+        Console.WriteLine($"etcd {report.EtcdVersion} at {BenchEnvironment.Endpoint}, data dir {report.DataDir}; mode {(quick ? "quick" : "full")}");
+    }
 
     if (sections.Contains("calls"))
     {
@@ -100,8 +111,10 @@ try
 
     if (sections.Contains("generator"))
     {
-        Console.WriteLine("== Generator (1,000 attributed methods) ==");
-        report.Generator = GeneratorBenchmark.Run(warmRuns: quick ? 3 : 10);
+        int warmupRounds = int.Parse(ArgValue("--warmup-rounds") ?? (quick ? "10" : "35"), System.Globalization.CultureInfo.InvariantCulture);
+        int rounds = int.Parse(ArgValue("--rounds") ?? (quick ? "10" : "30"), System.Globalization.CultureInfo.InvariantCulture);
+        Console.WriteLine($"== Generator against LoggerMessage (1,000 attributed methods each; {warmupRounds} warm-up rounds, {rounds} measured) ==");
+        report.Generator = GeneratorBenchmark.Run(warmupRounds, rounds);
     }
 }
 catch (Exception ex)
