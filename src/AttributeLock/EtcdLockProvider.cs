@@ -129,17 +129,23 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
         finally
         {
-            TaskCompletionSource? drained = null;
-            lock (_holds)
-            {
-                if (--_inFlight == 0 && _disposed)
-                {
-                    drained = _drained;
-                }
-            }
-
-            drained?.TrySetResult();
+            EndInFlight();
         }
+    }
+
+    /// <summary>An acquire or a background revoke ended; the last one after dispose lets dispose go on.</summary>
+    private void EndInFlight()
+    {
+        TaskCompletionSource? drained = null;
+        lock (_holds)
+        {
+            if (--_inFlight == 0 && _disposed)
+            {
+                drained = _drained;
+            }
+        }
+
+        drained?.TrySetResult();
     }
 
     internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
@@ -321,16 +327,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                 }
                 finally
                 {
-                    TaskCompletionSource? drained = null;
-                    lock (_holds)
-                    {
-                        if (--_inFlight == 0 && _disposed)
-                        {
-                            drained = _drained;
-                        }
-                    }
-
-                    drained?.TrySetResult();
+                    EndInFlight();
                 }
             });
         }
