@@ -30,7 +30,10 @@ internal sealed class KeptLease
     private LeaseState _state;
     private long _deadline;
     private long _nextRenewal;
-    private bool _renewing;
+    // Renewals sent and not yet answered. A second one is sent (a hedge, perhaps to another member) when the first
+    // has not been answered after a renewal interval; never more than two.
+    private int _inFlight;
+    private const int MaxInFlight = 2;
     private ILeaseOwner? _owner;
 
     public KeptLease(LeaseKeeper keeper, long id, long ttlSeconds, long grantSentTimestamp)
@@ -130,8 +133,8 @@ internal sealed class KeptLease
 
     private void ArmTimer()
     {
-        // Under _gate. While a renewal is in flight only the deadline can be due.
-        long due = _renewing ? _deadline : Math.Min(_nextRenewal, _deadline);
+        // Under _gate. With the most renewals in flight only the deadline can be due.
+        long due = _inFlight >= MaxInFlight ? _deadline : Math.Min(_nextRenewal, _deadline);
         long dueMs = (long)Math.Ceiling((due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
         _timer.Change(Math.Clamp(dueMs, 0, int.MaxValue - 1), Timeout.Infinite);
     }
@@ -155,9 +158,10 @@ internal sealed class KeptLease
             }
             else
             {
-                if (now >= _nextRenewal && !_renewing)
+                if (now >= _nextRenewal && _inFlight < MaxInFlight)
                 {
-                    _renewing = true;
+                    _inFlight++;
+                    _nextRenewal = now + RenewInterval; // unanswered by then: a hedge
                     renew = true;
                 }
 
@@ -185,7 +189,7 @@ internal sealed class KeptLease
         {
             lock (_gate)
             {
-                _renewing = false;
+                _inFlight--;
             }
 
             MarkLost("etcd reports the lease gone (expired or revoked)");
@@ -194,7 +198,7 @@ internal sealed class KeptLease
 
         lock (_gate)
         {
-            _renewing = false;
+            _inFlight--;
             if (_state != LeaseState.Kept)
             {
                 return;
@@ -206,7 +210,7 @@ internal sealed class KeptLease
                 _deadline = deadline;
             }
 
-            _nextRenewal = sentTimestamp + RenewInterval;
+            _nextRenewal = Math.Max(_nextRenewal, sentTimestamp + RenewInterval);
             ArmTimer();
         }
     }
@@ -216,13 +220,13 @@ internal sealed class KeptLease
     {
         lock (_gate)
         {
-            _renewing = false;
+            _inFlight--;
             if (_state != LeaseState.Kept)
             {
                 return;
             }
 
-            _nextRenewal = Stopwatch.GetTimestamp() + s_retryBackoff;
+            _nextRenewal = Math.Min(_nextRenewal, Stopwatch.GetTimestamp() + s_retryBackoff);
             ArmTimer();
         }
     }

@@ -50,9 +50,10 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         long sent = Stopwatch.GetTimestamp();
         try
         {
-            // A third of the TTL at most: a renewal stuck on a member that does not answer (paused, cut off from the
-            // leader) gives up in time for a retry, which may reach another member, before the deadline passes.
-            TimeSpan timeout = TimeSpan.FromSeconds(Math.Clamp(lease.TtlSeconds / 3.0, 0.5, Math.Max(0.5, _callTimeout.TotalSeconds)));
+            // A slow answer still counts (the deadline runs from the send time); a renewal stuck on a member that does
+            // not answer (paused, cut off from the leader) is covered by the hedge the lease sends a renewal interval
+            // later, which may reach another member.
+            TimeSpan timeout = TimeSpan.FromSeconds(Math.Max(0.5, Math.Min(_callTimeout.TotalSeconds, lease.TtlSeconds)));
             using var call = _client.LeaseKeepAlive(new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: _stop.Token));
             await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = lease.Id }).ConfigureAwait(false);
             if (!await call.ResponseStream.MoveNext(_stop.Token).ConfigureAwait(false))
