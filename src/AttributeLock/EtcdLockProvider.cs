@@ -288,7 +288,15 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or
     /// the lease's TTL has passed (then it expired anyway). Dispose waits for these like for acquires in progress.
     /// </summary>
-    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds)
+    /// <param name="fullKey">The lock key, for the log.</param>
+    /// <param name="leaseId">The lease.</param>
+    /// <param name="ttlSeconds">Its TTL.</param>
+    /// <param name="uncertainGrant">
+    /// The lease's grant was sent but never confirmed (cancelled, timed out): etcd may still apply it after answering a
+    /// revoke with NotFound (the two requests are handled concurrently), so NotFound counts only when a second revoke a
+    /// second later says it too.
+    /// </param>
+    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false)
     {
         lock (_holds)
         {
@@ -299,7 +307,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             _ = Task.Run(async () =>
             {
-                long giveUp = Stopwatch.GetTimestamp() + (Math.Max(1, ttlSeconds) + 1) * Stopwatch.Frequency;
+                long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10 : 1, ttlSeconds) + 1) * Stopwatch.Frequency;
+                bool notFoundOnce = false;
                 try
                 {
                     while (Stopwatch.GetTimestamp() < giveUp)
@@ -311,7 +320,14 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                         }
                         catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
                         {
-                            return;
+                            if (!uncertainGrant || notFoundOnce)
+                            {
+                                return;
+                            }
+
+                            notFoundOnce = true;
+                            await Task.Delay(1000).ConfigureAwait(false);
+                            continue;
                         }
                         catch (ObjectDisposedException)
                         {

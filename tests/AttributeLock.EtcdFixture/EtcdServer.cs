@@ -300,11 +300,48 @@ public sealed class EtcdServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A free loopback port below the kernel's ephemeral range: a port from that range (what binding port 0 gives) can
+    /// be taken by any outgoing connection of any process in the moment between this check and etcd's bind, which
+    /// made parallel test runs fail with "address already in use".
+    /// </summary>
     public static int FreePort()
     {
+        int low = EphemeralLow();
+        if (low > 12000)
+        {
+            for (int attempt = 0; attempt < 200; attempt++)
+            {
+                int port = Random.Shared.Next(10000, low);
+                try
+                {
+                    using var probe = new TcpListener(IPAddress.Loopback, port);
+                    probe.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // taken: try another
+                }
+            }
+        }
+
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static int EphemeralLow()
+    {
+        try
+        {
+            string[] range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            return int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 0;
+        }
     }
 }
 

@@ -218,7 +218,7 @@ internal sealed class AcquireProtocol
             {
                 if (!EtcdErrors.IsDefiniteRefusal(ex))
                 {
-                    _provider.RevokeInBackground(request.FullKey, id, request.TtlSeconds);
+                    _provider.RevokeInBackground(request.FullKey, id, request.TtlSeconds, uncertainGrant: true);
                 }
 
                 throw;
