@@ -177,6 +177,13 @@ public sealed class EtcdServer : IAsyncDisposable
 
             if (await IsHealthyAsync().ConfigureAwait(false))
             {
+                // A healthy answer proves little if our etcd died (a port taken between the pick and its bind) and
+                // another process's etcd answers on that port: our process must be running, and the member ours.
+                if (!IsEtcdRunning() || !await AnswersAsOurMemberAsync().ConfigureAwait(false))
+                {
+                    throw new InvalidOperationException($"etcd '{_name}' is not the one answering at {Endpoint} (its process is {(IsEtcdRunning() ? "running" : "gone")}): {log}");
+                }
+
                 return;
             }
 
@@ -184,6 +191,41 @@ public sealed class EtcdServer : IAsyncDisposable
         }
 
         throw new TimeoutException($"etcd at {Endpoint} did not become healthy within 30 s: {log}");
+    }
+
+    /// <summary>Whether etcd itself (not its watchdog shell) runs: alive and not a zombie.</summary>
+    private bool IsEtcdRunning()
+    {
+        if (!_etcdPid.IsCompleted)
+        {
+            return true; // not known yet: the health answer came from the shell's child, judged by the name check
+        }
+
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{_etcdPid.Result}/stat");
+            char state = stat[stat.LastIndexOf(')') + 2];
+            return state != 'Z' && state != 'X';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<bool> AnswersAsOurMemberAsync()
+    {
+        try
+        {
+            using var content = new StringContent("{}");
+            using HttpResponseMessage response = await s_http.PostAsync($"{Endpoint}/v3/cluster/member/list", content).ConfigureAwait(false);
+            string body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+            return !response.IsSuccessStatusCode || body.Contains($"\"name\":\"{_name}\"", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return true; // no verdict: the health answer stands
+        }
     }
 
     public async Task<bool> IsHealthyAsync()
@@ -224,7 +266,15 @@ public sealed class EtcdServer : IAsyncDisposable
     private static extern int kill(int pid, int sig);
 
     /// <summary>SIGSTOP: the server stops answering but keeps its connections.</summary>
-    public void Pause() => Signal(19);
+    public void Pause()
+    {
+        if (!IsEtcdRunning())
+        {
+            throw new InvalidOperationException($"etcd '{_name}' is not running: it cannot be paused.");
+        }
+
+        Signal(19);
+    }
 
     /// <summary>SIGCONT.</summary>
     public void Resume() => Signal(18);
