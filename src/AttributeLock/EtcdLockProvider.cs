@@ -296,7 +296,32 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// revoke with NotFound (the two requests are handled concurrently), so NotFound counts only when a second revoke a
     /// second later says it too.
     /// </param>
-    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false)
+    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false) =>
+        RunInBackground(() => RevokeLoopAsync(fullKey, leaseId, ttlSeconds, uncertainGrant));
+
+    /// <summary>
+    /// Revokes a lease whose grant is still in flight, once it is granted (a grant that fails revokes its own id).
+    /// Counted as in flight from now on, so dispose cannot close the connection before the revoke went out.
+    /// </summary>
+    internal void RevokeWhenGrantedInBackground(string fullKey, Task<KeptLease> granting) =>
+        RunInBackground(async () =>
+        {
+            KeptLease lease;
+            try
+            {
+                lease = await granting.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                return; // GrantAsync already revokes an id whose grant it could not confirm
+            }
+
+            lease.Retire();
+            await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false).ConfigureAwait(false);
+        });
+
+    /// <summary>Runs cleanup behind the caller's back, counted as in flight (dispose waits for it), with no caller's context.</summary>
+    private void RunInBackground(Func<Task> work)
     {
         lock (_holds)
         {
@@ -307,45 +332,50 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             _ = Task.Run(async () =>
             {
-                long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10 : 1, ttlSeconds) + 1) * Stopwatch.Frequency;
-                bool notFoundOnce = false;
                 try
                 {
-                    while (Stopwatch.GetTimestamp() < giveUp)
-                    {
-                        try
-                        {
-                            await RevokeAsync(leaseId).ConfigureAwait(false);
-                            return;
-                        }
-                        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-                        {
-                            if (!uncertainGrant || notFoundOnce)
-                            {
-                                return;
-                            }
-
-                            notFoundOnce = true;
-                            await Task.Delay(1000).ConfigureAwait(false);
-                            continue;
-                        }
-                        catch (ObjectDisposedException)
-                        {
-                            return;
-                        }
-                        catch (Exception ex)
-                        {
-                            Log.RevokeFailed(Logger, ex, fullKey, leaseId);
-                        }
-
-                        await Task.Delay(500).ConfigureAwait(false);
-                    }
+                    await work().ConfigureAwait(false);
                 }
                 finally
                 {
                     EndInFlight();
                 }
             });
+        }
+    }
+
+    private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant)
+    {
+        long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10 : 1, ttlSeconds) + 1) * Stopwatch.Frequency;
+        bool notFoundOnce = false;
+        while (Stopwatch.GetTimestamp() < giveUp)
+        {
+            try
+            {
+                await RevokeAsync(leaseId).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
+            {
+                if (!uncertainGrant || notFoundOnce)
+                {
+                    return;
+                }
+
+                notFoundOnce = true;
+                await Task.Delay(1000).ConfigureAwait(false);
+                continue;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.RevokeFailed(Logger, ex, fullKey, leaseId);
+            }
+
+            await Task.Delay(500).ConfigureAwait(false);
         }
     }
 

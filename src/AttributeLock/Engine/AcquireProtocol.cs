@@ -404,20 +404,7 @@ internal sealed class AcquireProtocol
             {
                 if (inBackground && !pregrant.IsCompleted)
                 {
-                    _ = pregrant.ContinueWith(
-                        static (t, state) =>
-                        {
-                            var (provider, key) = ((EtcdLockProvider, string))state!;
-                            if (t.IsCompletedSuccessfully)
-                            {
-                                t.Result.Retire();
-                                provider.RevokeInBackground(key, t.Result.Id, (int)t.Result.TtlSeconds);
-                            }
-                        },
-                        (_provider, fullKey),
-                        CancellationToken.None,
-                        TaskContinuationOptions.ExecuteSynchronously,
-                        TaskScheduler.Default);
+                    _provider.RevokeWhenGrantedInBackground(fullKey, pregrant);
                 }
                 else
                 {
