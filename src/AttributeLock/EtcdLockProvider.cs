@@ -196,6 +196,25 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <summary>Releases a hold: stops keeping and watching it, revokes its lease, passes its gate on. Never throws.</summary>
     internal async ValueTask ReleaseAsync(LockHold hold)
     {
+        // Counted in flight before the hold is marked released: a dispose that no longer sees the hold among the open
+        // ones still waits for this revoke before it closes the connection.
+        lock (_holds)
+        {
+            _inFlight++;
+        }
+
+        try
+        {
+            await ReleaseCoreAsync(hold).ConfigureAwait(false);
+        }
+        finally
+        {
+            EndInFlight();
+        }
+    }
+
+    private async ValueTask ReleaseCoreAsync(LockHold hold)
+    {
         if (!hold.MarkReleased())
         {
             return;
@@ -434,7 +453,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             _disposed = true;
             open = _holds.ToArray();
             _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            drained = _inFlight == 0 ? Task.CompletedTask : _drained.Task;
+            drained = _drained.Task;
         }
 
         _stop.Cancel();
@@ -445,6 +464,14 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
         // Revoke in parallel, each bounded by the request timeout; then let acquires in progress undo their work.
         await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).ConfigureAwait(false);
+        lock (_holds)
+        {
+            if (_inFlight == 0)
+            {
+                _drained!.TrySetResult(); // nothing in flight (any more): EndInFlight will not signal
+            }
+        }
+
         await drained.WaitAsync(_options.ConnectTimeout + _options.ConnectTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _watcher.DisposeAsync().ConfigureAwait(false);
         await Keeper.DisposeAsync().ConfigureAwait(false);
