@@ -39,4 +39,7 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Error, "A callback registered on {What} of lock {Key} threw; it ran on its own thread-pool thread and the other holds are not affected")]
     public static partial void LostCallbackFailed(ILogger logger, Exception exception, string key, string what);
+
+    [LoggerMessage(13, LogLevel.Warning, "Waiting for lock {Key}: etcd failed {Step} ({Reason}); retrying in {DelayMs} ms while the wait lasts")]
+    public static partial void WaitRetrying(ILogger logger, string key, string step, string reason, int delayMs);
 }

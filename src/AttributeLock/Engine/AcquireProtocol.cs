@@ -46,6 +46,7 @@ internal sealed class AcquireProtocol
         string? holder = null;
         LockHold? hold = null;
         string step = "the local queue";
+        Exception? lastFailure = null; // the transient failure of the last round, while riding out an outage
         try
         {
             (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
@@ -54,50 +55,69 @@ internal sealed class AcquireProtocol
                 return Busy(request, _provider.HolderOfLocalGate(request.FullKey), start, activity);
             }
 
+            // A caller that has reached etcd and is waiting its turn rides out transient etcd failures (a restart, a
+            // leader election, a cut connection) while its wait lasts, as Go's concurrency.Mutex does: the next round
+            // starts from the transaction again, which also recognises a put of ours whose answer was lost, and a lease
+            // lost meanwhile is revoked and replaced. Before the first answer, a failure ends the acquire at once.
+            bool waiting = false;
+            int retries = 0;
             while (true)
             {
                 budget.Token.ThrowIfCancellationRequested();
-                step = "the lease grant";
-                (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, budget.Token).ConfigureAwait(false);
-                step = "the lock transaction";
-                (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, budget.Token).ConfigureAwait(false);
-                if (outcome == TakeOutcome.LeaseGone)
+                try
                 {
-                    lease.MarkLost("the lease was not found by the lock transaction");
-                    continue;
-                }
-
-                if (outcome == TakeOutcome.Busy)
-                {
-                    holder = current?.Value.ToStringUtf8();
-                    if (request.SingleAttempt)
+                    step = "the lease grant";
+                    (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, budget.Token).ConfigureAwait(false);
+                    step = "the lock transaction";
+                    (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, budget.Token).ConfigureAwait(false);
+                    if (outcome == TakeOutcome.LeaseGone)
                     {
-                        return Busy(request, holder, start, activity);
+                        lease.MarkLost("the lease was not found by the lock transaction");
+                        continue;
                     }
 
-                    if (current is not null)
+                    if (outcome == TakeOutcome.Busy)
                     {
-                        Log.Waiting(_provider.Logger, request.FullKey, holder ?? "");
-                        step = "the watch on the key";
-                        await WaitForReleaseAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
+                        holder = current?.Value.ToStringUtf8();
+                        if (request.SingleAttempt)
+                        {
+                            return Busy(request, holder, start, activity);
+                        }
+
+                        if (current is not null)
+                        {
+                            Log.Waiting(_provider.Logger, request.FullKey, holder ?? "");
+                            step = "the watch on the key";
+                            waiting = true;
+                            retries = 0;
+                            lastFailure = null;
+                            await WaitForReleaseAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
+                        }
+
+                        continue;
                     }
 
-                    continue;
-                }
+                    // Taken. A caller who cancelled meanwhile gets OperationCanceledException, and the finally revokes.
+                    callerToken.ThrowIfCancellationRequested();
+                    hold = _provider.TryRegisterHold(request, lease, token, gate);
+                    if (hold is null)
+                    {
+                        continue; // the lease was lost between the grant and now: revoke it and start over
+                    }
 
-                // Taken. A caller who cancelled meanwhile gets OperationCanceledException, and the finally revokes.
-                callerToken.ThrowIfCancellationRequested();
-                hold = _provider.TryRegisterHold(request, lease, token, gate);
-                if (hold is null)
+                    double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    _provider.Metrics.AcquireDuration.Record(elapsedMs);
+                    activity?.SetTag("attributelock.fencing_token", token);
+                    Log.Acquired(_provider.Logger, request.FullKey, lease.Id, token, elapsedMs);
+                    return hold;
+                }
+                catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                 {
-                    continue; // the lease was lost between the grant and now: revoke it and start over
+                    lastFailure = ex;
+                    int delayMs = Math.Min(2000, 250 << Math.Min(retries++, 3));
+                    Log.WaitRetrying(_provider.Logger, request.FullKey, step, ex.Message, delayMs);
+                    await Task.Delay(delayMs, budget.Token).ConfigureAwait(false);
                 }
-
-                double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                _provider.Metrics.AcquireDuration.Record(elapsedMs);
-                activity?.SetTag("attributelock.fencing_token", token);
-                Log.Acquired(_provider.Logger, request.FullKey, lease.Id, token, elapsedMs);
-                return hold;
             }
         }
         catch (Exception ex) when (ex is not (EtcdLockTimeoutException or EtcdLockUnavailableException or ObjectDisposedException) || budget.CallerCancelled)
@@ -111,6 +131,12 @@ internal sealed class AcquireProtocol
             if (budget.ProviderStopped)
             {
                 throw new ObjectDisposedException(nameof(EtcdLockProvider), "The lock provider was disposed while the lock was being acquired.");
+            }
+
+            if (budget.TimedOut && lastFailure is not null)
+            {
+                // The wait ended while etcd was failing: that, not a busy key, is what the caller needs to hear.
+                throw _provider.Unavailable(request.FullKey, step, lastFailure);
             }
 
             if (budget.TimedOut)

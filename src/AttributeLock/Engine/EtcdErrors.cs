@@ -27,6 +27,15 @@ internal static class EtcdErrors
         _ => false,
     };
 
+    /// <summary>A failure that a later attempt may not meet: etcd unreachable, slow, electing, overloaded.</summary>
+    public static bool IsTransientFailure(Exception ex) => ex switch
+    {
+        RpcException rpc => !IsPermanent(rpc) && rpc.StatusCode != StatusCode.NotFound,
+        EtcdLockUnavailableException unavailable => unavailable.IsTransient,
+        OperationCanceledException => true, // a request timeout; the caller's own token is checked before this is asked
+        _ => false,
+    };
+
     public static EtcdLockUnavailableException Map(string endpoints, TimeSpan timeout, string fullKey, string what, Exception ex)
     {
         if (ex is RpcException rpc && IsPermanent(rpc))
