@@ -7,69 +7,68 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators;
+
+/// <summary>
+/// Reports AL0019 on an <c>[EtcdLock]</c> method without a <c>CancellationToken</c> parameter: its wait for the
+/// lock cannot be cancelled and its Core cannot observe the hold's <c>LostToken</c>. An analyzer rather than
+/// the generator reports it, so that <c>#pragma warning disable AL0019</c> works on the method (the compiler
+/// applies pragmas only to diagnostics located in a syntax tree, which the generator's cached ones are not).
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class CancellationTokenAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>
-    /// Reports AL0019 on an <c>[EtcdLock]</c> method without a <c>CancellationToken</c> parameter: its wait for the
-    /// lock cannot be cancelled and its Core cannot observe the hold's <c>LostToken</c>. An analyzer rather than
-    /// the generator reports it, so that <c>#pragma warning disable AL0019</c> works on the method (the compiler
-    /// applies pragmas only to diagnostics located in a syntax tree, which the generator's cached ones are not).
-    /// </summary>
-    [DiagnosticAnalyzer(LanguageNames.CSharp)]
-    public sealed class CancellationTokenAnalyzer : DiagnosticAnalyzer
+    /// <inheritdoc />
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
+        ImmutableArray.Create(DiagnosticDescriptors.MissingCancellationToken);
+
+    /// <inheritdoc />
+    public override void Initialize(AnalysisContext context)
     {
-        /// <inheritdoc />
-        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
-            ImmutableArray.Create(DiagnosticDescriptors.MissingCancellationToken);
-
-        /// <inheritdoc />
-        public override void Initialize(AnalysisContext context)
+        // The generated implementation's [GeneratedCode] is merged into the partial method's attributes, so the
+        // compiler counts the user's declaration as generated code too. Only declarations that carry [EtcdLock]
+        // are reported, and the generated part never does.
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.Analyze | GeneratedCodeAnalysisFlags.ReportDiagnostics);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(start =>
         {
-            // The generated implementation's [GeneratedCode] is merged into the partial method's attributes, so the
-            // compiler counts the user's declaration as generated code too. Only declarations that carry [EtcdLock]
-            // are reported, and the generated part never does.
-            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.Analyze | GeneratedCodeAnalysisFlags.ReportDiagnostics);
-            context.EnableConcurrentExecution();
-            context.RegisterCompilationStartAction(start =>
-            {
-                INamedTypeSymbol? attributeType = start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute);
-                INamedTypeSymbol? tokenType = start.Compilation.GetTypeByMetadataName("System.Threading.CancellationToken");
-                if (attributeType is null || tokenType is null)
-                {
-                    return;
-                }
-
-                start.RegisterSyntaxNodeAction(nodeContext => Analyze(nodeContext, attributeType, tokenType), SyntaxKind.MethodDeclaration);
-            });
-        }
-
-        private static void Analyze(SyntaxNodeAnalysisContext context, INamedTypeSymbol attributeType, INamedTypeSymbol tokenType)
-        {
-            // The declaration that carries [EtcdLock] (a partial method's parts share their attributes).
-            var declaration = (MethodDeclarationSyntax)context.Node;
-            if (declaration.AttributeLists.Count == 0
-                || context.SemanticModel.GetDeclaredSymbol(declaration, context.CancellationToken) is not { } method
-                || method.Parameters.Any(p => KnownTypes.Is(p.Type, tokenType)))
+            INamedTypeSymbol? attributeType = start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute);
+            INamedTypeSymbol? tokenType = start.Compilation.GetTypeByMetadataName("System.Threading.CancellationToken");
+            if (attributeType is null || tokenType is null)
             {
                 return;
             }
 
-            AttributeData? attribute = method.GetAttributes().FirstOrDefault(a =>
-                SymbolEqualityComparer.Default.Equals(a.AttributeClass, attributeType)
-                && a.ApplicationSyntaxReference is { } reference
-                && reference.SyntaxTree == declaration.SyntaxTree
-                && declaration.Span.Contains(reference.Span));
-            if (attribute is null)
-            {
-                return;
-            }
+            start.RegisterSyntaxNodeAction(nodeContext => Analyze(nodeContext, attributeType, tokenType), SyntaxKind.MethodDeclaration);
+        });
+    }
 
-            int wait = attribute.NamedArguments.FirstOrDefault(a => a.Key == "WaitTimeoutMilliseconds").Value.Value is int value ? value : -1;
-            context.ReportDiagnostic(Diagnostic.Create(
-                DiagnosticDescriptors.MissingCancellationToken,
-                declaration.Identifier.GetLocation(),
-                method.Name,
-                wait == -1 ? "its wait for the lock has no time limit and cannot be cancelled" : "its wait for the lock cannot be cancelled"));
+    private static void Analyze(SyntaxNodeAnalysisContext context, INamedTypeSymbol attributeType, INamedTypeSymbol tokenType)
+    {
+        // The declaration that carries [EtcdLock] (a partial method's parts share their attributes).
+        var declaration = (MethodDeclarationSyntax)context.Node;
+        if (declaration.AttributeLists.Count == 0
+            || context.SemanticModel.GetDeclaredSymbol(declaration, context.CancellationToken) is not { } method
+            || method.Parameters.Any(p => KnownTypes.Is(p.Type, tokenType)))
+        {
+            return;
         }
+
+        AttributeData? attribute = method.GetAttributes().FirstOrDefault(a =>
+            SymbolEqualityComparer.Default.Equals(a.AttributeClass, attributeType)
+            && a.ApplicationSyntaxReference is { } reference
+            && reference.SyntaxTree == declaration.SyntaxTree
+            && declaration.Span.Contains(reference.Span));
+        if (attribute is null)
+        {
+            return;
+        }
+
+        int wait = attribute.NamedArguments.FirstOrDefault(a => a.Key == "WaitTimeoutMilliseconds").Value.Value is int value ? value : -1;
+        context.ReportDiagnostic(Diagnostic.Create(
+            DiagnosticDescriptors.MissingCancellationToken,
+            declaration.Identifier.GetLocation(),
+            method.Name,
+            wait == -1 ? "its wait for the lock has no time limit and cannot be cancelled" : "its wait for the lock cannot be cancelled"));
     }
 }

@@ -3,123 +3,122 @@ using System.Collections.Immutable;
 using System.Linq;
 using AttributeLock.Generators.Diagnostics;
 using AttributeLock.Generators.Helpers;
+using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
-using Microsoft.CodeAnalysis;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators;
+
+/// <summary>
+/// Reports AL0018 for every call of, or method-group reference to, the <c>&lt;Name&gt;Core</c> method of an
+/// <c>[EtcdLock]</c> method outside the generated implementation: such a call runs the body without the lock.
+/// Generated code is not analyzed, and a Core method calling itself (already under the lock) is allowed.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class CoreCallAnalyzer : DiagnosticAnalyzer
 {
-    /// <summary>
-    /// Reports AL0018 for every call of, or method-group reference to, the <c>&lt;Name&gt;Core</c> method of an
-    /// <c>[EtcdLock]</c> method outside the generated implementation: such a call runs the body without the lock.
-    /// Generated code is not analyzed, and a Core method calling itself (already under the lock) is allowed.
-    /// </summary>
-    [DiagnosticAnalyzer(LanguageNames.CSharp)]
-    public sealed class CoreCallAnalyzer : DiagnosticAnalyzer
+    /// <inheritdoc />
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
+        ImmutableArray.Create(DiagnosticDescriptors.CoreCalledDirectly);
+
+    /// <inheritdoc />
+    public override void Initialize(AnalysisContext context)
     {
-        /// <inheritdoc />
-        public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
-            ImmutableArray.Create(DiagnosticDescriptors.CoreCalledDirectly);
-
-        /// <inheritdoc />
-        public override void Initialize(AnalysisContext context)
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(start =>
         {
-            context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-            context.EnableConcurrentExecution();
-            context.RegisterCompilationStartAction(start =>
+            INamedTypeSymbol? attributeType = start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute);
+            if (attributeType is null)
             {
-                INamedTypeSymbol? attributeType = start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute);
-                if (attributeType is null)
-                {
-                    return;
-                }
+                return;
+            }
 
-                var wrappers = new ConcurrentDictionary<IMethodSymbol, IMethodSymbol?>(SymbolEqualityComparer.Default);
-                start.RegisterOperationAction(
-                    operation =>
+            var wrappers = new ConcurrentDictionary<IMethodSymbol, IMethodSymbol?>(SymbolEqualityComparer.Default);
+            start.RegisterOperationAction(
+                operation =>
+                {
+                    IMethodSymbol target = operation.Operation switch
                     {
-                        IMethodSymbol target = operation.Operation switch
-                        {
-                            IInvocationOperation invocation => invocation.TargetMethod,
-                            IMethodReferenceOperation reference => reference.Method,
-                            _ => null!,
-                        };
-                        if (target is null || IsInNameOf(operation.Operation))
-                        {
-                            return;
-                        }
+                        IInvocationOperation invocation => invocation.TargetMethod,
+                        IMethodReferenceOperation reference => reference.Method,
+                        _ => null!,
+                    };
+                    if (target is null || IsInNameOf(operation.Operation))
+                    {
+                        return;
+                    }
 
-                        IMethodSymbol core = target.ReducedFrom ?? target;
-                        core = core.OriginalDefinition;
-                        IMethodSymbol? wrapper = wrappers.GetOrAdd(core, c => FindWrapper(c, attributeType));
-                        if (wrapper is null || IsExempt(operation.ContainingSymbol, wrapper, core))
-                        {
-                            return;
-                        }
+                    IMethodSymbol core = target.ReducedFrom ?? target;
+                    core = core.OriginalDefinition;
+                    IMethodSymbol? wrapper = wrappers.GetOrAdd(core, c => FindWrapper(c, attributeType));
+                    if (wrapper is null || IsExempt(operation.ContainingSymbol, wrapper, core))
+                    {
+                        return;
+                    }
 
-                        operation.ReportDiagnostic(Diagnostic.Create(
-                            DiagnosticDescriptors.CoreCalledDirectly,
-                            NameLocation(operation.Operation.Syntax),
-                            core.Name,
-                            wrapper.Name));
-                    },
-                    OperationKind.Invocation,
-                    OperationKind.MethodReference);
-            });
+                    operation.ReportDiagnostic(Diagnostic.Create(
+                        DiagnosticDescriptors.CoreCalledDirectly,
+                        NameLocation(operation.Operation.Syntax),
+                        core.Name,
+                        wrapper.Name));
+                },
+                OperationKind.Invocation,
+                OperationKind.MethodReference);
+        });
+    }
+
+    private static IMethodSymbol? FindWrapper(IMethodSymbol core, INamedTypeSymbol attributeType)
+    {
+        if (core.MethodKind != MethodKind.Ordinary || core.Name.Length <= NamingConventions.CoreSuffix.Length || !core.Name.EndsWith(NamingConventions.CoreSuffix, System.StringComparison.Ordinal))
+        {
+            return null;
         }
 
-        private static IMethodSymbol? FindWrapper(IMethodSymbol core, INamedTypeSymbol attributeType)
+        string wrapperName = core.Name.Substring(0, core.Name.Length - NamingConventions.CoreSuffix.Length);
+        return core.ContainingType.GetMembers(wrapperName)
+            .OfType<IMethodSymbol>()
+            .Select(m => m.PartialDefinitionPart ?? m)
+            .FirstOrDefault(m => Symbols.HasEtcdLockAttribute(m, attributeType)
+                && SymbolEqualityComparer.Default.Equals(Symbols.FindCore(m), core));
+    }
+
+    private static bool IsExempt(ISymbol containing, IMethodSymbol wrapper, IMethodSymbol core)
+    {
+        if (containing is not IMethodSymbol method)
         {
-            if (core.MethodKind != MethodKind.Ordinary || core.Name.Length <= NamingConventions.CoreSuffix.Length || !core.Name.EndsWith(NamingConventions.CoreSuffix, System.StringComparison.Ordinal))
-            {
-                return null;
-            }
-
-            string wrapperName = core.Name.Substring(0, core.Name.Length - NamingConventions.CoreSuffix.Length);
-            return core.ContainingType.GetMembers(wrapperName)
-                .OfType<IMethodSymbol>()
-                .Select(m => m.PartialDefinitionPart ?? m)
-                .FirstOrDefault(m => Symbols.HasEtcdLockAttribute(m, attributeType)
-                    && SymbolEqualityComparer.Default.Equals(Symbols.FindCore(m), core));
-        }
-
-        private static bool IsExempt(ISymbol containing, IMethodSymbol wrapper, IMethodSymbol core)
-        {
-            if (containing is not IMethodSymbol method)
-            {
-                return false;
-            }
-
-            method = method.OriginalDefinition;
-            return SymbolEqualityComparer.Default.Equals(method, core)
-                || SymbolEqualityComparer.Default.Equals(method, wrapper)
-                || SymbolEqualityComparer.Default.Equals(method.PartialDefinitionPart, wrapper);
-        }
-
-        private static bool IsInNameOf(IOperation operation)
-        {
-            for (IOperation? current = operation.Parent; current is not null; current = current.Parent)
-            {
-                if (current is INameOfOperation)
-                {
-                    return true;
-                }
-            }
-
             return false;
         }
 
-        private static Location NameLocation(SyntaxNode syntax)
+        method = method.OriginalDefinition;
+        return SymbolEqualityComparer.Default.Equals(method, core)
+            || SymbolEqualityComparer.Default.Equals(method, wrapper)
+            || SymbolEqualityComparer.Default.Equals(method.PartialDefinitionPart, wrapper);
+    }
+
+    private static bool IsInNameOf(IOperation operation)
+    {
+        for (IOperation? current = operation.Parent; current is not null; current = current.Parent)
         {
-            ExpressionSyntax? expression = syntax is InvocationExpressionSyntax invocation ? invocation.Expression : syntax as ExpressionSyntax;
-            SyntaxNode name = expression switch
+            if (current is INameOfOperation)
             {
-                MemberAccessExpressionSyntax access => access.Name,
-                MemberBindingExpressionSyntax binding => binding.Name,
-                _ => (SyntaxNode?)expression ?? syntax,
-            };
-            return name.GetLocation();
+                return true;
+            }
         }
+
+        return false;
+    }
+
+    private static Location NameLocation(SyntaxNode syntax)
+    {
+        ExpressionSyntax? expression = syntax is InvocationExpressionSyntax invocation ? invocation.Expression : syntax as ExpressionSyntax;
+        SyntaxNode name = expression switch
+        {
+            MemberAccessExpressionSyntax access => access.Name,
+            MemberBindingExpressionSyntax binding => binding.Name,
+            _ => (SyntaxNode?)expression ?? syntax,
+        };
+        return name.GetLocation();
     }
 }

@@ -5,550 +5,549 @@ using AttributeLock.Generators.Diagnostics;
 using AttributeLock.Generators.Helpers;
 using AttributeLock.Generators.Models;
 using AttributeLock.Generators.Templates;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.Text;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
 
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators;
+
+/// <summary>
+/// Validates one <c>[EtcdLock]</c> method and turns it into a <see cref="LockMethodModel"/>. Symbols and
+/// syntax stay in here: the result holds plain values only, so the pipeline can cache it.
+/// </summary>
+internal sealed class Parser
 {
-    /// <summary>
-    /// Validates one <c>[EtcdLock]</c> method and turns it into a <see cref="LockMethodModel"/>. Symbols and
-    /// syntax stay in here: the result holds plain values only, so the pipeline can cache it.
-    /// </summary>
-    internal sealed class Parser
+    private const string LockLocalName = "__lock";
+
+    /// <summary>Namespaces as the generated code's <c>namespace</c> line writes them.</summary>
+    private static readonly SymbolDisplayFormat NamespaceFormat = SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted);
+
+    private readonly Compilation _compilation;
+    private readonly KnownTypes _known;
+    private readonly IMethodSymbol _method;
+    private readonly MethodDeclarationSyntax _syntax;
+    private readonly SyntaxTree _tree;
+    private readonly CancellationToken _cancellationToken;
+    private readonly List<DiagnosticInfo> _diagnostics = new List<DiagnosticInfo>();
+    private ExpressionSyntax? _templateExpression;
+    private string? _template;
+    private TemplateSourceMap? _map;
+
+    private Parser(Compilation compilation, IMethodSymbol method, MethodDeclarationSyntax syntax, CancellationToken cancellationToken)
     {
-        private const string LockLocalName = "__lock";
+        _compilation = compilation;
+        _known = KnownTypes.For(compilation);
+        _method = method;
+        _syntax = syntax;
+        _tree = syntax.SyntaxTree;
+        _cancellationToken = cancellationToken;
+    }
 
-        /// <summary>Namespaces as the generated code's <c>namespace</c> line writes them.</summary>
-        private static readonly SymbolDisplayFormat NamespaceFormat = SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted);
-
-        private readonly Compilation _compilation;
-        private readonly KnownTypes _known;
-        private readonly IMethodSymbol _method;
-        private readonly MethodDeclarationSyntax _syntax;
-        private readonly SyntaxTree _tree;
-        private readonly CancellationToken _cancellationToken;
-        private readonly List<DiagnosticInfo> _diagnostics = new List<DiagnosticInfo>();
-        private ExpressionSyntax? _templateExpression;
-        private string? _template;
-        private TemplateSourceMap? _map;
-
-        private Parser(Compilation compilation, IMethodSymbol method, MethodDeclarationSyntax syntax, CancellationToken cancellationToken)
+    /// <summary>Parses the method that <paramref name="context"/> found.</summary>
+    public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        if (context.TargetSymbol is not IMethodSymbol method
+            || context.TargetNode is not MethodDeclarationSyntax syntax
+            || context.Attributes.Length == 0)
         {
-            _compilation = compilation;
-            _known = KnownTypes.For(compilation);
-            _method = method;
-            _syntax = syntax;
-            _tree = syntax.SyntaxTree;
-            _cancellationToken = cancellationToken;
+            return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
         }
 
-        /// <summary>Parses the method that <paramref name="context"/> found.</summary>
-        public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        var parser = new Parser(context.SemanticModel.Compilation, method, syntax, cancellationToken);
+        LockMethodModel? model = parser.Run(context.Attributes[0]);
+        return new ParseResult(model, parser._diagnostics.ToEquatableArray());
+    }
+
+    private string MethodName => _method.Name;
+
+    private LocationInfo MethodLocation => At(_syntax.Identifier.Span);
+
+    private LockMethodModel? Run(AttributeData attribute)
+    {
+        CheckPartial();
+        EquatableArray<ContainingTypeModel> containingTypes = ContainingTypes();
+        bool? returnsValue = ReturnShape();
+        CheckParameters();
+
+        IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => KnownTypes.Is(p.Type, _known.CancellationToken));
+        var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
+        EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
+        (int ttl, int wait, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
+        string? provider = Provider();
+        IMethodSymbol? core = Core();
+
+        if (_diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)
+            || returnsValue is null || keyParts is null || provider is null || core is null)
         {
-            if (context.TargetSymbol is not IMethodSymbol method
-                || context.TargetNode is not MethodDeclarationSyntax syntax
-                || context.Attributes.Length == 0)
-            {
-                return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
-            }
-
-            var parser = new Parser(context.SemanticModel.Compilation, method, syntax, cancellationToken);
-            LockMethodModel? model = parser.Run(context.Attributes[0]);
-            return new ParseResult(model, parser._diagnostics.ToEquatableArray());
-        }
-
-        private string MethodName => _method.Name;
-
-        private LocationInfo MethodLocation => At(_syntax.Identifier.Span);
-
-        private LockMethodModel? Run(AttributeData attribute)
-        {
-            CheckPartial();
-            EquatableArray<ContainingTypeModel> containingTypes = ContainingTypes();
-            bool? returnsValue = ReturnShape();
-            CheckParameters();
-
-            IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => KnownTypes.Is(p.Type, _known.CancellationToken));
-            var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
-            EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
-            (int ttl, int wait, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
-            string? provider = Provider();
-            IMethodSymbol? core = Core();
-
-            if (_diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)
-                || returnsValue is null || keyParts is null || provider is null || core is null)
-            {
-                return null;
-            }
-
-            string lockLocal = LockLocalName;
-            for (int i = 1; _method.Parameters.Any(p => p.Name == lockLocal); i++)
-            {
-                lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            string typeArguments = _method.TypeParameters.Length == 0
-                ? ""
-                : "<" + string.Join(", ", _method.TypeParameters.Select(t => Symbols.Escape(t.Name))) + ">";
-
-            return new LockMethodModel(
-                Identity: _method.ToDisplayString(),
-                BaseHintName: string.Join(".", TypeChain().Select(t => HintPart(t.Name, t.TypeParameters)).Concat(new[] { HintPart(_method.Name, _method.TypeParameters) })),
-                Namespace: _method.ContainingNamespace.IsGlobalNamespace
-                    ? null
-                    : _method.ContainingNamespace.ToDisplayString(NamespaceFormat),
-                ContainingTypes: containingTypes,
-                Modifiers: string.Join(" ", _syntax.Modifiers.Where(m => !m.IsKind(SyntaxKind.PartialKeyword) && !m.IsKind(SyntaxKind.AsyncKeyword) && !m.IsKind(SyntaxKind.ExternKeyword)).Select(m => m.Text)),
-                ReturnType: _method.ReturnType.ToDisplayString(Symbols.TypeFormat),
-                Name: Symbols.Escape(_method.Name),
-                TypeParameters: typeArguments,
-                Parameters: _method.Parameters.Select(RenderParameter).ToEquatableArray(),
-                Constraints: _method.TypeParameters.Select(RenderConstraints).Where(c => c is not null).Select(c => c!).ToEquatableArray(),
-                ReturnsValue: returnsValue.Value,
-                Provider: provider,
-                KeyParts: keyParts.Value,
-                TtlSeconds: ttl,
-                WaitTimeoutMilliseconds: wait,
-                WhenBusy: whenBusy,
-                CancellationTokenParameter: token is null ? null : Symbols.Escape(token.Name),
-                CoreName: Symbols.Escape(core.Name) + typeArguments,
-                Arguments: _method.Parameters.Select(p => Symbols.Escape(p.Name)).ToEquatableArray(),
-                LockLocal: lockLocal);
-        }
-
-        private LocationInfo At(TextSpan span) => LocationInfo.From(_tree, span);
-
-        /// <summary>The template's source map, built only when a diagnostic needs it.</summary>
-        private TemplateSourceMap Map => _map ??= TemplateSourceMap.Create(_templateExpression!, _template!);
-
-        private void Report(DiagnosticDescriptor descriptor, LocationInfo location, params string[] args)
-            => _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, args));
-
-        private static string HintPart(string name, IEnumerable<ITypeParameterSymbol> typeParameters)
-        {
-            string[] names = typeParameters.Select(t => t.Name).ToArray();
-            return names.Length == 0 ? name : name + "{" + string.Join(",", names) + "}";
-        }
-
-        private IEnumerable<INamedTypeSymbol> TypeChain()
-        {
-            var chain = new List<INamedTypeSymbol>();
-            for (INamedTypeSymbol? type = _method.ContainingType; type is not null; type = type.ContainingType)
-            {
-                chain.Add(type);
-            }
-
-            chain.Reverse();
-            return chain;
-        }
-
-        private void CheckPartial()
-        {
-            if (_method.PartialImplementationPart is not null)
-            {
-                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, "; remove the hand-written implementation");
-            }
-            else if (!_method.IsPartialDefinition)
-            {
-                bool hasBody = _syntax.Body is not null || _syntax.ExpressionBody is not null;
-                Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + NamingConventions.CoreSuffix + "'" : "");
-            }
-        }
-
-        private EquatableArray<ContainingTypeModel> ContainingTypes()
-        {
-            var types = new List<ContainingTypeModel>();
-            foreach (TypeDeclarationSyntax declaration in _syntax.Ancestors().OfType<TypeDeclarationSyntax>())
-            {
-                if (!declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
-                {
-                    Report(DiagnosticDescriptors.TypeNotPartial, At(declaration.Identifier.Span), declaration.Identifier.ValueText, MethodName);
-                }
-
-                string keyword = declaration switch
-                {
-                    RecordDeclarationSyntax record => record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "record struct" : "record",
-                    StructDeclarationSyntax => "struct",
-                    InterfaceDeclarationSyntax => "interface",
-                    _ => "class",
-                };
-                string typeParameters = declaration.TypeParameterList is { } list
-                    ? "<" + string.Join(", ", list.Parameters.Select(p => (p.VarianceKeyword.IsKind(SyntaxKind.None) ? "" : p.VarianceKeyword.Text + " ") + p.Identifier.Text)) + ">"
-                    : "";
-                types.Add(new ContainingTypeModel(keyword, declaration.Identifier.Text, typeParameters));
-            }
-
-            types.Reverse();
-            return types.ToEquatableArray();
-        }
-
-        /// <summary>True for Task&lt;T&gt;/ValueTask&lt;T&gt;, false for Task/ValueTask, null (reported) otherwise.</summary>
-        private bool? ReturnShape()
-        {
-            ITypeSymbol type = _method.ReturnType;
-            if (!_method.ReturnsByRef && !_method.ReturnsByRefReadonly)
-            {
-                if (KnownTypes.Is(type, _known.Task) || KnownTypes.Is(type, _known.ValueTask))
-                {
-                    return false;
-                }
-
-                if (KnownTypes.Is(type, _known.TaskOfT) || KnownTypes.Is(type, _known.ValueTaskOfT))
-                {
-                    return true;
-                }
-            }
-
-            if (type.TypeKind == TypeKind.Error)
-            {
-                return null;
-            }
-
-            string reason = _method.ReturnsVoid
-                ? "the lock is released asynchronously, so callers must be able to await the call; return Task or ValueTask"
-                : KnownTypes.Is(type, _known.AsyncEnumerable) || KnownTypes.Is(type, _known.AsyncEnumerator)
-                    ? "an async iterator would hold the lock between its yields while the caller decides when to go on; return Task<T> or ValueTask<T> of a complete result"
-                    : "only Task, Task<T>, ValueTask and ValueTask<T> are supported, because the lock is held until the returned task completes";
-            Report(DiagnosticDescriptors.UnsupportedReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat), reason);
             return null;
         }
 
-        private void CheckParameters()
+        string lockLocal = LockLocalName;
+        for (int i = 1; _method.Parameters.Any(p => p.Name == lockLocal); i++)
         {
-            for (int i = 0; i < _method.Parameters.Length; i++)
+            lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        string typeArguments = _method.TypeParameters.Length == 0
+            ? ""
+            : "<" + string.Join(", ", _method.TypeParameters.Select(t => Symbols.Escape(t.Name))) + ">";
+
+        return new LockMethodModel(
+            Identity: _method.ToDisplayString(),
+            BaseHintName: string.Join(".", TypeChain().Select(t => HintPart(t.Name, t.TypeParameters)).Concat(new[] { HintPart(_method.Name, _method.TypeParameters) })),
+            Namespace: _method.ContainingNamespace.IsGlobalNamespace
+                ? null
+                : _method.ContainingNamespace.ToDisplayString(NamespaceFormat),
+            ContainingTypes: containingTypes,
+            Modifiers: string.Join(" ", _syntax.Modifiers.Where(m => !m.IsKind(SyntaxKind.PartialKeyword) && !m.IsKind(SyntaxKind.AsyncKeyword) && !m.IsKind(SyntaxKind.ExternKeyword)).Select(m => m.Text)),
+            ReturnType: _method.ReturnType.ToDisplayString(Symbols.TypeFormat),
+            Name: Symbols.Escape(_method.Name),
+            TypeParameters: typeArguments,
+            Parameters: _method.Parameters.Select(RenderParameter).ToEquatableArray(),
+            Constraints: _method.TypeParameters.Select(RenderConstraints).Where(c => c is not null).Select(c => c!).ToEquatableArray(),
+            ReturnsValue: returnsValue.Value,
+            Provider: provider,
+            KeyParts: keyParts.Value,
+            TtlSeconds: ttl,
+            WaitTimeoutMilliseconds: wait,
+            WhenBusy: whenBusy,
+            CancellationTokenParameter: token is null ? null : Symbols.Escape(token.Name),
+            CoreName: Symbols.Escape(core.Name) + typeArguments,
+            Arguments: _method.Parameters.Select(p => Symbols.Escape(p.Name)).ToEquatableArray(),
+            LockLocal: lockLocal);
+    }
+
+    private LocationInfo At(TextSpan span) => LocationInfo.From(_tree, span);
+
+    /// <summary>The template's source map, built only when a diagnostic needs it.</summary>
+    private TemplateSourceMap Map => _map ??= TemplateSourceMap.Create(_templateExpression!, _template!);
+
+    private void Report(DiagnosticDescriptor descriptor, LocationInfo location, params string[] args)
+        => _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, args));
+
+    private static string HintPart(string name, IEnumerable<ITypeParameterSymbol> typeParameters)
+    {
+        string[] names = typeParameters.Select(t => t.Name).ToArray();
+        return names.Length == 0 ? name : name + "{" + string.Join(",", names) + "}";
+    }
+
+    private IEnumerable<INamedTypeSymbol> TypeChain()
+    {
+        var chain = new List<INamedTypeSymbol>();
+        for (INamedTypeSymbol? type = _method.ContainingType; type is not null; type = type.ContainingType)
+        {
+            chain.Add(type);
+        }
+
+        chain.Reverse();
+        return chain;
+    }
+
+    private void CheckPartial()
+    {
+        if (_method.PartialImplementationPart is not null)
+        {
+            Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, "; remove the hand-written implementation");
+        }
+        else if (!_method.IsPartialDefinition)
+        {
+            bool hasBody = _syntax.Body is not null || _syntax.ExpressionBody is not null;
+            Report(DiagnosticDescriptors.MethodNotPartial, MethodLocation, MethodName, hasBody ? "; move the body to a method named '" + MethodName + NamingConventions.CoreSuffix + "'" : "");
+        }
+    }
+
+    private EquatableArray<ContainingTypeModel> ContainingTypes()
+    {
+        var types = new List<ContainingTypeModel>();
+        foreach (TypeDeclarationSyntax declaration in _syntax.Ancestors().OfType<TypeDeclarationSyntax>())
+        {
+            if (!declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
             {
-                IParameterSymbol parameter = _method.Parameters[i];
-                string? reason = parameter.RefKind switch
-                {
-                    RefKind.Ref => "passed by reference ('ref')",
-                    RefKind.Out => "an 'out' parameter",
-                    RefKind.In => "passed by reference ('in')",
-                    RefKind.None when parameter.Type.IsRefLikeType => $"of the ref struct type '{parameter.Type.ToDisplayString(Symbols.MessageFormat)}'",
-                    RefKind.None when parameter.Type.TypeKind is TypeKind.Pointer or TypeKind.FunctionPointer => $"of the pointer type '{parameter.Type.ToDisplayString(Symbols.MessageFormat)}'",
-                    RefKind.None => null,
-                    _ => "passed by reference",
-                };
-                if (reason is not null && i < _syntax.ParameterList.Parameters.Count)
-                {
-                    Report(DiagnosticDescriptors.UnsupportedParameter, At(_syntax.ParameterList.Parameters[i].Span), parameter.Name, MethodName, reason);
-                }
+                Report(DiagnosticDescriptors.TypeNotPartial, At(declaration.Identifier.Span), declaration.Identifier.ValueText, MethodName);
+            }
+
+            string keyword = declaration switch
+            {
+                RecordDeclarationSyntax record => record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "record struct" : "record",
+                StructDeclarationSyntax => "struct",
+                InterfaceDeclarationSyntax => "interface",
+                _ => "class",
+            };
+            string typeParameters = declaration.TypeParameterList is { } list
+                ? "<" + string.Join(", ", list.Parameters.Select(p => (p.VarianceKeyword.IsKind(SyntaxKind.None) ? "" : p.VarianceKeyword.Text + " ") + p.Identifier.Text)) + ">"
+                : "";
+            types.Add(new ContainingTypeModel(keyword, declaration.Identifier.Text, typeParameters));
+        }
+
+        types.Reverse();
+        return types.ToEquatableArray();
+    }
+
+    /// <summary>True for Task&lt;T&gt;/ValueTask&lt;T&gt;, false for Task/ValueTask, null (reported) otherwise.</summary>
+    private bool? ReturnShape()
+    {
+        ITypeSymbol type = _method.ReturnType;
+        if (!_method.ReturnsByRef && !_method.ReturnsByRefReadonly)
+        {
+            if (KnownTypes.Is(type, _known.Task) || KnownTypes.Is(type, _known.ValueTask))
+            {
+                return false;
+            }
+
+            if (KnownTypes.Is(type, _known.TaskOfT) || KnownTypes.Is(type, _known.ValueTaskOfT))
+            {
+                return true;
             }
         }
 
-        private EquatableArray<KeyPart>? KeyParts(AttributeData attribute, AttributeSyntax? attributeSyntax)
+        if (type.TypeKind == TypeKind.Error)
         {
-            ExpressionSyntax? expression = attributeSyntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.Expression;
-            if (attribute.ConstructorArguments.Length != 1 || expression is null)
-            {
-                // The compiler reports the malformed attribute.
-                return null;
-            }
-
-            string? template = attribute.ConstructorArguments[0].Value as string;
-            if (string.IsNullOrEmpty(template))
-            {
-                Report(DiagnosticDescriptors.EmptyTemplate, At(expression.Span), MethodName);
-                return null;
-            }
-
-            _templateExpression = expression;
-            _template = template;
-            if (template![0] != '/')
-            {
-                Report(DiagnosticDescriptors.TemplateWithoutSlash, At(Map.Map(0, template.Length)), template);
-            }
-
-            var parts = new List<KeyPart>();
-            bool valid = true;
-            foreach (TemplateToken token in KeyTemplate.Tokenize(template))
-            {
-                string text = template.Substring(token.Start, token.Length);
-                switch (token.Kind)
-                {
-                    case TemplateTokenKind.Literal:
-                        parts.Add(new LiteralKeyPart(text));
-                        break;
-                    case TemplateTokenKind.Braces:
-                        Report(DiagnosticDescriptors.BracePlaceholder, At(Map.Map(token.Start, token.Length)), text.Substring(1, text.Length - 2));
-                        valid = false;
-                        break;
-                    case TemplateTokenKind.Unterminated:
-                        Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it has no closing '>'");
-                        valid = false;
-                        break;
-                    case TemplateTokenKind.Empty:
-                        Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it names nothing; write a parameter name such as '<id>'");
-                        valid = false;
-                        break;
-                    case TemplateTokenKind.InvalidName:
-                        Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, $"'{token.Segments[0]}' is not a parameter name or a member path such as 'order.CustomerId'");
-                        valid = false;
-                        break;
-                    default:
-                        PlaceholderKeyPart? part = Placeholder(template, token);
-                        if (part is null)
-                        {
-                            valid = false;
-                        }
-                        else
-                        {
-                            parts.Add(part);
-                        }
-
-                        break;
-                }
-            }
-
-            return valid ? parts.ToEquatableArray() : null;
+            return null;
         }
 
-        private PlaceholderKeyPart? Placeholder(string template, TemplateToken token)
+        string reason = _method.ReturnsVoid
+            ? "the lock is released asynchronously, so callers must be able to await the call; return Task or ValueTask"
+            : KnownTypes.Is(type, _known.AsyncEnumerable) || KnownTypes.Is(type, _known.AsyncEnumerator)
+                ? "an async iterator would hold the lock between its yields while the caller decides when to go on; return Task<T> or ValueTask<T> of a complete result"
+                : "only Task, Task<T>, ValueTask and ValueTask<T> are supported, because the lock is held until the returned task completes";
+        Report(DiagnosticDescriptors.UnsupportedReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat), reason);
+        return null;
+    }
+
+    private void CheckParameters()
+    {
+        for (int i = 0; i < _method.Parameters.Length; i++)
         {
-            string root = token.Segments[0];
-            IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
-            if (parameter is null)
+            IParameterSymbol parameter = _method.Parameters[i];
+            string? reason = parameter.RefKind switch
             {
-                LocationInfo rootLocation = At(Map.Map(token.SegmentStart(template, 0), token.SegmentLength(template, 0)));
-                Report(DiagnosticDescriptors.UnknownPlaceholder, rootLocation, token.Path, MethodName, Suggestion(root));
-                return null;
-            }
-
-            ITypeSymbol type = parameter.Type;
-            var steps = new List<MemberStep>();
-            for (int i = 1; i < token.Segments.Length; i++)
+                RefKind.Ref => "passed by reference ('ref')",
+                RefKind.Out => "an 'out' parameter",
+                RefKind.In => "passed by reference ('in')",
+                RefKind.None when parameter.Type.IsRefLikeType => $"of the ref struct type '{parameter.Type.ToDisplayString(Symbols.MessageFormat)}'",
+                RefKind.None when parameter.Type.TypeKind is TypeKind.Pointer or TypeKind.FunctionPointer => $"of the pointer type '{parameter.Type.ToDisplayString(Symbols.MessageFormat)}'",
+                RefKind.None => null,
+                _ => "passed by reference",
+            };
+            if (reason is not null && i < _syntax.ParameterList.Parameters.Count)
             {
-                string receiverPath = string.Join(".", token.Segments.Take(i));
-                bool canBeNull = Symbols.CanBeNull(type);
-                ITypeSymbol receiver = Symbols.Unwrapped(type);
-                if (receiver.TypeKind == TypeKind.Error)
-                {
-                    return null;
-                }
-
-                ISymbol? member = Symbols.FindMember(_compilation, receiver, token.Segments[i], _method.ContainingType);
-                if (member is null)
-                {
-                    LocationInfo memberLocation = At(Map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
-                    Report(DiagnosticDescriptors.MemberNotFound, memberLocation, token.Path, receiver.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString(Symbols.MessageFormat), token.Segments[i]);
-                    return null;
-                }
-
-                steps.Add(new MemberStep(Symbols.Escape(member.Name), canBeNull, receiverPath));
-                type = member is IPropertySymbol property ? property.Type : ((IFieldSymbol)member).Type;
+                Report(DiagnosticDescriptors.UnsupportedParameter, At(_syntax.ParameterList.Parameters[i].Span), parameter.Name, MethodName, reason);
             }
+        }
+    }
 
-            if (type.TypeKind == TypeKind.Error)
-            {
-                return null;
-            }
-
-            if (!Symbols.HasInvariantStringForm(type, _known.Formattable))
-            {
-                string hint = Symbols.Unwrapped(type) switch
-                {
-                    ITypeParameterSymbol => " (constrain the type parameter, for example to IFormattable)",
-                    INamedTypeSymbol { IsRecord: true } => " (a record's generated ToString is not a stable key)",
-                    _ => "",
-                };
-                Report(DiagnosticDescriptors.PlaceholderType, At(Map.Map(token.Start + 1, token.Length - 2)), token.Path, type.ToDisplayString(Symbols.MessageFormat), hint);
-                return null;
-            }
-
-            return new PlaceholderKeyPart(Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
+    private EquatableArray<KeyPart>? KeyParts(AttributeData attribute, AttributeSyntax? attributeSyntax)
+    {
+        ExpressionSyntax? expression = attributeSyntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.Expression;
+        if (attribute.ConstructorArguments.Length != 1 || expression is null)
+        {
+            // The compiler reports the malformed attribute.
+            return null;
         }
 
-        private string Suggestion(string name)
+        string? template = attribute.ConstructorArguments[0].Value as string;
+        if (string.IsNullOrEmpty(template))
         {
-            if (_method.Parameters.Length == 0)
-            {
-                return "; it has no parameters";
-            }
-
-            IParameterSymbol closest = _method.Parameters
-                .OrderBy(p => EditDistance.Between(name.ToLowerInvariant(), p.Name.ToLowerInvariant()))
-                .ThenBy(p => EditDistance.Between(name, p.Name))
-                .First();
-            int distance = EditDistance.Between(name.ToLowerInvariant(), closest.Name.ToLowerInvariant());
-            if (distance < name.Length && distance <= System.Math.Max(2, name.Length / 3))
-            {
-                return $"; did you mean '<{closest.Name}>'?";
-            }
-
-            return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
+            Report(DiagnosticDescriptors.EmptyTemplate, At(expression.Span), MethodName);
+            return null;
         }
 
-        private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+        _templateExpression = expression;
+        _template = template;
+        if (template![0] != '/')
         {
-            int ttl = 0;
-            int wait = -1;
-            BusyBehavior whenBusy = BusyBehavior.Throw;
-            foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
-            {
-                if (argument.Value.Value is not int value)
-                {
-                    continue;
-                }
-
-                LocationInfo Where() => At(attributeSyntax?.ArgumentList?.Arguments
-                    .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument.Key)?.Expression.Span ?? _syntax.Identifier.Span);
-                switch (argument.Key)
-                {
-                    case "Ttl":
-                        ttl = value;
-                        if (value < 1)
-                        {
-                            Report(DiagnosticDescriptors.InvalidTtl, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        }
-
-                        break;
-                    case "WaitTimeoutMilliseconds":
-                        wait = value;
-                        if (value < -1)
-                        {
-                            Report(DiagnosticDescriptors.InvalidWaitTimeout, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        }
-
-                        break;
-                    case "WhenBusy":
-                        whenBusy = (BusyBehavior)value;
-                        break;
-                }
-            }
-
-            return (ttl, wait, whenBusy);
+            Report(DiagnosticDescriptors.TemplateWithoutSlash, At(Map.Map(0, template.Length)), template);
         }
 
-        private string? Provider()
+        var parts = new List<KeyPart>();
+        bool valid = true;
+        foreach (TemplateToken token in KeyTemplate.Tokenize(template))
         {
-            INamedTypeSymbol? providerType = _known.EtcdLockProvider;
-            if (providerType is null)
+            string text = template.Substring(token.Start, token.Length);
+            switch (token.Kind)
             {
-                return null;
-            }
-
-            INamedTypeSymbol type = _method.ContainingType;
-            ProviderCandidates candidates = _known.ProvidersOf(type, providerType, _cancellationToken);
-            var members = new List<ISymbol>(candidates.Members.Count);
-            foreach (ISymbol member in candidates.Members)
-            {
-                if (!_method.IsStatic || member.IsStatic)
-                {
-                    members.Add(member);
-                }
-            }
-
-            if (members.Count == 0 && !_method.IsStatic)
-            {
-                // A primary constructor parameter counts only when no field or property does: the usual
-                // "private readonly IEtcdLockProvider _locks = locks;" then names one provider, not two.
-                foreach (IParameterSymbol parameter in candidates.PrimaryParameters)
-                {
-                    if (!HasParameterNamed(parameter.Name))
+                case TemplateTokenKind.Literal:
+                    parts.Add(new LiteralKeyPart(text));
+                    break;
+                case TemplateTokenKind.Braces:
+                    Report(DiagnosticDescriptors.BracePlaceholder, At(Map.Map(token.Start, token.Length)), text.Substring(1, text.Length - 2));
+                    valid = false;
+                    break;
+                case TemplateTokenKind.Unterminated:
+                    Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it has no closing '>'");
+                    valid = false;
+                    break;
+                case TemplateTokenKind.Empty:
+                    Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it names nothing; write a parameter name such as '<id>'");
+                    valid = false;
+                    break;
+                case TemplateTokenKind.InvalidName:
+                    Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, $"'{token.Segments[0]}' is not a parameter name or a member path such as 'order.CustomerId'");
+                    valid = false;
+                    break;
+                default:
+                    PlaceholderKeyPart? part = Placeholder(template, token);
+                    if (part is null)
                     {
-                        members.Add(parameter);
+                        valid = false;
                     }
-                }
-            }
+                    else
+                    {
+                        parts.Add(part);
+                    }
 
-            if (members.Count == 0)
-            {
-                Report(DiagnosticDescriptors.ProviderMissing, MethodLocation, type.Name, _method.IsStatic ? "static " : "", MethodName);
-                return null;
+                    break;
             }
-
-            if (members.Count > 1)
-            {
-                Report(DiagnosticDescriptors.ProviderAmbiguous, MethodLocation, type.Name, MethodName, string.Join(", ", members.Select(m => "'" + m.Name + "'")));
-                return null;
-            }
-
-            ISymbol provider = members[0];
-            string name = Symbols.Escape(provider.Name);
-            if (provider is IParameterSymbol || !HasParameterNamed(provider.Name))
-            {
-                return name;
-            }
-
-            // A method parameter of the same name hides the member.
-            return provider.IsStatic ? provider.ContainingType.ToDisplayString(Symbols.TypeFormat) + "." + name : "this." + name;
         }
 
-        private bool HasParameterNamed(string name)
+        return valid ? parts.ToEquatableArray() : null;
+    }
+
+    private PlaceholderKeyPart? Placeholder(string template, TemplateToken token)
+    {
+        string root = token.Segments[0];
+        IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
+        if (parameter is null)
         {
-            foreach (IParameterSymbol parameter in _method.Parameters)
-            {
-                if (parameter.Name == name)
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        private IMethodSymbol? Core()
-        {
-            IMethodSymbol? core = Symbols.FindCore(_method);
-            if (core is not null)
-            {
-                return core;
-            }
-
-            string coreName = MethodName + NamingConventions.CoreSuffix;
-            IMethodSymbol? closest = Symbols.CoreCandidates(_method)
-                .OrderBy(c => c.Parameters.Length == _method.Parameters.Length ? 0 : 1)
-                .FirstOrDefault();
-            if (closest is null)
-            {
-                Report(DiagnosticDescriptors.CoreMissing, MethodLocation, MethodName, coreName);
-                return null;
-            }
-
-            Location? coreLocation = closest.Locations.FirstOrDefault(l => l.IsInSource);
-            Report(
-                DiagnosticDescriptors.CoreMismatch,
-                LocationInfo.From(coreLocation) ?? MethodLocation,
-                coreName,
-                MethodName,
-                Symbols.CoreMismatch(_method, closest) ?? "it does not match");
+            LocationInfo rootLocation = At(Map.Map(token.SegmentStart(template, 0), token.SegmentLength(template, 0)));
+            Report(DiagnosticDescriptors.UnknownPlaceholder, rootLocation, token.Path, MethodName, Suggestion(root));
             return null;
         }
 
-        private string RenderParameter(IParameterSymbol parameter)
+        ITypeSymbol type = parameter.Type;
+        var steps = new List<MemberStep>();
+        for (int i = 1; i < token.Segments.Length; i++)
         {
-            string prefix = parameter.IsParams ? "params " : parameter.Ordinal == 0 && _method.IsExtensionMethod ? "this " : "";
-            return prefix + parameter.Type.ToDisplayString(Symbols.TypeFormat) + " " + Symbols.Escape(parameter.Name);
+            string receiverPath = string.Join(".", token.Segments.Take(i));
+            bool canBeNull = Symbols.CanBeNull(type);
+            ITypeSymbol receiver = Symbols.Unwrapped(type);
+            if (receiver.TypeKind == TypeKind.Error)
+            {
+                return null;
+            }
+
+            ISymbol? member = Symbols.FindMember(_compilation, receiver, token.Segments[i], _method.ContainingType);
+            if (member is null)
+            {
+                LocationInfo memberLocation = At(Map.Map(token.SegmentStart(template, i), token.SegmentLength(template, i)));
+                Report(DiagnosticDescriptors.MemberNotFound, memberLocation, token.Path, receiver.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString(Symbols.MessageFormat), token.Segments[i]);
+                return null;
+            }
+
+            steps.Add(new MemberStep(Symbols.Escape(member.Name), canBeNull, receiverPath));
+            type = member is IPropertySymbol property ? property.Type : ((IFieldSymbol)member).Type;
         }
 
-        private static string? RenderConstraints(ITypeParameterSymbol typeParameter)
+        if (type.TypeKind == TypeKind.Error)
         {
-            var constraints = new List<string>();
-            if (typeParameter.HasReferenceTypeConstraint)
-            {
-                constraints.Add(typeParameter.ReferenceTypeConstraintNullableAnnotation == NullableAnnotation.Annotated ? "class?" : "class");
-            }
-            else if (typeParameter.HasUnmanagedTypeConstraint)
-            {
-                constraints.Add("unmanaged");
-            }
-            else if (typeParameter.HasValueTypeConstraint)
-            {
-                constraints.Add("struct");
-            }
-            else if (typeParameter.HasNotNullConstraint)
-            {
-                constraints.Add("notnull");
-            }
-
-            constraints.AddRange(typeParameter.ConstraintTypes.Select(t => t.ToDisplayString(Symbols.TypeFormat)));
-            if (typeParameter.HasConstructorConstraint)
-            {
-                constraints.Add("new()");
-            }
-
-            return constraints.Count == 0 ? null : "where " + Symbols.Escape(typeParameter.Name) + " : " + string.Join(", ", constraints);
+            return null;
         }
+
+        if (!Symbols.HasInvariantStringForm(type, _known.Formattable))
+        {
+            string hint = Symbols.Unwrapped(type) switch
+            {
+                ITypeParameterSymbol => " (constrain the type parameter, for example to IFormattable)",
+                INamedTypeSymbol { IsRecord: true } => " (a record's generated ToString is not a stable key)",
+                _ => "",
+            };
+            Report(DiagnosticDescriptors.PlaceholderType, At(Map.Map(token.Start + 1, token.Length - 2)), token.Path, type.ToDisplayString(Symbols.MessageFormat), hint);
+            return null;
+        }
+
+        return new PlaceholderKeyPart(Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
+    }
+
+    private string Suggestion(string name)
+    {
+        if (_method.Parameters.Length == 0)
+        {
+            return "; it has no parameters";
+        }
+
+        IParameterSymbol closest = _method.Parameters
+            .OrderBy(p => EditDistance.Between(name.ToLowerInvariant(), p.Name.ToLowerInvariant()))
+            .ThenBy(p => EditDistance.Between(name, p.Name))
+            .First();
+        int distance = EditDistance.Between(name.ToLowerInvariant(), closest.Name.ToLowerInvariant());
+        if (distance < name.Length && distance <= System.Math.Max(2, name.Length / 3))
+        {
+            return $"; did you mean '<{closest.Name}>'?";
+        }
+
+        return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
+    }
+
+    private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+    {
+        int ttl = 0;
+        int wait = -1;
+        BusyBehavior whenBusy = BusyBehavior.Throw;
+        foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
+        {
+            if (argument.Value.Value is not int value)
+            {
+                continue;
+            }
+
+            LocationInfo Where() => At(attributeSyntax?.ArgumentList?.Arguments
+                .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument.Key)?.Expression.Span ?? _syntax.Identifier.Span);
+            switch (argument.Key)
+            {
+                case "Ttl":
+                    ttl = value;
+                    if (value < 1)
+                    {
+                        Report(DiagnosticDescriptors.InvalidTtl, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+
+                    break;
+                case "WaitTimeoutMilliseconds":
+                    wait = value;
+                    if (value < -1)
+                    {
+                        Report(DiagnosticDescriptors.InvalidWaitTimeout, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+
+                    break;
+                case "WhenBusy":
+                    whenBusy = (BusyBehavior)value;
+                    break;
+            }
+        }
+
+        return (ttl, wait, whenBusy);
+    }
+
+    private string? Provider()
+    {
+        INamedTypeSymbol? providerType = _known.EtcdLockProvider;
+        if (providerType is null)
+        {
+            return null;
+        }
+
+        INamedTypeSymbol type = _method.ContainingType;
+        ProviderCandidates candidates = _known.ProvidersOf(type, providerType, _cancellationToken);
+        var members = new List<ISymbol>(candidates.Members.Count);
+        foreach (ISymbol member in candidates.Members)
+        {
+            if (!_method.IsStatic || member.IsStatic)
+            {
+                members.Add(member);
+            }
+        }
+
+        if (members.Count == 0 && !_method.IsStatic)
+        {
+            // A primary constructor parameter counts only when no field or property does: the usual
+            // "private readonly IEtcdLockProvider _locks = locks;" then names one provider, not two.
+            foreach (IParameterSymbol parameter in candidates.PrimaryParameters)
+            {
+                if (!HasParameterNamed(parameter.Name))
+                {
+                    members.Add(parameter);
+                }
+            }
+        }
+
+        if (members.Count == 0)
+        {
+            Report(DiagnosticDescriptors.ProviderMissing, MethodLocation, type.Name, _method.IsStatic ? "static " : "", MethodName);
+            return null;
+        }
+
+        if (members.Count > 1)
+        {
+            Report(DiagnosticDescriptors.ProviderAmbiguous, MethodLocation, type.Name, MethodName, string.Join(", ", members.Select(m => "'" + m.Name + "'")));
+            return null;
+        }
+
+        ISymbol provider = members[0];
+        string name = Symbols.Escape(provider.Name);
+        if (provider is IParameterSymbol || !HasParameterNamed(provider.Name))
+        {
+            return name;
+        }
+
+        // A method parameter of the same name hides the member.
+        return provider.IsStatic ? provider.ContainingType.ToDisplayString(Symbols.TypeFormat) + "." + name : "this." + name;
+    }
+
+    private bool HasParameterNamed(string name)
+    {
+        foreach (IParameterSymbol parameter in _method.Parameters)
+        {
+            if (parameter.Name == name)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private IMethodSymbol? Core()
+    {
+        IMethodSymbol? core = Symbols.FindCore(_method);
+        if (core is not null)
+        {
+            return core;
+        }
+
+        string coreName = MethodName + NamingConventions.CoreSuffix;
+        IMethodSymbol? closest = Symbols.CoreCandidates(_method)
+            .OrderBy(c => c.Parameters.Length == _method.Parameters.Length ? 0 : 1)
+            .FirstOrDefault();
+        if (closest is null)
+        {
+            Report(DiagnosticDescriptors.CoreMissing, MethodLocation, MethodName, coreName);
+            return null;
+        }
+
+        Location? coreLocation = closest.Locations.FirstOrDefault(l => l.IsInSource);
+        Report(
+            DiagnosticDescriptors.CoreMismatch,
+            LocationInfo.From(coreLocation) ?? MethodLocation,
+            coreName,
+            MethodName,
+            Symbols.CoreMismatch(_method, closest) ?? "it does not match");
+        return null;
+    }
+
+    private string RenderParameter(IParameterSymbol parameter)
+    {
+        string prefix = parameter.IsParams ? "params " : parameter.Ordinal == 0 && _method.IsExtensionMethod ? "this " : "";
+        return prefix + parameter.Type.ToDisplayString(Symbols.TypeFormat) + " " + Symbols.Escape(parameter.Name);
+    }
+
+    private static string? RenderConstraints(ITypeParameterSymbol typeParameter)
+    {
+        var constraints = new List<string>();
+        if (typeParameter.HasReferenceTypeConstraint)
+        {
+            constraints.Add(typeParameter.ReferenceTypeConstraintNullableAnnotation == NullableAnnotation.Annotated ? "class?" : "class");
+        }
+        else if (typeParameter.HasUnmanagedTypeConstraint)
+        {
+            constraints.Add("unmanaged");
+        }
+        else if (typeParameter.HasValueTypeConstraint)
+        {
+            constraints.Add("struct");
+        }
+        else if (typeParameter.HasNotNullConstraint)
+        {
+            constraints.Add("notnull");
+        }
+
+        constraints.AddRange(typeParameter.ConstraintTypes.Select(t => t.ToDisplayString(Symbols.TypeFormat)));
+        if (typeParameter.HasConstructorConstraint)
+        {
+            constraints.Add("new()");
+        }
+
+        return constraints.Count == 0 ? null : "where " + Symbols.Escape(typeParameter.Name) + " : " + string.Join(", ", constraints);
     }
 }

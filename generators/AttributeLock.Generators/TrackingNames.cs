@@ -1,24 +1,23 @@
-namespace AttributeLock.Generators
+namespace AttributeLock.Generators;
+
+/// <summary>
+/// Names of the generator's incremental steps, for tests that check the steps are cached
+/// (<see cref="Microsoft.CodeAnalysis.GeneratorRunResult.TrackedSteps"/>).
+/// </summary>
+public static class TrackingNames
 {
-    /// <summary>
-    /// Names of the generator's incremental steps, for tests that check the steps are cached
-    /// (<see cref="Microsoft.CodeAnalysis.GeneratorRunResult.TrackedSteps"/>).
-    /// </summary>
-    public static class TrackingNames
-    {
-        /// <summary>The parse of one <c>[EtcdLock]</c> method into a model plus diagnostics.</summary>
-        public const string Parse = nameof(Parse);
+    /// <summary>The parse of one <c>[EtcdLock]</c> method into a model plus diagnostics.</summary>
+    public const string Parse = nameof(Parse);
 
-        /// <summary>The diagnostics of all parsed methods.</summary>
-        public const string Diagnostics = nameof(Diagnostics);
+    /// <summary>The diagnostics of all parsed methods.</summary>
+    public const string Diagnostics = nameof(Diagnostics);
 
-        /// <summary>The valid models, one per method to implement.</summary>
-        public const string Models = nameof(Models);
+    /// <summary>The valid models, one per method to implement.</summary>
+    public const string Models = nameof(Models);
 
-        /// <summary>The unique file (hint) names assigned to all models.</summary>
-        public const string HintNames = nameof(HintNames);
+    /// <summary>The unique file (hint) names assigned to all models.</summary>
+    public const string HintNames = nameof(HintNames);
 
-        /// <summary>Each model paired with its file name, ready to emit.</summary>
-        public const string Files = nameof(Files);
-    }
+    /// <summary>Each model paired with its file name, ready to emit.</summary>
+    public const string Files = nameof(Files);
 }
