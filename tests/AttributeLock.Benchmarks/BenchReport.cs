@@ -138,11 +138,11 @@ public sealed class BenchReport(bool quick)
         {
             md.AppendLine("### 8 concurrent callers (custom harness: fixed-time window after a warm-up)");
             md.AppendLine();
-            md.AppendLine("| run | calls/s | hand-off p50 | hand-off p99 | hand-offs | max holders inside | client CPU/call | etcd CPU/call |");
-            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine("| run | calls/s | hand-off p50 | hand-off p99 | hand-offs | max holders inside | client CPU/call | etcd CPU/call | max leases alive |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (RunResult r in Runs)
             {
-                md.AppendLine(Inv($"| {r.Name.Trim()} | {r.Throughput:0} | {Ms(r.HandOffP50)} | {Ms(r.HandOffP99)} | {(r.Keys == 1 ? r.HandOffsMs.Length.ToString(s_inv) : "-")} | {(r.Keys == 1 ? r.MaxInside.ToString(s_inv) : "-")} | {Ms(r.ClientCpuMsPerCall)} | {Ms(double.IsNaN(r.EtcdCpuMsPerCall) ? null : r.EtcdCpuMsPerCall)} |"));
+                md.AppendLine(Inv($"| {r.Name.Trim()} | {r.Throughput:0} | {Ms(r.HandOffP50)} | {Ms(r.HandOffP99)} | {(r.Keys == 1 ? r.HandOffsMs.Length.ToString(s_inv) : "-")} | {(r.Keys == 1 ? r.MaxInside.ToString(s_inv) : "-")} | {Ms(r.ClientCpuMsPerCall)} | {Ms(double.IsNaN(r.EtcdCpuMsPerCall) ? null : r.EtcdCpuMsPerCall)} | {r.MaxLeases} |"));
             }
 
             md.AppendLine();
@@ -240,52 +240,48 @@ public sealed class BenchReport(bool quick)
         md.AppendLine();
         md.AppendLine("| target | measured | met |");
         md.AppendLine("|---|---|---|");
+        // The goals listed in docs/benchmarks.md: each a ratio against a baseline measured in this run.
         Calls.TryGetValue("HandWritten", out CallFigure? hand);
         Calls.TryGetValue("Generated", out CallFigure? generated);
-        Calls.TryGetValue("Put", out CallFigure? put);
-        if (hand is not null && generated is not null)
-        {
-            double ratio = generated.MedianMs / hand.MedianMs;
-            md.AppendLine(Inv($"| (2)/(1) median ≤ 1.05 | {generated.MedianMs:0.000} / {hand.MedianMs:0.000} ms = {ratio:0.000} | {Met(ratio <= 1.05)} |"));
-            if (generated.AllocatedBytes is { } ga && hand.AllocatedBytes is { } ha)
-            {
-                md.AppendLine(Inv($"| (2) allocates ≤ 1 KB more than (1) per call | {Bytes(ga)} − {Bytes(ha)} = {ga - ha:+0;-0} B | {Met(ga - ha <= 1024)} |"));
-            }
-        }
-        else
-        {
-            md.AppendLine("| (2)/(1) ≤ 1.05, ≤ 1 KB more | not measured (section calls not run) | - |");
-        }
-
         PairedFigure? pairedHand = Paired?.FirstOrDefault(p => p.Name.StartsWith("(1) ", StringComparison.Ordinal));
         PairedFigure? pairedGenerated = Paired?.FirstOrDefault(p => p.Name.StartsWith("(2) ", StringComparison.Ordinal));
         PairedFigure? pairedPut = Paired?.FirstOrDefault(p => p.Name.StartsWith("(6) ", StringComparison.Ordinal));
         if (pairedHand is not null && pairedGenerated is not null)
         {
             double ratio = pairedGenerated.MedianMs / pairedHand.MedianMs;
-            md.AppendLine(Inv($"| (2)/(1) median ≤ 1.05, interleaved | {pairedGenerated.MedianMs:0.000} / {pairedHand.MedianMs:0.000} ms = {ratio:0.000} | {Met(ratio <= 1.05)} |"));
+            md.AppendLine(Inv($"| uncontended call ≤ 0.70 × hand-written, interleaved median | {pairedGenerated.MedianMs:0.000} / {pairedHand.MedianMs:0.000} ms = {ratio:0.00} ({(pairedPut is null ? "" : Inv($"{pairedGenerated.MedianMs / pairedPut.MedianMs:0.0} Puts"))}) | {Met(ratio <= 0.70)} |"));
+        }
+        else
+        {
+            md.AppendLine("| uncontended call ≤ 0.70 × hand-written | not measured (section paired not run) | - |");
+        }
+
+        if (hand is not null && generated is not null)
+        {
+            md.AppendLine(Inv($"| uncontended call, BenchmarkDotNet median (for reference) | {generated.MedianMs:0.000} / {hand.MedianMs:0.000} ms = {generated.MedianMs / hand.MedianMs:0.00} | - |"));
+            if (generated.AllocatedBytes is { } ga && hand.AllocatedBytes is { } ha)
+            {
+                md.AppendLine(Inv($"| allocation ≤ +1 KB per call over hand-written | {Bytes(ga)} − {Bytes(ha)} = {ga - ha:+0;-0} B | {Met(ga - ha <= 1024)} |"));
+            }
         }
 
         RunResult? contended = Run("(4)");
         RunResult? spread = Run("(5)");
-        if (contended?.HandOffP50 is { } p50Paired && pairedPut is not null)
+        RunResult? handSpread = Runs.FirstOrDefault(r => r.Name.Contains("hand-written", StringComparison.Ordinal) && r.Keys > 1);
+        if (contended?.HandOffP50 is { } p50 && pairedPut is not null)
         {
-            md.AppendLine(Inv($"| hand-off p50 ≤ 3 × (6), interleaved Put | {p50Paired:0.000} ms vs 3 × {pairedPut.MedianMs:0.000} = {3 * pairedPut.MedianMs:0.000} ms (ratio {p50Paired / pairedPut.MedianMs:0.00} × Put) | {Met(p50Paired <= 3 * pairedPut.MedianMs)} |"));
-        }
-
-        if (contended?.HandOffP50 is { } p50 && put is not null)
-        {
-            md.AppendLine(Inv($"| hand-off p50 ≤ 3 × (6) | {p50:0.000} ms vs 3 × {put.MedianMs:0.000} = {3 * put.MedianMs:0.000} ms (ratio {p50 / put.MedianMs:0.00} × Put) | {Met(p50 <= 3 * put.MedianMs)} |"));
+            md.AppendLine(Inv($"| hand-off p50 ≤ 2.5 × Put (8 callers, one key; interleaved Put) | {p50:0.000} / {pairedPut.MedianMs:0.000} ms = {p50 / pairedPut.MedianMs:0.00} × Put | {Met(p50 <= 2.5 * pairedPut.MedianMs)} |"));
+            md.AppendLine(Inv($"| … while keeping at most 1–2 pre-granted leases (leases alive in etcd, holder's included) | at most {contended.MaxLeases} | {Met(contended.MaxLeases <= 3)} |"));
         }
         else
         {
-            md.AppendLine("| hand-off p50 ≤ 3 × (6) | not measured (needs sections calls and contention) | - |");
+            md.AppendLine("| hand-off p50 ≤ 2.5 × Put | not measured (needs sections paired and contention) | - |");
         }
 
-        if (contended is not null && spread is not null)
+        if (spread is not null && handSpread is not null)
         {
-            double ratio = spread.Throughput / contended.Throughput;
-            md.AppendLine(Inv($"| (5) ≥ 3 × (4) throughput | {spread.Throughput:0} / {contended.Throughput:0} calls/s = {ratio:0.00} | {Met(ratio >= 3)} |"));
+            double ratio = spread.ClientCpuMsPerCall / handSpread.ClientCpuMsPerCall;
+            md.AppendLine(Inv($"| client CPU per call ≤ 1.0 × hand-written, 8 callers on 8 keys | {spread.ClientCpuMsPerCall:0.000} / {handSpread.ClientCpuMsPerCall:0.000} ms = {ratio:0.00} | {Met(ratio <= 1.0)} |"));
         }
 
         if (Herd is { } herd)

@@ -53,7 +53,7 @@ public sealed class HandOffRecorder
     public double[] SamplesMs() => _samples.Take(_count).Select(t => t * 1000.0 / Stopwatch.Frequency).ToArray();
 }
 
-public sealed record RunResult(string Name, int Callers, int Keys, long Calls, double Seconds, double[] HandOffsMs, int MaxInside, double ClientCpuMs, double EtcdCpuMs)
+public sealed record RunResult(string Name, int Callers, int Keys, long Calls, double Seconds, double[] HandOffsMs, int MaxInside, double ClientCpuMs, double EtcdCpuMs, int MaxLeases)
 {
     /// <summary>CPU time this (client) process spent per call during the window, all threads.</summary>
     public double ClientCpuMsPerCall => ClientCpuMs / Math.Max(1, Calls);
@@ -176,6 +176,20 @@ public sealed class ContentionHarness(string endpoint, int? etcdProcessId, TimeS
         })).ToArray();
 
         await Task.Delay(warmup);
+        // Leases alive in etcd, sampled every 100 ms over the window: the holder's, the pre-granted ones and any
+        // revoke still on its way (an upper bound of what the variant keeps).
+        using var leaseCounter = new dotnet_etcd.EtcdClient(endpoint);
+        int maxLeases = 0;
+        using var sampling = new CancellationTokenSource();
+        Task sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                int count = (await leaseCounter.LeaseLeasesAsync(new Etcdserverpb.LeaseLeasesRequest()).ConfigureAwait(false)).Leases.Count;
+                maxLeases = Math.Max(maxLeases, count);
+                await Task.Delay(100).ConfigureAwait(false);
+            }
+        });
         recorder?.Start();
         double clientCpu = Cpu.ClientMs();
         double etcdCpu = Cpu.ProcessMs(etcdProcessId);
@@ -187,11 +201,13 @@ public sealed class ContentionHarness(string endpoint, int? etcdProcessId, TimeS
         clientCpu = Cpu.ClientMs() - clientCpu;
         etcdCpu = Cpu.ProcessMs(etcdProcessId) - etcdCpu;
         recorder?.Stop();
+        sampling.Cancel();
+        await sampler;
         Volatile.Write(ref stop, true);
         await Task.WhenAll(callers);
         double seconds = (end - windowStart) / (double)Stopwatch.Frequency;
-        var result = new RunResult(name, Callers, keys, Interlocked.Read(ref completed), seconds, recorder?.SamplesMs() ?? [], recorder?.MaxInside ?? 1, clientCpu, etcdCpu);
-        Console.WriteLine($"  {name}: {result.Throughput:0} calls/s, CPU per call: client {result.ClientCpuMsPerCall:0.000} ms, etcd {result.EtcdCpuMsPerCall:0.000} ms" +
+        var result = new RunResult(name, Callers, keys, Interlocked.Read(ref completed), seconds, recorder?.SamplesMs() ?? [], recorder?.MaxInside ?? 1, clientCpu, etcdCpu, maxLeases);
+        Console.WriteLine($"  {name}: {result.Throughput:0} calls/s, CPU per call: client {result.ClientCpuMsPerCall:0.000} ms, etcd {result.EtcdCpuMsPerCall:0.000} ms, at most {maxLeases} leases alive" +
             (result.HandOffP50 is { } p50 ? $", hand-off p50 {p50:0.000} ms, p99 {result.HandOffP99:0.000} ms ({result.HandOffsMs.Length} hand-offs)" : ""));
         return result;
     }
