@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using AttributeLock.Generators.Helpers;
 using AttributeLock.Generators.Models;
 using Microsoft.CodeAnalysis;
@@ -24,7 +25,7 @@ public sealed class EtcdLockGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.Parse);
 
         IncrementalValuesProvider<DiagnosticInfo> diagnostics = results
-            .SelectMany(static (result, _) => result.Diagnostics)
+            .SelectMany(static (result, _) => result.Diagnostics.Count == 0 ? ImmutableArray<DiagnosticInfo>.Empty : ImmutableArray.Create(result.Diagnostics.Items))
             .WithTrackingName(TrackingNames.Diagnostics);
         context.RegisterSourceOutput(diagnostics, static (output, diagnostic) => output.ReportDiagnostic(diagnostic.ToDiagnostic()));
 

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
 using AttributeLock.Generators.Diagnostics;
@@ -20,16 +21,13 @@ internal sealed class Parser
 {
     private const string LockLocalName = "__lock";
 
-    /// <summary>Namespaces as the generated code's <c>namespace</c> line writes them.</summary>
-    private static readonly SymbolDisplayFormat NamespaceFormat = SymbolDisplayFormat.FullyQualifiedFormat.WithGlobalNamespaceStyle(SymbolDisplayGlobalNamespaceStyle.Omitted);
-
     private readonly Compilation _compilation;
     private readonly KnownTypes _known;
     private readonly IMethodSymbol _method;
     private readonly MethodDeclarationSyntax _syntax;
     private readonly SyntaxTree _tree;
     private readonly CancellationToken _cancellationToken;
-    private readonly List<DiagnosticInfo> _diagnostics = new List<DiagnosticInfo>();
+    private List<DiagnosticInfo>? _diagnostics;
     private ExpressionSyntax? _templateExpression;
     private string? _template;
     private TemplateSourceMap? _map;
@@ -56,7 +54,7 @@ internal sealed class Parser
 
         var parser = new Parser(context.SemanticModel.Compilation, method, syntax, cancellationToken);
         LockMethodModel? model = parser.Run(context.Attributes[0]);
-        return new ParseResult(model, parser._diagnostics.ToEquatableArray());
+        return new ParseResult(model, parser._diagnostics is null ? EquatableArray<DiagnosticInfo>.Empty : parser._diagnostics.ToEquatableArray());
     }
 
     private string MethodName => _method.Name;
@@ -70,42 +68,63 @@ internal sealed class Parser
         bool? returnsValue = ReturnShape();
         CheckParameters();
 
-        IParameterSymbol? token = _method.Parameters.FirstOrDefault(p => KnownTypes.Is(p.Type, _known.CancellationToken));
+        ImmutableArray<IParameterSymbol> parameters = _method.Parameters;
+        IParameterSymbol? token = null;
+        foreach (IParameterSymbol parameter in parameters)
+        {
+            if (KnownTypes.Is(parameter.Type, _known.CancellationToken))
+            {
+                token = parameter;
+                break;
+            }
+        }
+
         var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
         EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
         (int ttl, int wait, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
         string? provider = Provider();
         IMethodSymbol? core = Core();
 
-        if (_diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)
+        if (HasErrors()
             || returnsValue is null || keyParts is null || provider is null || core is null)
         {
             return null;
         }
 
         string lockLocal = LockLocalName;
-        for (int i = 1; _method.Parameters.Any(p => p.Name == lockLocal); i++)
+        for (int i = 1; HasParameterNamed(lockLocal); i++)
         {
             lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        string typeArguments = _method.TypeParameters.Length == 0
+        ImmutableArray<ITypeParameterSymbol> typeParameters = _method.TypeParameters;
+        string typeArguments = typeParameters.Length == 0
             ? ""
-            : "<" + string.Join(", ", _method.TypeParameters.Select(t => Symbols.Escape(t.Name))) + ">";
+            : "<" + string.Join(", ", typeParameters.Select(t => Symbols.Escape(t.Name))) + ">";
+
+        var renderedParameters = new string[parameters.Length];
+        var arguments = new string[parameters.Length];
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            arguments[i] = Symbols.Escape(parameters[i].Name);
+            renderedParameters[i] = RenderParameter(parameters[i], arguments[i]);
+        }
 
         return new LockMethodModel(
             Identity: _method.ToDisplayString(),
-            BaseHintName: string.Join(".", TypeChain().Select(t => HintPart(t.Name, t.TypeParameters)).Concat(new[] { HintPart(_method.Name, _method.TypeParameters) })),
+            BaseHintName: HintBase(_method.ContainingType) + "." + HintPart(_method.Name, typeParameters),
             Namespace: _method.ContainingNamespace.IsGlobalNamespace
                 ? null
-                : _method.ContainingNamespace.ToDisplayString(NamespaceFormat),
+                : _known.NamespaceName(_method.ContainingNamespace),
             ContainingTypes: containingTypes,
-            Modifiers: string.Join(" ", _syntax.Modifiers.Where(m => !m.IsKind(SyntaxKind.PartialKeyword) && !m.IsKind(SyntaxKind.AsyncKeyword) && !m.IsKind(SyntaxKind.ExternKeyword)).Select(m => m.Text)),
-            ReturnType: _method.ReturnType.ToDisplayString(Symbols.TypeFormat),
+            Modifiers: Modifiers(),
+            ReturnType: _known.TypeName(_method.ReturnType),
             Name: Symbols.Escape(_method.Name),
             TypeParameters: typeArguments,
-            Parameters: _method.Parameters.Select(RenderParameter).ToEquatableArray(),
-            Constraints: _method.TypeParameters.Select(RenderConstraints).Where(c => c is not null).Select(c => c!).ToEquatableArray(),
+            Parameters: new EquatableArray<string>(renderedParameters),
+            Constraints: typeParameters.Length == 0
+                ? EquatableArray<string>.Empty
+                : typeParameters.Select(RenderConstraints).Where(c => c is not null).Select(c => c!).ToEquatableArray(),
             ReturnsValue: returnsValue.Value,
             Provider: provider,
             KeyParts: keyParts.Value,
@@ -114,8 +133,49 @@ internal sealed class Parser
             WhenBusy: whenBusy,
             CancellationTokenParameter: token is null ? null : Symbols.Escape(token.Name),
             CoreName: Symbols.Escape(core.Name) + typeArguments,
-            Arguments: _method.Parameters.Select(p => Symbols.Escape(p.Name)).ToEquatableArray(),
+            Arguments: new EquatableArray<string>(arguments),
             LockLocal: lockLocal);
+    }
+
+    private bool HasErrors()
+    {
+        if (_diagnostics is not null)
+        {
+            foreach (DiagnosticInfo diagnostic in _diagnostics)
+            {
+                if (diagnostic.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The declaration's modifiers without <c>partial</c>, <c>async</c> and <c>extern</c>, separated by spaces.</summary>
+    private string Modifiers()
+    {
+        string? first = null;
+        System.Text.StringBuilder? several = null;
+        foreach (SyntaxToken modifier in _syntax.Modifiers)
+        {
+            if (modifier.IsKind(SyntaxKind.PartialKeyword) || modifier.IsKind(SyntaxKind.AsyncKeyword) || modifier.IsKind(SyntaxKind.ExternKeyword))
+            {
+                continue;
+            }
+
+            if (first is null)
+            {
+                first = modifier.Text;
+            }
+            else
+            {
+                (several ??= new System.Text.StringBuilder(first)).Append(' ').Append(modifier.Text);
+            }
+        }
+
+        return several?.ToString() ?? first ?? "";
     }
 
     private LocationInfo At(TextSpan span) => LocationInfo.From(_tree, span);
@@ -124,24 +184,16 @@ internal sealed class Parser
     private TemplateSourceMap Map => _map ??= TemplateSourceMap.Create(_templateExpression!, _template!);
 
     private void Report(DiagnosticDescriptor descriptor, LocationInfo location, params string[] args)
-        => _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, args));
+        => (_diagnostics ??= new List<DiagnosticInfo>()).Add(DiagnosticInfo.Create(descriptor, location, args));
 
-    private static string HintPart(string name, IEnumerable<ITypeParameterSymbol> typeParameters)
+    private static string HintPart(string name, ImmutableArray<ITypeParameterSymbol> typeParameters)
+        => typeParameters.Length == 0 ? name : name + "{" + string.Join(",", typeParameters.Select(t => t.Name)) + "}";
+
+    /// <summary>The containing types' part of the file name, outermost first: <c>Outer.Inner{T}</c>.</summary>
+    private static string HintBase(INamedTypeSymbol type)
     {
-        string[] names = typeParameters.Select(t => t.Name).ToArray();
-        return names.Length == 0 ? name : name + "{" + string.Join(",", names) + "}";
-    }
-
-    private IEnumerable<INamedTypeSymbol> TypeChain()
-    {
-        var chain = new List<INamedTypeSymbol>();
-        for (INamedTypeSymbol? type = _method.ContainingType; type is not null; type = type.ContainingType)
-        {
-            chain.Add(type);
-        }
-
-        chain.Reverse();
-        return chain;
+        string part = HintPart(type.Name, type.TypeParameters);
+        return type.ContainingType is { } outer ? HintBase(outer) + "." + part : part;
     }
 
     private void CheckPartial()
@@ -159,9 +211,24 @@ internal sealed class Parser
 
     private EquatableArray<ContainingTypeModel> ContainingTypes()
     {
-        var types = new List<ContainingTypeModel>();
-        foreach (TypeDeclarationSyntax declaration in _syntax.Ancestors().OfType<TypeDeclarationSyntax>())
+        int count = 0;
+        for (SyntaxNode? node = _syntax.Parent; node is not null; node = node.Parent)
         {
+            if (node is TypeDeclarationSyntax)
+            {
+                count++;
+            }
+        }
+
+        // Outermost first; the walk (and the diagnostics) go from the innermost out.
+        var types = new ContainingTypeModel[count];
+        for (SyntaxNode? node = _syntax.Parent; node is not null; node = node.Parent)
+        {
+            if (node is not TypeDeclarationSyntax declaration)
+            {
+                continue;
+            }
+
             if (!declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
             {
                 Report(DiagnosticDescriptors.TypeNotPartial, At(declaration.Identifier.Span), declaration.Identifier.ValueText, MethodName);
@@ -177,11 +244,10 @@ internal sealed class Parser
             string typeParameters = declaration.TypeParameterList is { } list
                 ? "<" + string.Join(", ", list.Parameters.Select(p => (p.VarianceKeyword.IsKind(SyntaxKind.None) ? "" : p.VarianceKeyword.Text + " ") + p.Identifier.Text)) + ">"
                 : "";
-            types.Add(new ContainingTypeModel(keyword, declaration.Identifier.Text, typeParameters));
+            types[--count] = new ContainingTypeModel(keyword, declaration.Identifier.Text, typeParameters);
         }
 
-        types.Reverse();
-        return types.ToEquatableArray();
+        return new EquatableArray<ContainingTypeModel>(types);
     }
 
     /// <summary>True for Task&lt;T&gt;/ValueTask&lt;T&gt;, false for Task/ValueTask, null (reported) otherwise.</summary>
@@ -239,7 +305,19 @@ internal sealed class Parser
 
     private EquatableArray<KeyPart>? KeyParts(AttributeData attribute, AttributeSyntax? attributeSyntax)
     {
-        ExpressionSyntax? expression = attributeSyntax?.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals is null)?.Expression;
+        ExpressionSyntax? expression = null;
+        if (attributeSyntax?.ArgumentList is { } argumentList)
+        {
+            foreach (AttributeArgumentSyntax argument in argumentList.Arguments)
+            {
+                if (argument.NameEquals is null)
+                {
+                    expression = argument.Expression;
+                    break;
+                }
+            }
+        }
+
         if (attribute.ConstructorArguments.Length != 1 || expression is null)
         {
             // The compiler reports the malformed attribute.
@@ -262,27 +340,31 @@ internal sealed class Parser
 
         var parts = new List<KeyPart>();
         bool valid = true;
+        string text;
         foreach (TemplateToken token in KeyTemplate.Tokenize(template))
         {
-            string text = template.Substring(token.Start, token.Length);
             switch (token.Kind)
             {
                 case TemplateTokenKind.Literal:
-                    parts.Add(new LiteralKeyPart(text));
+                    parts.Add(new LiteralKeyPart(template.Substring(token.Start, token.Length)));
                     break;
                 case TemplateTokenKind.Braces:
+                    text = template.Substring(token.Start, token.Length);
                     Report(DiagnosticDescriptors.BracePlaceholder, At(Map.Map(token.Start, token.Length)), text.Substring(1, text.Length - 2));
                     valid = false;
                     break;
                 case TemplateTokenKind.Unterminated:
+                    text = template.Substring(token.Start, token.Length);
                     Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it has no closing '>'");
                     valid = false;
                     break;
                 case TemplateTokenKind.Empty:
+                    text = template.Substring(token.Start, token.Length);
                     Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, "it names nothing; write a parameter name such as '<id>'");
                     valid = false;
                     break;
                 case TemplateTokenKind.InvalidName:
+                    text = template.Substring(token.Start, token.Length);
                     Report(DiagnosticDescriptors.MalformedPlaceholder, At(Map.Map(token.Start, token.Length)), text, $"'{token.Segments[0]}' is not a parameter name or a member path such as 'order.CustomerId'");
                     valid = false;
                     break;
@@ -307,7 +389,16 @@ internal sealed class Parser
     private PlaceholderKeyPart? Placeholder(string template, TemplateToken token)
     {
         string root = token.Segments[0];
-        IParameterSymbol? parameter = _method.Parameters.FirstOrDefault(p => p.Name == root);
+        IParameterSymbol? parameter = null;
+        foreach (IParameterSymbol candidate in _method.Parameters)
+        {
+            if (candidate.Name == root)
+            {
+                parameter = candidate;
+                break;
+            }
+        }
+
         if (parameter is null)
         {
             LocationInfo rootLocation = At(Map.Map(token.SegmentStart(template, 0), token.SegmentLength(template, 0)));
@@ -316,10 +407,15 @@ internal sealed class Parser
         }
 
         ITypeSymbol type = parameter.Type;
-        var steps = new List<MemberStep>();
+        MemberStep[] steps = token.Segments.Length == 1 ? System.Array.Empty<MemberStep>() : new MemberStep[token.Segments.Length - 1];
+        string receiverPath = root;
         for (int i = 1; i < token.Segments.Length; i++)
         {
-            string receiverPath = string.Join(".", token.Segments.Take(i));
+            if (i > 1)
+            {
+                receiverPath = receiverPath + "." + token.Segments[i - 1];
+            }
+
             bool canBeNull = Symbols.CanBeNull(type);
             ITypeSymbol receiver = Symbols.Unwrapped(type);
             if (receiver.TypeKind == TypeKind.Error)
@@ -335,7 +431,7 @@ internal sealed class Parser
                 return null;
             }
 
-            steps.Add(new MemberStep(Symbols.Escape(member.Name), canBeNull, receiverPath));
+            steps[i - 1] = new MemberStep(Symbols.Escape(member.Name), canBeNull, receiverPath);
             type = member is IPropertySymbol property ? property.Type : ((IFieldSymbol)member).Type;
         }
 
@@ -356,7 +452,7 @@ internal sealed class Parser
             return null;
         }
 
-        return new PlaceholderKeyPart(Symbols.Escape(parameter.Name), token.Path, steps.ToEquatableArray());
+        return new PlaceholderKeyPart(Symbols.Escape(parameter.Name), token.Path, new EquatableArray<MemberStep>(steps));
     }
 
     private string Suggestion(string name)
@@ -391,15 +487,13 @@ internal sealed class Parser
                 continue;
             }
 
-            LocationInfo Where() => At(attributeSyntax?.ArgumentList?.Arguments
-                .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument.Key)?.Expression.Span ?? _syntax.Identifier.Span);
             switch (argument.Key)
             {
                 case "Ttl":
                     ttl = value;
                     if (value < 1)
                     {
-                        Report(DiagnosticDescriptors.InvalidTtl, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        Report(DiagnosticDescriptors.InvalidTtl, NamedArgumentLocation(attributeSyntax, argument.Key), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     }
 
                     break;
@@ -407,7 +501,7 @@ internal sealed class Parser
                     wait = value;
                     if (value < -1)
                     {
-                        Report(DiagnosticDescriptors.InvalidWaitTimeout, Where(), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        Report(DiagnosticDescriptors.InvalidWaitTimeout, NamedArgumentLocation(attributeSyntax, argument.Key), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     }
 
                     break;
@@ -420,6 +514,23 @@ internal sealed class Parser
         return (ttl, wait, whenBusy);
     }
 
+    /// <summary>Where the attribute sets <paramref name="name"/> (the method's name when that is not found).</summary>
+    private LocationInfo NamedArgumentLocation(AttributeSyntax? attributeSyntax, string name)
+    {
+        if (attributeSyntax?.ArgumentList is { } argumentList)
+        {
+            foreach (AttributeArgumentSyntax argument in argumentList.Arguments)
+            {
+                if (argument.NameEquals?.Name.Identifier.ValueText == name)
+                {
+                    return At(argument.Expression.Span);
+                }
+            }
+        }
+
+        return At(_syntax.Identifier.Span);
+    }
+
     private string? Provider()
     {
         INamedTypeSymbol? providerType = _known.EtcdLockProvider;
@@ -430,16 +541,18 @@ internal sealed class Parser
 
         INamedTypeSymbol type = _method.ContainingType;
         ProviderCandidates candidates = _known.ProvidersOf(type, providerType, _cancellationToken);
-        var members = new List<ISymbol>(candidates.Members.Count);
+        // The one usable member (the usual case), or all of them when there are several (for the message).
+        ISymbol? first = null;
+        List<ISymbol>? members = null;
         foreach (ISymbol member in candidates.Members)
         {
             if (!_method.IsStatic || member.IsStatic)
             {
-                members.Add(member);
+                Add(member);
             }
         }
 
-        if (members.Count == 0 && !_method.IsStatic)
+        if (first is null && !_method.IsStatic)
         {
             // A primary constructor parameter counts only when no field or property does: the usual
             // "private readonly IEtcdLockProvider _locks = locks;" then names one provider, not two.
@@ -447,24 +560,24 @@ internal sealed class Parser
             {
                 if (!HasParameterNamed(parameter.Name))
                 {
-                    members.Add(parameter);
+                    Add(parameter);
                 }
             }
         }
 
-        if (members.Count == 0)
+        if (first is null)
         {
             Report(DiagnosticDescriptors.ProviderMissing, MethodLocation, type.Name, _method.IsStatic ? "static " : "", MethodName);
             return null;
         }
 
-        if (members.Count > 1)
+        if (members is not null)
         {
             Report(DiagnosticDescriptors.ProviderAmbiguous, MethodLocation, type.Name, MethodName, string.Join(", ", members.Select(m => "'" + m.Name + "'")));
             return null;
         }
 
-        ISymbol provider = members[0];
+        ISymbol provider = first;
         string name = Symbols.Escape(provider.Name);
         if (provider is IParameterSymbol || !HasParameterNamed(provider.Name))
         {
@@ -473,6 +586,18 @@ internal sealed class Parser
 
         // A method parameter of the same name hides the member.
         return provider.IsStatic ? provider.ContainingType.ToDisplayString(Symbols.TypeFormat) + "." + name : "this." + name;
+
+        void Add(ISymbol member)
+        {
+            if (first is null)
+            {
+                first = member;
+            }
+            else
+            {
+                (members ??= new List<ISymbol> { first }).Add(member);
+            }
+        }
     }
 
     private bool HasParameterNamed(string name)
@@ -516,13 +641,15 @@ internal sealed class Parser
         return null;
     }
 
-    private string RenderParameter(IParameterSymbol parameter)
+    private string RenderParameter(IParameterSymbol parameter, string escapedName)
     {
-        string prefix = parameter.IsParams ? "params " : parameter.Ordinal == 0 && _method.IsExtensionMethod ? "this " : "";
-        return prefix + parameter.Type.ToDisplayString(Symbols.TypeFormat) + " " + Symbols.Escape(parameter.Name);
+        string type = _known.TypeName(parameter.Type);
+        return parameter.IsParams ? "params " + type + " " + escapedName
+            : parameter.Ordinal == 0 && _method.IsExtensionMethod ? "this " + type + " " + escapedName
+            : type + " " + escapedName;
     }
 
-    private static string? RenderConstraints(ITypeParameterSymbol typeParameter)
+    private string? RenderConstraints(ITypeParameterSymbol typeParameter)
     {
         var constraints = new List<string>();
         if (typeParameter.HasReferenceTypeConstraint)
@@ -542,7 +669,11 @@ internal sealed class Parser
             constraints.Add("notnull");
         }
 
-        constraints.AddRange(typeParameter.ConstraintTypes.Select(t => t.ToDisplayString(Symbols.TypeFormat)));
+        foreach (ITypeSymbol constraintType in typeParameter.ConstraintTypes)
+        {
+            constraints.Add(_known.TypeName(constraintType));
+        }
+
         if (typeParameter.HasConstructorConstraint)
         {
             constraints.Add("new()");

@@ -33,6 +33,13 @@ internal sealed class KnownTypes
     private readonly ConcurrentDictionary<INamedTypeSymbol, ProviderCandidates> _providers
         = new ConcurrentDictionary<INamedTypeSymbol, ProviderCandidates>(SymbolEqualityComparer.Default);
 
+    // Nullability is part of the text (string vs string?), so the names are keyed with it.
+    private readonly ConcurrentDictionary<ITypeSymbol, string> _typeNames
+        = new ConcurrentDictionary<ITypeSymbol, string>(SymbolEqualityComparer.IncludeNullability);
+
+    private readonly ConcurrentDictionary<INamespaceSymbol, string> _namespaceNames
+        = new ConcurrentDictionary<INamespaceSymbol, string>(SymbolEqualityComparer.Default);
+
     private KnownTypes(Compilation compilation)
     {
         _compilation = compilation;
@@ -94,6 +101,33 @@ internal sealed class KnownTypes
 
         candidates = ProviderCandidates.Find(_compilation, type, providerType, cancellationToken);
         return _providers.GetOrAdd(type, candidates);
+    }
+
+    /// <summary>
+    /// <paramref name="type"/> as the generated code writes it (<see cref="Symbols.TypeFormat"/>); formatted once per
+    /// type: the same few types (int, string, CancellationToken, Task&lt;T&gt;...) recur in every method.
+    /// </summary>
+    public string TypeName(ITypeSymbol type)
+    {
+        if (!_typeNames.TryGetValue(type, out string? name))
+        {
+            name = type.ToDisplayString(Symbols.TypeFormat);
+            _typeNames.TryAdd(type, name);
+        }
+
+        return name;
+    }
+
+    /// <summary><paramref name="ns"/> as the generated code's <c>namespace</c> line writes it (<see cref="Symbols.NamespaceFormat"/>), once per namespace.</summary>
+    public string NamespaceName(INamespaceSymbol ns)
+    {
+        if (!_namespaceNames.TryGetValue(ns, out string? name))
+        {
+            name = ns.ToDisplayString(Symbols.NamespaceFormat);
+            _namespaceNames.TryAdd(ns, name);
+        }
+
+        return name;
     }
 
     private Lazy<INamedTypeSymbol?> Resolve(string metadataName)

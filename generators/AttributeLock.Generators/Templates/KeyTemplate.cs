@@ -17,7 +17,7 @@ internal static class KeyTemplate
         {
             if (literalStart >= 0 && end > literalStart)
             {
-                tokens.Add(new TemplateToken(TemplateTokenKind.Literal, literalStart, end - literalStart, new string[0]));
+                tokens.Add(new TemplateToken(TemplateTokenKind.Literal, literalStart, end - literalStart, System.Array.Empty<string>()));
             }
 
             literalStart = -1;
@@ -34,7 +34,7 @@ internal static class KeyTemplate
                 if (close < 0 || (nextOpen >= 0 && nextOpen < close))
                 {
                     int end = nextOpen >= 0 ? nextOpen : template.Length;
-                    tokens.Add(new TemplateToken(TemplateTokenKind.Unterminated, i, end - i, new string[0]));
+                    tokens.Add(new TemplateToken(TemplateTokenKind.Unterminated, i, end - i, System.Array.Empty<string>()));
                     i = end;
                     continue;
                 }
@@ -43,7 +43,7 @@ internal static class KeyTemplate
                 int length = close - i + 1;
                 if (content.Length == 0)
                 {
-                    tokens.Add(new TemplateToken(TemplateTokenKind.Empty, i, length, new string[0]));
+                    tokens.Add(new TemplateToken(TemplateTokenKind.Empty, i, length, System.Array.Empty<string>()));
                 }
                 else if (TrySplitPath(content, out string[] segments))
                 {
