@@ -11,7 +11,7 @@ namespace AttributeLock.Generators.Tests;
 public sealed class CodeFixTests
 {
     [Fact]
-    public Task BracePlaceholder_BecomesAngleBrackets() => AssertFix(
+    public Task Brace_placeholder_becomes_angle_brackets() => AssertFix(
         "AL0005",
         """
         public partial class Svc(IEtcdLockProvider locks)
@@ -33,7 +33,7 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
-    public Task NonPartialType_BecomesPartial() => AssertFix(
+    public Task Non_partial_type_becomes_partial() => AssertFix(
         "AL0011",
         """
         public static class Outer
@@ -61,7 +61,7 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
-    public Task MethodWithBody_BecomesPartialDeclarationPlusCore() => AssertFix(
+    public Task Method_with_body_becomes_partial_declaration_plus_Core() => AssertFix(
         "AL0010",
         """
         public partial class Svc(IEtcdLockProvider locks)
@@ -89,7 +89,7 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
-    public Task MissingCore_IsAdded() => AssertFix(
+    public Task Missing_Core_is_added() => AssertFix(
         "AL0012",
         """
         public partial class Svc(IEtcdLockProvider locks)
@@ -109,7 +109,7 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
-    public Task MissingCancellationToken_IsAddedToTheMethodAndItsCore() => AssertFix(
+    public Task Missing_CancellationToken_is_added_to_the_method_and_its_Core() => AssertFix(
         "AL0019",
         """
         public partial class Svc(IEtcdLockProvider locks)
@@ -131,7 +131,7 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
-    public Task MissingCancellationToken_GoesBeforeParams_WithAFreeName() => AssertFix(
+    public Task Missing_CancellationToken_goes_before_params_with_a_free_name() => AssertFix(
         "AL0019",
         """
         public static partial class Jobs
@@ -157,7 +157,7 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
-    public Task MissingCancellationToken_ReachesACoreInAnotherFile() => AssertFix(
+    public Task Missing_CancellationToken_reaches_a_Core_in_another_file() => AssertFix(
         "AL0019",
         [
             """

@@ -23,7 +23,7 @@ public sealed partial class DiagnosticContractTests
         .ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
 
     [Fact]
-    public void EveryId_HasOneDescriptor_OfTheSameName()
+    public void Every_id_has_one_descriptor_of_the_same_name()
     {
         Assert.Equal(Ids.Values.Order(), Descriptors.Select(d => d.Id).Order());
         foreach (FieldInfo field in typeof(DiagnosticDescriptors).GetFields(BindingFlags.Public | BindingFlags.Static))
@@ -33,7 +33,7 @@ public sealed partial class DiagnosticContractTests
     }
 
     [Fact]
-    public void EveryDescriptor_HasADescription_AndAHelpLinkToAnExistingSection()
+    public void Every_descriptor_has_a_description_and_a_help_link_to_an_existing_section()
     {
         HashSet<string> anchors = Headings(File.ReadAllText(DocsPath())).Select(Anchor).ToHashSet(StringComparer.Ordinal);
         Assert.All(Descriptors, d =>
@@ -46,14 +46,14 @@ public sealed partial class DiagnosticContractTests
     }
 
     [Fact]
-    public void Docs_HaveOneSectionPerId_AndNoOther()
+    public void Docs_have_one_section_per_id_and_no_other()
     {
         var sections = Headings(File.ReadAllText(DocsPath())).Where(h => IdPattern().IsMatch(h)).ToList();
         Assert.Equal(Ids.Values.Order(), sections.Order());
     }
 
     [Fact]
-    public void ReleaseNotes_ListEveryId_WithItsSeverity()
+    public void Release_notes_list_every_id_with_its_severity()
     {
         string folder = Path.Combine(Path.GetDirectoryName(DocsPath())!, "..", "generators", "AttributeLock.Generators");
         var rows = File.ReadLines(Path.Combine(folder, "AnalyzerReleases.Shipped.md"))
@@ -65,7 +65,7 @@ public sealed partial class DiagnosticContractTests
     }
 
     [Fact]
-    public void CodeFixes_FixKnownIds()
+    public void Code_fixes_fix_known_ids()
     {
         var fixable = new EtcdLockCodeFixProvider().FixableDiagnosticIds;
         Assert.NotEmpty(fixable);

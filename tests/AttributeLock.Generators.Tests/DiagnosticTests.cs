@@ -36,28 +36,28 @@ public sealed class DiagnosticTests
     [Theory]
     [InlineData("""{|AL0001:""|}""")]
     [InlineData("""{|AL0001:null!|}""")]
-    public Task EmptyTemplate_IsReported(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+    public Task Empty_template_is_reported(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
 
     [Fact]
-    public void NonEmptyTemplate_IsClean() => AssertClean(Service("\"/ship\""));
+    public void Non_empty_template_is_clean() => AssertClean(Service("\"/ship\""));
 
     // AL0002
     [Fact]
-    public async Task UnknownPlaceholder_IsReported_WithClosestName()
+    public async Task Unknown_placeholder_is_reported_with_closest_name()
     {
         var diagnostics = await AssertDiagnostics(Service("\"/orders/<{|AL0002:Idd|}>\""), DiagnosticSeverity.Error);
         Assert.Equal("The lock key placeholder '<Idd>' does not name a parameter of 'ShipAsync'; did you mean '<id>'?", diagnostics[0].GetMessage());
     }
 
     [Fact]
-    public async Task UnknownPlaceholder_WithoutCloseName_ListsParameters()
+    public async Task Unknown_placeholder_without_close_name_lists_parameters()
     {
         var diagnostics = await AssertDiagnostics(Service("\"/orders/<{|AL0002:zzzzzz|}.Name>\""), DiagnosticSeverity.Error);
         Assert.EndsWith("its parameters are 'id', 'customer', 'ct'", diagnostics[0].GetMessage(), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void KnownPlaceholder_IsClean() => AssertClean(Service("\"/orders/<id>\""));
+    public void Known_placeholder_is_clean() => AssertClean(Service("\"/orders/<id>\""));
 
     // AL0003
     [Theory]
@@ -66,46 +66,46 @@ public sealed class DiagnosticTests
     [InlineData("\"/orders/{|AL0003:<>|}\"", "it names nothing")]
     [InlineData("\"/orders/{|AL0003:<a b>|}\"", "'a b' is not a parameter name")]
     [InlineData("\"/orders/{|AL0003:<id.>|}\"", "'id.' is not a parameter name")]
-    public async Task MalformedPlaceholder_IsReported(string argument, string reason)
+    public async Task Malformed_placeholder_is_reported(string argument, string reason)
     {
         var diagnostics = await AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
         Assert.Contains(reason, diagnostics[0].GetMessage(), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void AngleBracketsAroundNames_AreClean() => AssertClean(Service("\"/orders/<id>-<customer.Name>/x>y\""));
+    public void Angle_brackets_around_names_are_clean() => AssertClean(Service("\"/orders/<id>-<customer.Name>/x>y\""));
 
     // AL0004
     [Fact]
-    public async Task MissingMember_IsReported_NamingIt()
+    public async Task Missing_member_is_reported_naming_it()
     {
         var diagnostics = await AssertDiagnostics(Service("\"/c/<customer.Address.{|AL0004:Town|}>\""), DiagnosticSeverity.Error);
         Assert.Equal("The lock key placeholder '<customer.Address.Town>' cannot be resolved: 'Address' has no readable instance property or field named 'Town'", diagnostics[0].GetMessage());
     }
 
     [Fact]
-    public void MemberPath_IsClean() => AssertClean(Service("\"/c/<customer.Address.City>/<customer.Name.Length>\""));
+    public void Member_path_is_clean() => AssertClean(Service("\"/c/<customer.Address.City>/<customer.Name.Length>\""));
 
     // AL0005
     [Fact]
-    public async Task BracePlaceholder_IsReported()
+    public async Task Brace_placeholder_is_reported()
     {
         var diagnostics = await AssertDiagnostics(Service("\"/orders/{|AL0005:{id}|}/<{|AL0002:od|}>\""), DiagnosticSeverity.Error);
         Assert.Equal("'{id}' in the lock key template is literal text, not a placeholder; write '<id>'", diagnostics[0].GetMessage());
     }
 
     [Fact]
-    public void BracesThatAreNotNames_AreClean() => AssertClean(Service("\"/orders/{ <id> }/{}\""));
+    public void Braces_that_are_not_names_are_clean() => AssertClean(Service("\"/orders/{ <id> }/{}\""));
 
     // AL0006
     [Theory]
     [InlineData("\"/c/<{|AL0006:customer|}>\"")]
     [InlineData("\"/c/<{|AL0006:customer.Address|}>\"")]
     [InlineData("\"/c/<{|AL0006:ct|}>\"")]
-    public Task PlaceholderWithoutInvariantText_IsReported(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+    public Task Placeholder_without_invariant_text_is_reported(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
 
     [Fact]
-    public Task PlaceholderOfRecordOrUnconstrainedTypeParameter_IsReported() => AssertDiagnostics(
+    public Task Placeholder_of_record_or_unconstrained_type_parameter_is_reported() => AssertDiagnostics(
         """
         public sealed record Point(int X, int Y);
 
@@ -125,7 +125,7 @@ public sealed class DiagnosticTests
         DiagnosticSeverity.Error);
 
     [Fact]
-    public void PlaceholderTypesWithInvariantText_AreClean() => AssertClean("""
+    public void Placeholder_types_with_invariant_text_are_clean() => AssertClean("""
         public enum Color { Red }
 
         public sealed class Sku
@@ -149,7 +149,7 @@ public sealed class DiagnosticTests
     [Theory]
     [InlineData("\"{|AL0007:orders/<id>|}\"")]
     [InlineData("@\"{|AL0007:orders/<id>|}\"")]
-    public async Task TemplateWithoutSlash_IsAWarning_AndStillGenerates(string argument)
+    public async Task Template_without_slash_is_a_warning_and_still_generates(string argument)
     {
         var diagnostics = await AssertDiagnostics(Service(argument), DiagnosticSeverity.Warning);
         Assert.Equal("The lock key template \"orders/<id>\" does not start with '/'; keys are paths such as \"/orders/<id>\"", diagnostics[0].GetMessage());
@@ -157,32 +157,32 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void TemplateWithSlash_IsClean() => AssertClean(Service("\"/orders/<id>\""));
+    public void Template_with_slash_is_clean() => AssertClean(Service("\"/orders/<id>\""));
 
     // AL0008
     [Theory]
     [InlineData("\"/o\", Ttl = {|AL0008:0|}")]
     [InlineData("\"/o\", Ttl = {|AL0008:-5|}")]
-    public Task InvalidTtl_IsReported(string arguments) => AssertDiagnostics(Service(arguments), DiagnosticSeverity.Error);
+    public Task Invalid_ttl_is_reported(string arguments) => AssertDiagnostics(Service(arguments), DiagnosticSeverity.Error);
 
     [Theory]
     [InlineData("\"/o\", Ttl = 1")]
     [InlineData("\"/o\"")]
-    public void ValidTtl_IsClean(string arguments) => AssertClean(Service(arguments));
+    public void Valid_ttl_is_clean(string arguments) => AssertClean(Service(arguments));
 
     // AL0009
     [Fact]
-    public Task InvalidWaitTimeout_IsReported() => AssertDiagnostics(Service("\"/o\", WaitTimeoutMilliseconds = {|AL0009:-2|}"), DiagnosticSeverity.Error);
+    public Task Invalid_wait_timeout_is_reported() => AssertDiagnostics(Service("\"/o\", WaitTimeoutMilliseconds = {|AL0009:-2|}"), DiagnosticSeverity.Error);
 
     [Theory]
     [InlineData("\"/o\", WaitTimeoutMilliseconds = -1")]
     [InlineData("\"/o\", WaitTimeoutMilliseconds = 0")]
     [InlineData("\"/o\", WaitTimeoutMilliseconds = 1500")]
-    public void ValidWaitTimeout_IsClean(string arguments) => AssertClean(Service(arguments));
+    public void Valid_wait_timeout_is_clean(string arguments) => AssertClean(Service(arguments));
 
     // AL0010
     [Fact]
-    public Task NonPartialMethod_IsReported() => AssertDiagnostics(
+    public Task Non_partial_method_is_reported() => AssertDiagnostics(
         """
         public partial class Svc(IEtcdLockProvider locks)
         {
@@ -195,10 +195,10 @@ public sealed class DiagnosticTests
         DiagnosticSeverity.Error);
 
     [Fact]
-    public void PartialMethod_IsClean() => AssertClean(Service("\"/o\""));
+    public void Partial_method_is_clean() => AssertClean(Service("\"/o\""));
 
     [Fact]
-    public Task AttributeOnHandWrittenImplementation_IsReported() => AssertDiagnostics(
+    public Task Attribute_on_hand_written_implementation_is_reported() => AssertDiagnostics(
         """
         public partial class Svc(IEtcdLockProvider locks)
         {
@@ -213,7 +213,7 @@ public sealed class DiagnosticTests
         DiagnosticSeverity.Error);
 
     [Fact]
-    public void MemberPathsThroughTypeParametersStructsAndInterfaces_AreClean() => AssertClean("""
+    public void Member_paths_through_type_parameters_structs_and_interfaces_are_clean() => AssertClean("""
         public interface IHasId
         {
             int Id { get; }
@@ -237,7 +237,7 @@ public sealed class DiagnosticTests
 
     // AL0011
     [Fact]
-    public Task NonPartialContainingType_IsReported() => AssertDiagnostics(
+    public Task Non_partial_containing_type_is_reported() => AssertDiagnostics(
         """
         public class {|AL0011:Outer|}
         {
@@ -253,7 +253,7 @@ public sealed class DiagnosticTests
         DiagnosticSeverity.Error);
 
     [Fact]
-    public void PartialContainingTypes_AreClean() => AssertClean("""
+    public void Partial_containing_types_are_clean() => AssertClean("""
         public partial class Outer
         {
             public partial class Svc(IEtcdLockProvider locks)
@@ -268,7 +268,7 @@ public sealed class DiagnosticTests
 
     // AL0012
     [Fact]
-    public async Task MissingCore_IsReported()
+    public async Task Missing_Core_is_reported()
     {
         var diagnostics = await AssertDiagnostics(
             """
@@ -283,14 +283,14 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void ExistingCore_IsClean() => AssertClean(Service("\"/o\""));
+    public void Existing_Core_is_clean() => AssertClean(Service("\"/o\""));
 
     // AL0013
     [Theory]
     [InlineData("private Task {|AL0013:ShipAsyncCore|}(long id) => Task.CompletedTask;", "its parameters are (long), expected (int)")]
     [InlineData("private Task<int> {|AL0013:ShipAsyncCore|}(int id) => Task.FromResult(id);", "it returns 'System.Threading.Tasks.Task<int>', expected 'System.Threading.Tasks.Task'")]
     [InlineData("private Task {|AL0013:ShipAsyncCore|}<T>(int id) => Task.CompletedTask;", "it has 1 type parameter(s), 'ShipAsync' has 0")]
-    public async Task MismatchedCore_IsReported(string core, string reason)
+    public async Task Mismatched_Core_is_reported(string core, string reason)
     {
         var diagnostics = await AssertDiagnostics(
             $$"""
@@ -307,7 +307,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public async Task CoreOfAVoidMethod_IsNotToldToReturnVoid()
+    public async Task Core_of_a_void_method_is_not_told_to_return_void()
     {
         var (_, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + """
             public partial class Svc(IEtcdLockProvider locks)
@@ -326,7 +326,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public Task CoreOfStaticMethod_MustBeStaticAndMatch() => AssertDiagnostics(
+    public Task Core_of_static_method_must_be_static_and_match() => AssertDiagnostics(
         """
         public static partial class Jobs
         {
@@ -351,7 +351,7 @@ public sealed class DiagnosticTests
         DiagnosticSeverity.Error);
 
     [Fact]
-    public void OverloadedCore_PicksTheMatchingOne() => AssertClean("""
+    public void Overloaded_Core_picks_the_matching_one() => AssertClean("""
         public partial class Svc(IEtcdLockProvider locks)
         {
             [EtcdLock("/o/<id>")]
@@ -365,7 +365,7 @@ public sealed class DiagnosticTests
 
     // AL0014
     [Fact]
-    public async Task MissingProvider_IsReported()
+    public async Task Missing_provider_is_reported()
     {
         var diagnostics = await AssertDiagnostics(
             """
@@ -382,7 +382,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public async Task StaticMethodWithInstanceProvider_IsReported()
+    public async Task Static_method_with_instance_provider_is_reported()
     {
         var diagnostics = await AssertDiagnostics(
             """
@@ -399,7 +399,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void InheritedProtectedProvider_IsClean() => AssertClean("""
+    public void Inherited_protected_provider_is_clean() => AssertClean("""
         public abstract class ServiceBase(IEtcdLockProvider locks)
         {
             protected IEtcdLockProvider Locks { get; } = locks;
@@ -416,7 +416,7 @@ public sealed class DiagnosticTests
 
     // AL0015
     [Fact]
-    public async Task SeveralProviders_AreReported()
+    public async Task Several_providers_are_reported()
     {
         var diagnostics = await AssertDiagnostics(
             """
@@ -436,7 +436,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void FieldInitializedFromPrimaryConstructorParameter_IsOneProvider() => AssertClean("""
+    public void Field_initialized_from_primary_constructor_parameter_is_one_provider() => AssertClean("""
         public partial class Svc(IEtcdLockProvider locks)
         {
             private readonly IEtcdLockProvider _locks = locks;
@@ -453,7 +453,7 @@ public sealed class DiagnosticTests
     [InlineData("void", "callers must be able to await the call")]
     [InlineData("int", "only Task, Task<T>, ValueTask and ValueTask<T> are supported")]
     [InlineData("System.Collections.Generic.IAsyncEnumerable<int>", "an async iterator would hold the lock between its yields")]
-    public async Task UnsupportedReturnType_IsReported(string returnType, string reason)
+    public async Task Unsupported_return_type_is_reported(string returnType, string reason)
     {
         string accessibility = returnType == "void" ? "private" : "public";
         var diagnostics = await AssertDiagnostics(
@@ -471,7 +471,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void SupportedReturnTypes_AreClean() => AssertClean(Service("\"/o\""));
+    public void Supported_return_types_are_clean() => AssertClean(Service("\"/o\""));
 
     // AL0017
     [Theory]
@@ -479,7 +479,7 @@ public sealed class DiagnosticTests
     [InlineData("out int value", "an 'out' parameter")]
     [InlineData("in int value", "passed by reference ('in')")]
     [InlineData("Span<int> value", "of the ref struct type 'System.Span<int>'")]
-    public async Task UnsupportedParameter_IsReported(string parameter, string reason)
+    public async Task Unsupported_parameter_is_reported(string parameter, string reason)
     {
         var diagnostics = await AssertDiagnostics(
             $$"""
@@ -496,11 +496,11 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void ByValueParameters_AreClean() => AssertClean(Service("\"/o\""));
+    public void By_value_parameters_are_clean() => AssertClean(Service("\"/o\""));
 
     // AL0018
     [Fact]
-    public async Task DirectCoreUse_IsReported()
+    public async Task Direct_Core_use_is_reported()
     {
         var diagnostics = await AssertDiagnostics(
             """
@@ -526,7 +526,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public void WrapperCallsRecursionNameofAndUnrelatedCoreMethods_AreClean() => AssertClean("""
+    public void Wrapper_calls_recursion_nameof_and_unrelated_Core_methods_are_clean() => AssertClean("""
         public partial class Svc(IEtcdLockProvider locks)
         {
             [EtcdLock("/o/<id>")]
@@ -556,7 +556,7 @@ public sealed class DiagnosticTests
 
     // AL0019
     [Fact]
-    public async Task MissingCancellationToken_IsAWarningOnTheIdentifier_AndStillGenerates()
+    public async Task Missing_CancellationToken_is_a_warning_on_the_identifier_and_still_generates()
     {
         const string source = """
             public partial class Svc(IEtcdLockProvider locks)
@@ -583,7 +583,7 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
-    public async Task MissingCancellationToken_CanBeSuppressedWithPragma()
+    public async Task Missing_CancellationToken_can_be_suppressed_with_pragma()
     {
         var (outcome, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + """
             public partial class Svc(IEtcdLockProvider locks)
@@ -605,7 +605,7 @@ public sealed class DiagnosticTests
     [InlineData("CancellationToken ct")]
     [InlineData("CancellationToken cancellationToken = default")]
     [InlineData("global::System.Threading.CancellationToken token, int id = 0")]
-    public async Task MethodWithACancellationToken_HasNoAL0019(string parameters)
+    public async Task Method_with_a_CancellationToken_has_no_AL0019(string parameters)
     {
         var (outcome, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + $$"""
             public partial class Svc(IEtcdLockProvider locks)
@@ -627,15 +627,15 @@ public sealed class DiagnosticTests
     [InlineData("@\"/o/\"\"q\"\"/<{|AL0002:idd|}>\"")]
     [InlineData("\"\"\"/o/\"x\"/<{|AL0002:idd|}>\"\"\"")]
     [InlineData("\"/o/\\U0001F600/<{|AL0002:idd|}>\"")]
-    public Task SpansInsideLiterals_AreExact(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
+    public Task Spans_inside_literals_are_exact(string argument) => AssertDiagnostics(Service(argument), DiagnosticSeverity.Error);
 
     [Fact]
-    public Task ConstantTemplate_ReportsOnTheArgument() => AssertDiagnostics(
+    public Task Constant_template_reports_on_the_argument() => AssertDiagnostics(
         Service("{|AL0002:Svc.Key|}", "    internal const string Key = \"/o/<idd>\";"),
         DiagnosticSeverity.Error);
 
     [Fact]
-    public void EveryDescriptor_HasCategoryAndIsCovered()
+    public void Every_descriptor_has_category_and_is_covered()
     {
         var descriptors = typeof(DiagnosticDescriptors).GetFields()
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)

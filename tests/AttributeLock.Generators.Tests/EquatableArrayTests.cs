@@ -3,7 +3,7 @@ namespace AttributeLock.Generators.Tests;
 public sealed class EquatableArrayTests
 {
     [Fact]
-    public void ComparesByElements()
+    public void Compares_by_elements()
     {
         var a = new EquatableArray<string>(["x", "y"]);
         var b = new EquatableArray<string>(["x", "y"]);

@@ -74,7 +74,7 @@ public sealed class GeneratedCodeBehaviorTests
     });
 
     [Fact]
-    public async Task Throw_FormatsAndEscapesTheKey_AndPassesOptions()
+    public async Task Throw_formats_and_escapes_the_key_and_passes_options()
     {
         (object service, List<string> calls) = Create();
         using var cts = new CancellationTokenSource();
@@ -87,7 +87,7 @@ public sealed class GeneratedCodeBehaviorTests
     }
 
     [Fact]
-    public async Task NullParameter_ThrowsArgumentNull_BeforeTheProviderIsAsked()
+    public async Task Null_parameter_throws_ArgumentNull_before_the_provider_is_asked()
     {
         (object service, List<string> calls) = Create();
 
@@ -101,7 +101,7 @@ public sealed class GeneratedCodeBehaviorTests
     [InlineData(false, false, "order")]
     [InlineData(true, false, "order.Customer")]
     [InlineData(true, true, "order.Customer.Country")]
-    public async Task NullInMemberPath_ThrowsArgumentNull_NamingThePath(bool hasOrder, bool hasCustomer, string expectedName)
+    public async Task Null_in_member_path_throws_ArgumentNull_naming_the_path(bool hasOrder, bool hasCustomer, string expectedName)
     {
         (object service, List<string> calls) = Create();
         Assembly assembly = Compiled.Value;
@@ -122,7 +122,7 @@ public sealed class GeneratedCodeBehaviorTests
     }
 
     [Fact]
-    public async Task Skip_ReturnsDefault_WithoutRunningTheBody()
+    public async Task Skip_returns_default_without_running_the_body()
     {
         (object service, List<string> calls) = Create();
 

@@ -9,7 +9,7 @@ namespace AttributeLock.Generators.Tests;
 public sealed class GeneratorSnapshotTests
 {
     [Fact]
-    public void Task_ReturningMethod()
+    public void Task_returning_method()
     {
         Verify("""
             namespace Shop;
@@ -25,7 +25,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void TaskOfT_ReturningMethod()
+    public void Task_of_T_returning_method()
     {
         Verify("""
             namespace Shop;
@@ -45,7 +45,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void ValueTask_ReturningMethod()
+    public void ValueTask_returning_method()
     {
         Verify("""
             namespace Shop;
@@ -65,7 +65,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void ValueTaskOfT_ReturningMethod()
+    public void ValueTask_of_T_returning_method()
     {
         Verify("""
             namespace Shop;
@@ -83,7 +83,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void GenericMethod()
+    public void Generic_method()
     {
         Verify("""
             namespace Shop;
@@ -104,7 +104,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void NestedAndGenericContainingTypes()
+    public void Nested_and_generic_containing_types()
     {
         Verify("""
             namespace Shop.Data;
@@ -132,7 +132,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void StaticMethod()
+    public void Static_method()
     {
         Verify("""
             namespace Shop;
@@ -150,7 +150,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void SeveralPlaceholders()
+    public void Several_placeholders()
     {
         Verify("""
             namespace Shop;
@@ -166,7 +166,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void MemberPaths()
+    public void Member_paths()
     {
         Verify("""
             namespace Shop;
@@ -190,7 +190,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void WithoutCancellationToken()
+    public void Without_CancellationToken()
     {
         Verify("""
             namespace Shop;
@@ -206,7 +206,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void SkipWhenBusy()
+    public void Skip_when_busy()
     {
         Verify("""
             namespace Shop;
@@ -227,7 +227,7 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
-    public void OverloadsAndKeywordNames()
+    public void Overloads_and_keyword_names()
     {
         Verify("""
             namespace Shop;

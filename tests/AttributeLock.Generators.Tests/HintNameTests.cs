@@ -5,7 +5,7 @@ namespace AttributeLock.Generators.Tests;
 public sealed class HintNameTests
 {
     [Fact]
-    public void Collisions_GetNumberedSuffixes_IndependentOfOrder()
+    public void Collisions_get_numbered_suffixes_independent_of_order()
     {
         HintNameRequest[] requests =
         [
@@ -26,7 +26,7 @@ public sealed class HintNameTests
     }
 
     [Fact]
-    public void SameTypeNameInTwoNamespaces_GeneratesTwoFiles()
+    public void Same_type_name_in_two_namespaces_generates_two_files()
     {
         GeneratorOutcome outcome = TestCompilation.Run(TestCompilation.Usings + """
             namespace One

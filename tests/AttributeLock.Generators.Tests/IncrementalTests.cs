@@ -28,7 +28,7 @@ public sealed class IncrementalTests
     private static readonly string[] ModelSteps = [TrackingNames.Models, TrackingNames.HintNames, TrackingNames.Files];
 
     [Fact]
-    public void UnrelatedFile_LeavesEverythingCached()
+    public void Unrelated_file_leaves_everything_cached()
     {
         (GeneratorDriver driver, CSharpCompilation compilation) = FirstRun(Service);
 
@@ -45,7 +45,7 @@ public sealed class IncrementalTests
     }
 
     [Fact]
-    public void EditInTheSameFileThatKeepsTheModels_LeavesOutputsCached()
+    public void Edit_in_the_same_file_that_keeps_the_models_leaves_outputs_cached()
     {
         (GeneratorDriver driver, CSharpCompilation compilation) = FirstRun(Service);
 
@@ -65,7 +65,7 @@ public sealed class IncrementalTests
     }
 
     [Fact]
-    public void ChangedTemplate_RegeneratesOnlyThatMethod()
+    public void Changed_template_regenerates_only_that_method()
     {
         (GeneratorDriver driver, CSharpCompilation compilation) = FirstRun(Service);
 
@@ -81,7 +81,7 @@ public sealed class IncrementalTests
     }
 
     [Fact]
-    public void PipelineValues_HoldNoSymbolsSyntaxOrCompilations()
+    public void Pipeline_values_hold_no_symbols_syntax_or_compilations()
     {
         (GeneratorDriver driver, _) = FirstRun(Service + """
 

@@ -4,7 +4,7 @@ namespace AttributeLock.Generators.Tests;
 public sealed class KeyPartTests
 {
     [Fact]
-    public void EqualParts_AreEqual_AndTheTwoKindsNeverAre()
+    public void Equal_parts_are_equal_and_the_two_kinds_never_are()
     {
         KeyPart placeholder = new PlaceholderKeyPart("order", "order.Id", new EquatableArray<MemberStep>([new MemberStep("Id", true, "order")]));
         KeyPart same = new PlaceholderKeyPart("order", "order.Id", new EquatableArray<MemberStep>([new MemberStep("Id", true, "order")]));

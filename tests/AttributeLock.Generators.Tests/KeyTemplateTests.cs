@@ -15,14 +15,14 @@ public sealed class KeyTemplateTests
     [InlineData("/<>", "Literal:/|Empty:<>")]
     [InlineData("/<1a>", "Literal:/|InvalidName:<1a>")]
     [InlineData("/{id}/{}/{ x }", "Literal:/|Braces:{id}|Literal:/{}/{ x }")]
-    public void Tokenize_SplitsLiteralsAndPlaceholders(string template, string expected)
+    public void Tokenize_splits_literals_and_placeholders(string template, string expected)
     {
         var tokens = KeyTemplate.Tokenize(template);
         Assert.Equal(expected, string.Join("|", tokens.Select(t => t.Kind + ":" + template.Substring(t.Start, t.Length))));
     }
 
     [Fact]
-    public void Placeholder_SegmentsAndTheirPositions()
+    public void Placeholder_segments_and_their_positions()
     {
         const string template = "/x/<order.@class.Id>";
         TemplateToken token = KeyTemplate.Tokenize(template)[1];

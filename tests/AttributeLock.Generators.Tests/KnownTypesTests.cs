@@ -7,7 +7,7 @@ namespace AttributeLock.Generators.Tests;
 public sealed class KnownTypesTests
 {
     [Fact]
-    public void For_IsOneInstancePerCompilation_AndResolvesTheWellKnownTypes()
+    public void For_is_one_instance_per_compilation_and_resolves_the_well_known_types()
     {
         CSharpCompilation compilation = TestCompilation.Create(TestCompilation.Usings + "public static class Empty { }");
         KnownTypes known = KnownTypes.For(compilation);
@@ -24,7 +24,7 @@ public sealed class KnownTypesTests
     }
 
     [Fact]
-    public void ProvidersOf_IsComputedOncePerType_OwnMembersFirst_HiddenBaseMembersLeftOut()
+    public void Providers_of_is_computed_once_per_type_own_members_first_hidden_base_members_left_out()
     {
         CSharpCompilation compilation = TestCompilation.Create(TestCompilation.Usings + """
             public class Base

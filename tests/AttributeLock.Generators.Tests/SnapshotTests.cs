@@ -17,14 +17,14 @@ public sealed class SnapshotTests : IDisposable
     }
 
     [Fact]
-    public void Missing_OnCi_FailsWithoutCreating()
+    public void Missing_on_ci_fails_without_creating()
     {
         Assert.Throws<FailException>(() => Snapshot.MatchFile("a\n", BaseName, accept: false, ci: true));
         Assert.False(File.Exists(BaseName + ".verified.cs"));
     }
 
     [Fact]
-    public void Missing_Locally_IsCreated_AndFails()
+    public void Missing_locally_is_created_and_fails()
     {
         var error = Assert.Throws<FailException>(() => Snapshot.MatchFile("a\n", BaseName, accept: false, ci: false));
         Assert.Contains("Review it", error.Message, StringComparison.Ordinal);
@@ -32,7 +32,7 @@ public sealed class SnapshotTests : IDisposable
     }
 
     [Fact]
-    public void Mismatch_WritesReceived_AndShowsADiff()
+    public void Mismatch_writes_received_and_shows_a_diff()
     {
         Directory.CreateDirectory(_folder);
         File.WriteAllText(BaseName + ".verified.cs", "one\r\ntwo\nthree\nfour\nfive\nsix\nseven\n");
@@ -46,7 +46,7 @@ public sealed class SnapshotTests : IDisposable
     }
 
     [Fact]
-    public void Match_RemovesAStaleReceivedFile_AndAcceptOverwrites()
+    public void Match_removes_a_stale_received_file_and_accept_overwrites()
     {
         Snapshot.MatchFile("[GeneratedCode(\"AttributeLock.Generators\", \"1.2.3.4\")]\n", BaseName, accept: true, ci: true);
         Assert.Equal("[GeneratedCode(\"AttributeLock.Generators\", \"{version}\")]\n", File.ReadAllText(BaseName + ".verified.cs"));

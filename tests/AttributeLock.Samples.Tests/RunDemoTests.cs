@@ -26,7 +26,7 @@ public sealed class RunDemoTests
         RegexOptions.Multiline);
 
     [Fact]
-    public async Task ShortRun_HoldsAreExclusive_NoUpdateIsLost_TheKilledWorkersLockIsTakenOver_AndThePausedWorkersLateWriteIsRefused()
+    public async Task Short_run_holds_are_exclusive_no_update_is_lost_the_killed_workers_lock_is_taken_over_and_the_paused_workers_late_write_is_refused()
     {
         string endpoints = await SharedEtcd.GetEndpointsAsync();
 
@@ -78,7 +78,7 @@ public sealed class RunDemoTests
     }
 
     [Fact]
-    public async Task Unguarded_ThePausedWorkersLateWriteLands_AndTheVerificationReportsTheLostUpdate()
+    public async Task Unguarded_the_paused_workers_late_write_lands_and_the_verification_reports_the_lost_update()
     {
         string endpoints = await SharedEtcd.GetEndpointsAsync();
 
@@ -130,7 +130,7 @@ public sealed class RunDemoTests
     }
 
     [Fact]
-    public async Task Help_ExitsZero_AndExplainsTheOptions()
+    public async Task Help_exits_zero_and_explains_the_options()
     {
         DemoResult result = await RunDemoAsync(endpoints: null, "--help");
 
@@ -142,7 +142,7 @@ public sealed class RunDemoTests
     }
 
     [Fact]
-    public async Task Health_IsHealthyAgainstARealEtcd_AndUnhealthyWithoutOne()
+    public async Task Health_is_healthy_against_a_real_etcd_and_unhealthy_without_one()
     {
         DemoResult healthy = await RunDemoAsync(await SharedEtcd.GetEndpointsAsync(), "--health");
         Assert.True(healthy.ExitCode == 0, healthy.ToString());
@@ -154,7 +154,7 @@ public sealed class RunDemoTests
     }
 
     [Fact]
-    public async Task BadOptions_ExitNonZero_WithAMessageNamingTheProblem()
+    public async Task Bad_options_exit_non_zero_with_a_message_naming_the_problem()
     {
         DemoResult unknown = await RunDemoAsync(endpoints: null, "--bogus");
         Assert.NotEqual(0, unknown.ExitCode);
