@@ -69,6 +69,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
         HolderBytes = ByteString.CopyFromUtf8(HolderId);
         _protocol = new AcquireProtocol(this);
+        Spares = new SpareLeases(this, options.SpareLeases);
     }
 
     /// <summary>
@@ -82,7 +83,31 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal Meter Meter => Metrics.Meter;
 
+    /// <summary>Every lease the provider keeps now: holds', queued callers' pre-grants and spares.</summary>
     internal int KeptLeaseCount => Keeper.Count;
+
+    /// <summary>The kept leases that are not spares (held, being acquired, or pre-granted for a queued caller).</summary>
+    internal int KeptLeaseCountExcludingSpares => Keeper.Count - Keeper.SpareCount;
+
+    /// <summary>The spare leases kept now (granted ahead, not handed to an acquire yet).</summary>
+    internal int SpareLeaseCount => Keeper.SpareCount;
+
+    /// <summary>The ids of the spare leases kept now.</summary>
+    internal long[] SpareLeaseIds => Keeper.SpareIds;
+
+    internal SpareLeases Spares { get; }
+
+    /// <summary>Acquires, releases and background revokes or refills still running (dispose waits for them).</summary>
+    internal int InFlightCount
+    {
+        get
+        {
+            lock (_holds)
+            {
+                return _inFlight;
+            }
+        }
+    }
 
     internal int WatchedKeyCount => _watcher.Count;
 
@@ -339,8 +364,12 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false).ConfigureAwait(false);
         });
 
-    /// <summary>Runs cleanup behind the caller's back, counted as in flight (dispose waits for it), with no caller's context.</summary>
-    private void RunInBackground(Func<Task> work)
+    /// <summary>
+    /// Runs work behind the caller's back, counted as in flight (dispose waits for it), with no caller's context. Once
+    /// dispose has waited for the count to drain, nothing may start here: callers are themselves in flight, or (the
+    /// spare pool) start it under a lock that dispose takes before it waits.
+    /// </summary>
+    internal void RunInBackground(Func<Task> work)
     {
         lock (_holds)
         {
@@ -395,6 +424,50 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
 
             await Task.Delay(500).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Grants a lease with an id we choose, so that a grant whose outcome we do not know (cancelled, timed out, answer
+    /// lost) can still be revoked: nothing is left behind even then. The lease is kept (renewed, its deadline watched)
+    /// from the send time of the grant on.
+    /// </summary>
+    /// <param name="fullKey">The lock key it is for, for the log.</param>
+    /// <param name="ttlSeconds">The TTL asked for.</param>
+    /// <param name="spare">Granted for the spare pool: counted as a spare until a take hands it out.</param>
+    /// <param name="token">Cancels the grant (its id is then revoked in the background).</param>
+    internal async ValueTask<KeptLease> GrantLeaseAsync(string fullKey, int ttlSeconds, bool spare, CancellationToken token)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            long id = Random.Shared.NextInt64(1, long.MaxValue);
+            long sent = Stopwatch.GetTimestamp();
+            LeaseGrantResponse granted;
+            try
+            {
+                granted = await Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds, ID = id }, CallOptions(token)).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
+            {
+                continue; // another lease has this id (a 1 in 2^63 chance): not ours to revoke; pick another
+            }
+            catch (Exception ex)
+            {
+                if (!EtcdErrors.IsDefiniteRefusal(ex))
+                {
+                    RevokeInBackground(fullKey, id, ttlSeconds, uncertainGrant: true);
+                }
+
+                throw;
+            }
+
+            if (!string.IsNullOrEmpty(granted.Error))
+            {
+                throw new EtcdLockUnavailableException(fullKey, $"etcd refused the lease for lock '{fullKey}': {granted.Error}", null, isTransient: false);
+            }
+
+            // The deadline is watched from the send time of the grant on, before anything else happens.
+            return Keeper.Register(granted.ID, granted.TTL, sent, spare);
         }
     }
 
@@ -457,6 +530,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
 
         _stop.Cancel();
+        // Before the in-flight count is read below: the spares' revokes are counted, and refills still in flight
+        // revoke what they grant from now on.
+        Spares.Dispose();
         foreach (LockHold hold in open)
         {
             hold.MarkLost("the lock provider was disposed while the lock was held");

@@ -49,9 +49,18 @@ public sealed class EtcdLockProviderOptions
     /// </summary>
     public int MaxKeyBytes { get; set; } = 4096;
 
+    /// <summary>
+    /// Keep one lease per TTL in use granted ahead of time (a spare), so that an uncontended acquire sends its lock
+    /// transaction at once instead of waiting for a lease grant first. Each hold still gets a lease of its own (a spare
+    /// is handed to exactly one acquire, then replaced in the background) and revokes it on release. A spare is
+    /// renewed like a held lease and revoked when it has not been taken for max(2 × TTL, 30 s) or when the provider is
+    /// disposed. <c>false</c>: every acquire grants its lease itself, and no lease is kept between calls. Default: <c>true</c>.
+    /// </summary>
+    public bool SpareLeases { get; set; } = true;
+
     /// <inheritdoc />
     public override string ToString() =>
         $"Endpoints=[{string.Join(", ", Endpoints)}], KeyPrefix={KeyPrefix}, Username={(Username is null ? "(none)" : Username)}, " +
         $"Password={(Password is null ? "(none)" : "***")}, TlsCaCertificatePath={TlsCaCertificatePath ?? "(none)"}, " +
-        $"ConnectTimeout={ConnectTimeout}, DefaultTtlSeconds={DefaultTtlSeconds}";
+        $"ConnectTimeout={ConnectTimeout}, DefaultTtlSeconds={DefaultTtlSeconds}, SpareLeases={SpareLeases}";
 }

@@ -42,4 +42,7 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Warning, "Waiting for lock {Key}: etcd failed {Step} ({Reason}); retrying in {DelayMs} ms while the wait lasts")]
     public static partial void WaitRetrying(ILogger logger, string key, string step, string reason, int delayMs);
+
+    [LoggerMessage(14, LogLevel.Debug, "Granting a spare lease of {TtlSeconds} s failed ({Reason}); the next acquire grants its own")]
+    public static partial void SpareGrantFailed(ILogger logger, int ttlSeconds, string reason);
 }

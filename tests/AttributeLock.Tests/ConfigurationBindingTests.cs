@@ -31,6 +31,7 @@ public sealed class ConfigurationBindingTests
             ["EtcdLocks:ConnectTimeout"] = "00:00:02.5",
             ["EtcdLocks:DefaultTtlSeconds"] = "9",
             ["EtcdLocks:MaxKeyBytes"] = "100",
+            ["EtcdLocks:SpareLeases"] = "false",
         }).Build();
 
         EtcdLockProviderOptions o = Bound(config);
@@ -45,6 +46,8 @@ public sealed class ConfigurationBindingTests
         Assert.Equal(TimeSpan.FromMilliseconds(2500), o.ConnectTimeout);
         Assert.Equal(9, o.DefaultTtlSeconds);
         Assert.Equal(100, o.MaxKeyBytes);
+        Assert.False(o.SpareLeases);
+        Assert.True(new EtcdLockProviderOptions().SpareLeases); // on by default
     }
 
     [Fact]

@@ -218,47 +218,12 @@ internal sealed class AcquireProtocol
             lease = null;
         }
 
-        return (lease ?? await GrantAsync(request, token).ConfigureAwait(false), pregrant);
+        // A spare granted ahead of time when there is a usable one (this acquire alone gets it), else a grant now.
+        return (lease ?? _provider.Spares.TryTake(request.TtlSeconds) ?? await GrantAsync(request, token).ConfigureAwait(false), pregrant);
     }
 
-    /// <summary>
-    /// Grants a lease with an id we choose, so that a grant whose outcome we do not know (cancelled, timed out, answer
-    /// lost) can still be revoked: nothing is left behind even then.
-    /// </summary>
-    private async ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            long id = Random.Shared.NextInt64(1, long.MaxValue);
-            long sent = Stopwatch.GetTimestamp();
-            LeaseGrantResponse granted;
-            try
-            {
-                granted = await _provider.Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = request.TtlSeconds, ID = id }, _provider.CallOptions(token)).ConfigureAwait(false);
-            }
-            catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
-            {
-                continue; // another lease has this id (a 1 in 2^63 chance): not ours to revoke; pick another
-            }
-            catch (Exception ex)
-            {
-                if (!EtcdErrors.IsDefiniteRefusal(ex))
-                {
-                    _provider.RevokeInBackground(request.FullKey, id, request.TtlSeconds, uncertainGrant: true);
-                }
-
-                throw;
-            }
-
-            if (!string.IsNullOrEmpty(granted.Error))
-            {
-                throw new EtcdLockUnavailableException(request.FullKey, $"etcd refused the lease for lock '{request.FullKey}': {granted.Error}", null, isTransient: false);
-            }
-
-            // The deadline is watched from the send time of the grant on, before anything else happens.
-            return _provider.Keeper.Register(granted.ID, granted.TTL, sent);
-        }
-    }
+    private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token) =>
+        _provider.GrantLeaseAsync(request.FullKey, request.TtlSeconds, spare: false, token);
 
     /// <summary>Step 3: the lock transaction.</summary>
     private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, CancellationToken token)

@@ -36,9 +36,10 @@ internal sealed class KeptLease
     private const int MaxInFlight = 2;
     private ILeaseOwner? _owner;
 
-    public KeptLease(LeaseKeeper keeper, long id, long ttlSeconds, long grantSentTimestamp)
+    public KeptLease(LeaseKeeper keeper, long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
         _keeper = keeper;
+        _isSpare = isSpare;
         Id = id;
         TtlSeconds = ttlSeconds;
         RenewInterval = Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
@@ -66,6 +67,29 @@ internal sealed class KeptLease
     public long RenewInterval { get; }
 
     public bool IsLost => State == LeaseState.Lost;
+
+    private volatile bool _isSpare;
+
+    /// <summary>
+    /// Granted ahead of need for the provider's spare pool (<see cref="SpareLeases"/>) and not handed to an acquire
+    /// yet. Cleared once, by the take that hands it out; never set again.
+    /// </summary>
+    public bool IsSpare => _isSpare;
+
+    /// <summary>Handed out of the spare pool to exactly one acquire (see <see cref="SpareLeases.TryTake"/>).</summary>
+    public void ClearSpare() => _isSpare = false;
+
+    /// <summary>The client-side deadline (a <see cref="Stopwatch"/> timestamp): the lease counts as lost from then on.</summary>
+    public long Deadline
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _deadline;
+            }
+        }
+    }
 
     /// <summary>The state, with the deadline checked against the clock first (a late timer cannot hide a loss).</summary>
     public LeaseState State

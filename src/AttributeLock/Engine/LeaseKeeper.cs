@@ -33,9 +33,15 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>How many leases are kept now (granted and neither released nor lost).</summary>
     public int Count => _leases.Count;
 
-    public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp)
+    /// <summary>How many kept leases are spares (granted ahead, not handed to an acquire yet).</summary>
+    public int SpareCount => _leases.Values.Count(l => l.IsSpare);
+
+    /// <summary>The ids of the kept leases that are spares.</summary>
+    public long[] SpareIds => _leases.Values.Where(l => l.IsSpare).Select(l => l.Id).ToArray();
+
+    public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
-        var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp);
+        var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp, isSpare);
         _leases[id] = lease;
         return lease;
     }

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+
+namespace AttributeLock.Engine;
+
+/// <summary>
+/// Leases granted ahead of need, so that an uncontended acquire sends its lock transaction at once instead of waiting
+/// for a lease grant first: at most one spare per TTL value in use, refilled in the background after each take.
+/// </summary>
+/// <remarks>
+/// Invariants (the slots, <c>_disposed</c> and each slot's <c>Refilling</c> change only under <c>_slots</c>):
+/// <list type="bullet">
+/// <item>A spare is a <see cref="KeptLease"/> registered with the keeper from the send time of its grant: renewed at
+/// TTL/3 and its deadline watched like a held lease's. It is not attached to any key while it is pooled.</item>
+/// <item>A spare leaves its slot exactly once, under the lock: taken by one acquire (<see cref="TryTake"/>), discarded
+/// (lost, idle) or revoked by dispose. So no two holds ever share a lease, and a spare is handed out at most once.</item>
+/// <item>A taken spare becomes a hold only if it is still kept and its deadline is more than half a TTL away; otherwise
+/// it is revoked in the background and the acquire grants a lease as before. A spare lost while pooled is never
+/// handed out (its slot is emptied when the loss is reported, and the take checks the state again).</item>
+/// <item>At most one refill per TTL is in flight (<c>Refilling</c>); a refill that finds its slot full, or the pool
+/// disposed, revokes what it granted. Nothing is refilled after dispose began.</item>
+/// <item>Every revoke and refill started here is counted in flight by the provider before <c>_slots</c> is released,
+/// so a dispose (which takes <c>_slots</c> after the provider is marked disposed and before it waits for the
+/// in-flight count to drain) either revokes the spare itself or waits for the work that will.</item>
+/// <item>A spare not taken for <see cref="IdleTimeout"/> is revoked (checked each time its renewal is due, so it lives
+/// at most the idle period plus TTL/3 after its grant).</item>
+/// <item>Lock order: <c>_slots</c>, then the provider's hold lock (counting in flight) or a lease's own lock. No lease
+/// calls back into this pool while holding its lock (owners are told outside it).</item>
+/// </list>
+/// </remarks>
+internal sealed class SpareLeases
+{
+    private readonly EtcdLockProvider _provider;
+    private readonly bool _enabled;
+    private readonly Dictionary<int, Slot> _slots = new();
+    private bool _disposed;
+
+    public SpareLeases(EtcdLockProvider provider, bool enabled)
+    {
+        _provider = provider;
+        _enabled = enabled;
+    }
+
+    /// <summary>Tests shorten the idle period; <c>null</c>: max(2 × TTL, 30 s).</summary>
+    internal TimeSpan? IdleTimeoutOverride { get; set; }
+
+    private sealed class Slot
+    {
+        public Spare? Current;
+        public bool Refilling;
+    }
+
+    /// <summary>One pooled lease; its owner while pooled (the hold becomes the owner when a take hands it out).</summary>
+    private sealed class Spare : ILeaseOwner
+    {
+        public Spare(SpareLeases pool, int ttlSeconds, KeptLease lease)
+        {
+            Pool = pool;
+            TtlSeconds = ttlSeconds;
+            Lease = lease;
+            PooledAt = Stopwatch.GetTimestamp();
+        }
+
+        public SpareLeases Pool { get; }
+
+        public int TtlSeconds { get; }
+
+        public KeptLease Lease { get; }
+
+        public long PooledAt { get; }
+
+        public void OnLeaseLost(string reason) => Pool.Discard(this);
+
+        public void OnRenewalDue()
+        {
+            if (Stopwatch.GetElapsedTime(PooledAt) >= Pool.IdleTimeout(TtlSeconds))
+            {
+                Pool.Discard(this);
+            }
+        }
+    }
+
+    /// <summary>How long a spare may stay untaken: max(2 × TTL, 30 s).</summary>
+    public TimeSpan IdleTimeout(int ttlSeconds) =>
+        IdleTimeoutOverride ?? TimeSpan.FromSeconds(Math.Max(2 * ttlSeconds, 30));
+
+    /// <summary>
+    /// Takes the spare for <paramref name="ttlSeconds"/> if there is a usable one, and starts a refill in the background
+    /// (one per TTL at a time). Never waits for etcd.
+    /// </summary>
+    /// <returns>A kept lease with more than half its TTL left that no one else has or will get; <c>null</c>: grant one.</returns>
+    public KeptLease? TryTake(int ttlSeconds)
+    {
+        if (!_enabled)
+        {
+            return null;
+        }
+
+        Spare? spare;
+        lock (_slots)
+        {
+            if (_disposed)
+            {
+                return null;
+            }
+
+            if (!_slots.TryGetValue(ttlSeconds, out Slot? slot))
+            {
+                slot = new Slot();
+                _slots.Add(ttlSeconds, slot);
+            }
+
+            spare = slot.Current;
+            slot.Current = null; // from here on this acquire alone has it
+            if (!slot.Refilling)
+            {
+                slot.Refilling = true;
+                _provider.RunInBackground(() => RefillAsync(ttlSeconds, slot)); // counted in flight under _slots
+            }
+        }
+
+        if (spare is null)
+        {
+            return null;
+        }
+
+        // Outside _slots: State may declare the lease lost and tell its owner (Discard, which then finds it taken).
+        KeptLease lease = spare.Lease;
+        long minimumLeft = ttlSeconds * Stopwatch.Frequency / 2;
+        if (lease.State == LeaseState.Kept && lease.Deadline - Stopwatch.GetTimestamp() > minimumLeft)
+        {
+            lease.ClearSpare();
+            return lease;
+        }
+
+        // Lost, or too little of its TTL left to be worth a hold: the caller grants instead and never notices. This
+        // runs inside an acquire, which the provider counts in flight, so dispose waits for the revoke to go out.
+        lease.Retire();
+        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
+        return null;
+    }
+
+    /// <summary>Grants the next spare for <paramref name="ttlSeconds"/>; runs counted in flight, off any caller's path.</summary>
+    private async Task RefillAsync(int ttlSeconds, Slot slot)
+    {
+        KeptLease? lease = null;
+        try
+        {
+            // Dispose began before this ran (it started under _slots, so dispose waits for it): grant nothing.
+            _provider.StopToken.ThrowIfCancellationRequested();
+
+            // Cancelled by dispose: GrantLeaseAsync revokes an id whose grant it could not confirm.
+            lease = await _provider.GrantLeaseAsync("(spare lease)", ttlSeconds, spare: true, _provider.StopToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.SpareGrantFailed(_provider.Logger, ttlSeconds, ex.Message);
+        }
+        finally
+        {
+            lock (_slots)
+            {
+                slot.Refilling = false;
+                if (lease is not null)
+                {
+                    var spare = new Spare(this, ttlSeconds, lease);
+                    // Attached under _slots, before anyone can take it: a take's hold attaches after this, never before
+                    // (the hold must be the owner from then on). A loss reported from now on empties the slot (Discard
+                    // waits for _slots); a lease already lost is not pooled.
+                    if (!_disposed && slot.Current is null && lease.Attach(spare))
+                    {
+                        slot.Current = spare;
+                    }
+                    else
+                    {
+                        // Dispose began while the grant was in flight, or the lease is already lost (or a slot is
+                        // somehow full): never keep a second spare, never leak one. Counted in flight under _slots
+                        // (this refill still is, too), so dispose waits for the revoke.
+                        lease.Retire();
+                        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Removes a pooled spare (lost or idle) and revokes it; nothing when it was taken or revoked already.</summary>
+    private void Discard(Spare spare)
+    {
+        lock (_slots)
+        {
+            if (!_slots.TryGetValue(spare.TtlSeconds, out Slot? slot) || !ReferenceEquals(slot.Current, spare))
+            {
+                return; // taken (the take checks the state itself), or already discarded or revoked by dispose
+            }
+
+            slot.Current = null;
+            spare.Lease.Retire();
+            _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, spare.TtlSeconds); // in flight under _slots
+        }
+    }
+
+    /// <summary>
+    /// Called by the provider's dispose after it is marked disposed and before it waits for work in flight: revokes
+    /// every pooled spare (counted in flight) and makes refills still in flight revoke what they grant.
+    /// </summary>
+    public void Dispose()
+    {
+        lock (_slots)
+        {
+            _disposed = true;
+            foreach (Slot slot in _slots.Values)
+            {
+                if (slot.Current is { } spare)
+                {
+                    slot.Current = null;
+                    spare.Lease.Retire();
+                    _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, spare.TtlSeconds);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Etcdserverpb;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace AttributeLock.Tests;
+
+/// <summary>
+/// Spare leases: one lease per TTL granted ahead of time, handed to exactly one acquire, refilled in the background,
+/// revoked when idle, lost, too old or at dispose. Each test checks ids (what etcd granted, what each hold got), so
+/// they do not depend on other tests' leases in the shared etcd.
+/// </summary>
+public sealed class SpareLeaseTests : EtcdTestBase
+{
+    /// <summary>Records every lease grant (id, send and answer times) and lock transaction; can delay grants and stop renewals.</summary>
+    private sealed class GrantRecorder : Interceptor
+    {
+        private int _grants;
+
+        /// <summary>Ids of every grant sent (or about to be sent), answered or not.</summary>
+        public ConcurrentQueue<long> SentIds { get; } = new();
+
+        public ConcurrentDictionary<long, (long SentAt, long AnsweredAt)> Answered { get; } = new();
+
+        /// <summary>The lease of every lock transaction's put.</summary>
+        public ConcurrentQueue<long> TxnLeases { get; } = new();
+
+        /// <summary>Grants from this one on (1-based) are answered late by <see cref="AnswerDelay"/> (etcd granted at once).</summary>
+        public int LateAnswersFrom { get; set; } = int.MaxValue;
+
+        public TimeSpan AnswerDelay { get; set; }
+
+        /// <summary>Grants from this one on (1-based) are sent late by <see cref="SendDelay"/>.</summary>
+        public int LateSendsFrom { get; set; } = int.MaxValue;
+
+        public TimeSpan SendDelay { get; set; }
+
+        /// <summary>Renewals fail at once (their deadline has passed when they are made).</summary>
+        public volatile bool BlockKeepAlives;
+
+        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
+        {
+            if (request is TxnRequest txn && txn.Success.Count > 0 && txn.Success[0].RequestPut is { } put)
+            {
+                TxnLeases.Enqueue(put.Lease);
+            }
+
+            if (request is not LeaseGrantRequest grant)
+            {
+                return continuation(request, context);
+            }
+
+            int n = Interlocked.Increment(ref _grants);
+            SentIds.Enqueue(grant.ID);
+            async Task<TResponse> Run()
+            {
+                if (n >= LateSendsFrom)
+                {
+                    await Task.Delay(SendDelay);
+                }
+
+                long sent = Stopwatch.GetTimestamp();
+                using var call = continuation(request, context);
+                TResponse response = await call.ResponseAsync;
+                if (n >= LateAnswersFrom)
+                {
+                    await Task.Delay(AnswerDelay); // etcd has granted it; the answer arrives late
+                }
+
+                Answered[grant.ID] = (sent, Stopwatch.GetTimestamp());
+                return response;
+            }
+
+            return new AsyncUnaryCall<TResponse>(Run(), Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => new Metadata(), () => { });
+        }
+
+        public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
+        {
+            if (BlockKeepAlives && context.Method.Name == "LeaseKeepAlive")
+            {
+                context = new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithDeadline(DateTime.UtcNow.AddSeconds(-1)));
+            }
+
+            return continuation(context);
+        }
+    }
+
+    private static EtcdLockOptions Ttl(int seconds) => new() { TtlSeconds = seconds, WaitTimeout = TimeSpan.FromSeconds(10) };
+
+    private async Task<long> SpareAsync(EtcdLockProvider provider)
+    {
+        await Eventually(() => Task.FromResult(provider.SpareLeaseIds.Length == 1), TimeSpan.FromSeconds(10), "a spare lease granted in the background");
+        return Assert.Single(provider.SpareLeaseIds);
+    }
+
+    private async Task AssertHeldWithItsOwnLiveLeaseAsync(EtcdLockHandle handle)
+    {
+        Mvccpb.KeyValue? kv = await GetKeyAsync(handle.Key);
+        Assert.NotNull(kv);
+        Assert.Equal(handle.LeaseId, kv!.Lease);
+        Assert.Equal(handle.FencingToken, kv.CreateRevision);
+        Assert.True(await LeaseTtlAsync(handle.LeaseId) > 0, "the hold's lease must be alive in etcd");
+    }
+
+    [Fact]
+    public async Task Sequential_uncontended_calls_use_a_lease_granted_before_they_started_and_concurrent_calls_never_share_one()
+    {
+        var recorder = new GrantRecorder();
+        var provider = NewProvider(interceptors: [recorder]);
+        string key = UniqueKey("spare-seq");
+
+        // The first call for a TTL pays the grant itself: its lease was sent after the call started.
+        long start = Stopwatch.GetTimestamp();
+        await using (EtcdLockHandle first = await provider.AcquireAsync(key, Ttl(10)))
+        {
+            Assert.True(recorder.Answered[first.LeaseId].SentAt >= start, "the first call's lease was granted before it started: there was no spare to take");
+            await AssertHeldWithItsOwnLiveLeaseAsync(first);
+        }
+
+        var seen = new HashSet<long>();
+        for (int call = 2; call <= 5; call++)
+        {
+            long spare = await SpareAsync(provider);
+            start = Stopwatch.GetTimestamp();
+            await using EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(10));
+            Assert.Equal(spare, handle.LeaseId);
+            Assert.True(recorder.Answered[handle.LeaseId].AnsweredAt < start, $"call {call}: its lease was not granted before the call started");
+            Assert.True(seen.Add(handle.LeaseId), $"call {call}: lease {handle.LeaseId} was used before");
+            Assert.DoesNotContain(handle.LeaseId, provider.SpareLeaseIds);
+            await AssertHeldWithItsOwnLiveLeaseAsync(handle);
+        }
+
+        // Many acquires of different keys at once: each hold has a lease of its own; exactly one of them is the spare.
+        long pooled = await SpareAsync(provider);
+        var allAcquired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int acquired = 0;
+        var handles = new ConcurrentBag<EtcdLockHandle>();
+        Task[] callers = Enumerable.Range(0, 40).Select(i => Task.Run(async () =>
+        {
+            EtcdLockHandle h = await provider.AcquireAsync($"{key}/{i}", Ttl(10));
+            handles.Add(h);
+            if (Interlocked.Increment(ref acquired) == 40)
+            {
+                allAcquired.SetResult();
+            }
+
+            await allAcquired.Task;
+        })).ToArray();
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60));
+        long[] ids = handles.Select(h => h.LeaseId).ToArray();
+        Assert.Equal(40, ids.Distinct().Count());
+        Assert.Single(ids, id => id == pooled);
+        Assert.Empty(ids.Intersect(provider.SpareLeaseIds));
+        foreach (EtcdLockHandle h in handles)
+        {
+            await AssertHeldWithItsOwnLiveLeaseAsync(h);
+        }
+
+        foreach (EtcdLockHandle h in handles)
+        {
+            await h.DisposeAsync();
+            Assert.Equal(-1, await LeaseTtlAsync(h.LeaseId));
+        }
+
+        Assert.Equal(0, provider.KeptLeaseCountExcludingSpares);
+        Assert.InRange(provider.SpareLeaseCount, 0, 1); // at most one spare per TTL
+    }
+
+    [Fact]
+    public async Task Without_spare_leases_every_call_grants_its_own_lease_and_nothing_is_kept_between_calls()
+    {
+        var recorder = new GrantRecorder();
+        var provider = NewProvider(o => o.SpareLeases = false, interceptors: [recorder]);
+        string key = UniqueKey("no-spares");
+        for (int call = 1; call <= 3; call++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            await using (EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(10)))
+            {
+                Assert.True(recorder.Answered[handle.LeaseId].SentAt >= start, $"call {call}: its lease was granted before it started");
+            }
+
+            await Task.Delay(300);
+            Assert.Equal(0, provider.KeptLeaseCount);
+        }
+
+        Assert.Equal(3, recorder.SentIds.Count);
+        foreach (long id in recorder.SentIds)
+        {
+            Assert.Equal(-1, await LeaseTtlAsync(id));
+        }
+    }
+
+    [Fact]
+    public async Task A_spare_revoked_behind_the_providers_back_is_not_used_and_the_acquire_still_gets_a_live_lease()
+    {
+        var recorder = new GrantRecorder();
+        var provider = NewProvider(interceptors: [recorder]);
+        string key = UniqueKey("spare-revoked");
+        await (await provider.AcquireAsync(key, Ttl(15))).DisposeAsync();
+        long spare = await SpareAsync(provider);
+
+        await Client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = spare }); // etcdctl lease revoke, from another client
+        Assert.Equal(-1, await LeaseTtlAsync(spare));
+
+        await using EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(15));
+        Console.WriteLine($"revoked spare tried in a transaction: {recorder.TxnLeases.Contains(spare)}");
+        Assert.NotEqual(spare, handle.LeaseId);
+        Assert.False(handle.IsLost);
+        await AssertHeldWithItsOwnLiveLeaseAsync(handle);
+        Assert.DoesNotContain(spare, provider.SpareLeaseIds);
+    }
+
+    [Fact]
+    public async Task A_spare_with_less_than_half_its_TTL_left_is_not_used_and_is_revoked()
+    {
+        var recorder = new GrantRecorder();
+        var provider = NewProvider(interceptors: [recorder]);
+        string key = UniqueKey("spare-old");
+        await (await provider.AcquireAsync(key, Ttl(6))).DisposeAsync();
+        long spare = await SpareAsync(provider);
+
+        // Renewals (every 2 s) now fail: the spare's deadline stops moving, 4 to 6 s after the last confirmed renewal.
+        // After 3.5 s it has 0.5 to 2.5 s left: still kept, but less than half its TTL (3 s).
+        recorder.BlockKeepAlives = true;
+        await Task.Delay(3500);
+        Assert.True(provider.SpareLeaseIds.Contains(spare), "the spare was lost already: the scenario (kept, too little TTL left) did not happen");
+
+        EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(6));
+        Assert.NotEqual(spare, handle.LeaseId);
+        Assert.False(recorder.TxnLeases.Contains(spare), "the old spare was sent in a lock transaction");
+        await AssertHeldWithItsOwnLiveLeaseAsync(handle);
+        await handle.DisposeAsync();
+        recorder.BlockKeepAlives = false;
+        await Eventually(async () => await LeaseTtlAsync(spare) == -1, TimeSpan.FromSeconds(5), "the unused old spare revoked");
+    }
+
+    [Fact]
+    public async Task An_idle_spare_is_revoked_after_the_idle_period_and_not_replaced()
+    {
+        var provider = NewProvider();
+        provider.Spares.IdleTimeoutOverride = TimeSpan.FromSeconds(2);
+        string key = UniqueKey("spare-idle");
+        await (await provider.AcquireAsync(key, Ttl(3))).DisposeAsync();
+        long spare = await SpareAsync(provider);
+        var sw = Stopwatch.StartNew();
+        Assert.True(await LeaseTtlAsync(spare) > 0);
+
+        // Checked when its renewal is due (every second with a TTL of 3 s): gone 2 to 3 s after it was pooled.
+        await Eventually(async () => provider.SpareLeaseCount == 0 && await LeaseTtlAsync(spare) == -1, TimeSpan.FromSeconds(8), "the idle spare revoked");
+        Console.WriteLine($"idle spare revoked {sw.ElapsedMilliseconds} ms after it was seen");
+        Assert.True(sw.Elapsed > TimeSpan.FromSeconds(1), "the spare was revoked long before its idle period ended");
+        await Task.Delay(1500);
+        Assert.Equal(0, provider.KeptLeaseCount); // nothing refilled without a take
+    }
+
+    [Theory]
+    [InlineData("answer-late")]
+    [InlineData("sent-late")]
+    public async Task Dispose_with_a_refill_in_flight_leaves_no_lease_in_etcd(string mode)
+    {
+        // The first grant (the first call's own) is quick; every later one (the refill the call starts) is slow: its
+        // answer arrives 1.5 s late (etcd granted it at once), or it is sent 1.5 s late (after dispose cancelled it).
+        var recorder = new GrantRecorder();
+        if (mode == "answer-late")
+        {
+            recorder.LateAnswersFrom = 2;
+            recorder.AnswerDelay = TimeSpan.FromMilliseconds(1500);
+        }
+        else
+        {
+            recorder.LateSendsFrom = 2;
+            recorder.SendDelay = TimeSpan.FromMilliseconds(1500);
+        }
+
+        var provider = NewProvider(interceptors: [recorder]);
+        await (await provider.AcquireAsync(UniqueKey("spare-dispose"), Ttl(30))).DisposeAsync();
+        await Eventually(() => Task.FromResult(recorder.SentIds.Count == 2), TimeSpan.FromSeconds(5), "the refill's grant started");
+        long refill = recorder.SentIds.Last();
+        Assert.False(recorder.Answered.ContainsKey(refill), "the refill was answered before dispose: the scenario did not happen");
+
+        long disposeStart = Stopwatch.GetTimestamp();
+        await provider.DisposeAsync();
+        Console.WriteLine($"{mode}: dispose took {Stopwatch.GetElapsedTime(disposeStart).TotalMilliseconds:F0} ms; refill answered: {recorder.Answered.ContainsKey(refill)}");
+        if (mode == "answer-late")
+        {
+            Assert.True(recorder.Answered.TryGetValue(refill, out var times) && times.AnsweredAt > disposeStart, "the refill's grant did not complete after dispose began");
+        }
+
+        Assert.Equal(0, provider.KeptLeaseCount);
+        foreach (long id in recorder.SentIds)
+        {
+            Assert.True(await LeaseTtlAsync(id) == -1, $"{mode}: lease {id} is still alive in etcd after dispose");
+        }
+
+        await Task.Delay(2500); // a grant that etcd could still apply late would show up now
+        foreach (long id in recorder.SentIds)
+        {
+            Assert.True(await LeaseTtlAsync(id) == -1, $"{mode}: lease {id} appeared in etcd after dispose");
+        }
+    }
+}
