@@ -11,7 +11,7 @@ public sealed record PairedFigure(string Name, double[] CallMs)
 }
 
 /// <summary>
-/// One caller, the single-call variants interleaved round-robin (Put, (1), (1r), (2), (P), Put, (1), ...), each call
+/// One caller, the single-call variants interleaved round-robin (Put, (1), (1r), (2), (2n), (P), Put, (1), ...), each call
 /// timed on its own. BenchmarkDotNet measures one benchmark after the other, so a drift of the machine between them
 /// (a shared VM, etcd's state) moves their ratio; interleaving exposes every variant to the same conditions.
 /// </summary>
@@ -23,6 +23,9 @@ public static class PairedCalls
         await using var preGranted = new PreGrantedLeases(hand);
         await using var provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench" });
         var locks = new GeneratedLocks(provider);
+        // The same wrapper on a provider without spare leases: every call grants its lease on its critical path.
+        await using var noSpares = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench/no-spares", SpareLeases = false });
+        var locksNoSpares = new GeneratedLocks(noSpares);
         ByteString putKey = ByteString.CopyFromUtf8("/attributelock-bench/paired/put");
         ByteString value = ByteString.CopyFromUtf8("value");
         ByteString handKey = ByteString.CopyFromUtf8("/attributelock-bench/paired/hand");
@@ -34,6 +37,7 @@ public static class PairedCalls
             ("(1) hand-written grant+txn+revoke", () => hand.LockedCallAsync(handKey)),
             ("(1r) same, raw gRPC + deadline", () => hand.LockedCallRawAsync(rawKey)),
             ("(2) generated [EtcdLock] wrapper", () => locks.EmptyAsync(CancellationToken.None)),
+            ("(2n) same, SpareLeases = false", () => locksNoSpares.EmptyAsync(CancellationToken.None)),
             ("(P) hand-written, lease pre-granted", () => preGranted.LockedCallAsync(preKey)),
         ];
         int warmup = Math.Max(20, rounds / 10);
