@@ -35,6 +35,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private bool _disposed;
     private int _inFlight;
     private TaskCompletionSource? _drained;
+    // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
+    private readonly string _localHolder;
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -68,6 +70,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         Metrics = new LockMetrics(meterFactory);
         HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
         HolderBytes = ByteString.CopyFromUtf8(HolderId);
+        _localHolder = HolderId + " (a caller in this process)";
         _protocol = new AcquireProtocol(this);
         Spares = new SpareLeases(this, options.SpareLeases);
     }
@@ -202,7 +205,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
 
             _holds.Add(hold);
-            gate.Holder = HolderId + " (a caller in this process)";
+            gate.Holder = _localHolder;
             return hold;
         }
     }

@@ -108,7 +108,7 @@ public sealed class BenchReport(bool quick)
             md.AppendLine("| benchmark | median | mean | P95 | allocated/call | median vs (1) |");
             md.AppendLine("|---|---:|---:|---:|---:|---:|");
             double? baseline = Calls.TryGetValue("HandWritten", out CallFigure? b) ? b.MedianMs : null;
-            foreach (string method in new[] { "Put", "HandWritten", "HandWrittenRaw", "Generated", "V3Lock", "PreGranted" })
+            foreach (string method in new[] { "Put", "HandWritten", "HandWrittenRaw", "Generated", "GeneratedNoSpares", "V3Lock", "PreGranted" })
             {
                 if (Calls.TryGetValue(method, out CallFigure? c))
                 {

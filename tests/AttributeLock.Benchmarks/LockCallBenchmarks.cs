@@ -21,6 +21,8 @@ public class LockCallBenchmarks
     private PreGrantedLeases _preGranted = null!;
     private EtcdLockProvider _provider = null!;
     private GeneratedLocks _generated = null!;
+    private EtcdLockProvider _providerNoSpares = null!;
+    private GeneratedLocks _generatedNoSpares = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -30,6 +32,8 @@ public class LockCallBenchmarks
         _preGranted = new PreGrantedLeases(_hand);
         _provider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench" });
         _generated = new GeneratedLocks(_provider);
+        _providerNoSpares = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench/no-spares", SpareLeases = false });
+        _generatedNoSpares = new GeneratedLocks(_providerNoSpares);
     }
 
     [GlobalCleanup]
@@ -37,6 +41,7 @@ public class LockCallBenchmarks
     {
         _preGranted.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _provider.Dispose();
+        _providerNoSpares.Dispose();
         _hand.Dispose();
     }
 
@@ -55,6 +60,10 @@ public class LockCallBenchmarks
     /// <summary>(2) The generated [EtcdLock] wrapper around an empty body.</summary>
     [Benchmark(Description = "(2) generated [EtcdLock] wrapper")]
     public Task Generated() => _generated.EmptyAsync(CancellationToken.None);
+
+    /// <summary>(2) on a provider with <c>SpareLeases = false</c>: the lease is granted on the call's critical path.</summary>
+    [Benchmark(Description = "(2n) same, SpareLeases = false")]
+    public Task GeneratedNoSpares() => _generatedNoSpares.EmptyAsync(CancellationToken.None);
 
     /// <summary>(3) etcd's v3lock: LeaseGrant + Lock + Unlock + LeaseRevoke.</summary>
     [Benchmark(Description = "(3) etcd v3lock Lock/Unlock")]
