@@ -18,7 +18,8 @@ namespace AttributeLock;
 /// <remarks>
 /// The protocol of one acquire is in <c>Engine/AcquireProtocol.cs</c>; how a hold is kept and when it counts as lost
 /// in <c>Engine/KeptLease.cs</c>, <c>Engine/KeyWatcher.cs</c> and <c>Engine/LockHold.cs</c>. Disposing the provider
-/// tells every open hold it is lost (<see cref="EtcdLockHandle.LostToken"/>), then revokes their leases.
+/// tells every open hold it is lost (<see cref="EtcdLockHandle.LostToken"/>), then revokes their leases and the spare
+/// leases it keeps for its next acquires (<c>Engine/SpareLeases.cs</c>).
 /// </remarks>
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {

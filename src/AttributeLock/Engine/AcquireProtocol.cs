@@ -10,7 +10,8 @@ namespace AttributeLock.Engine;
 /// <list type="number">
 /// <item><see cref="EnterGateAsync"/>: queue behind callers of this process on the same key (only the next in line
 /// grants a lease ahead of its turn).</item>
-/// <item><see cref="EnsureLeaseAsync"/>: a lease that is still kept (granted now, pre-granted, or re-granted after a loss).</item>
+/// <item><see cref="EnsureLeaseAsync"/>: a lease that is still kept (pre-granted while queued, the provider's spare for
+/// this TTL (<see cref="SpareLeases"/>), granted now, or re-granted after a loss).</item>
 /// <item><see cref="TryTakeKeyAsync"/>: <c>Txn If(Version(key) == 0) Then(Put(key, holder, lease)) Else(Get(key))</c>,
 /// recognising a retried transaction that had committed (our value and lease in the answer).</item>
 /// <item><see cref="WaitForReleaseAsync"/>: when busy, a watch from the answer's revision + 1 until the key is deleted,
