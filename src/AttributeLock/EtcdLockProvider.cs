@@ -91,7 +91,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal int KeptLeaseCount => Keeper.Count;
 
     /// <summary>The kept leases that are not spares (held, being acquired, or pre-granted for a queued caller).</summary>
-    internal int KeptLeaseCountExcludingSpares => Keeper.Count - Keeper.SpareCount;
+    internal int KeptLeaseCountExcludingSpares => Keeper.NonSpareCount;
 
     /// <summary>The spare leases kept now (granted ahead, not handed to an acquire yet).</summary>
     internal int SpareLeaseCount => Keeper.SpareCount;

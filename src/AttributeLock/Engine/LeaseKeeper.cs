@@ -33,6 +33,9 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>How many leases are kept now (granted and neither released nor lost).</summary>
     public int Count => _leases.Count;
 
+    /// <summary>How many kept leases are not spares (one pass: a spare registered meanwhile is never subtracted).</summary>
+    public int NonSpareCount => _leases.Values.Count(l => !l.IsSpare);
+
     /// <summary>How many kept leases are spares (granted ahead, not handed to an acquire yet).</summary>
     public int SpareCount => _leases.Values.Count(l => l.IsSpare);
 
