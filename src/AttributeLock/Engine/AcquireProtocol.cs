@@ -283,6 +283,7 @@ internal sealed class AcquireProtocol
     {
         long waitStart = Stopwatch.GetTimestamp();
         using var callCts = CancellationTokenSource.CreateLinkedTokenSource(token);
+        Task<bool>? next = null;
         try
         {
             using var call = _provider.Watches.Watch(cancellationToken: callCts.Token);
@@ -296,7 +297,6 @@ internal sealed class AcquireProtocol
                 },
             }, callCts.Token).ConfigureAwait(false);
 
-            Task<bool>? next = null;
             while (true)
             {
                 next ??= call.ResponseStream.MoveNext(callCts.Token);
@@ -340,6 +340,13 @@ internal sealed class AcquireProtocol
         finally
         {
             callCts.Cancel();
+            if (next is not null)
+            {
+                // Left while a read was pending or before its failure was awaited (cancelled, a periodic read found the
+                // holder changed): the read fails (Cancelled); observe it, or it surfaces as an unobserved task exception.
+                _ = next.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
             _provider.Metrics.WaitDuration.Record(Stopwatch.GetElapsedTime(waitStart).TotalMilliseconds);
         }
     }
