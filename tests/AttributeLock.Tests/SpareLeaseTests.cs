@@ -260,23 +260,31 @@ public sealed class SpareLeaseTests : EtcdTestBase
     [InlineData("sent-late")]
     public async Task Dispose_with_a_refill_in_flight_leaves_no_lease_in_etcd(string mode)
     {
-        // The first grant (the first call's own) is quick; every later one (the refill the call starts) is slow: its
-        // answer arrives 1.5 s late (etcd granted it at once), or it is sent 1.5 s late (after dispose cancelled it).
+        // A first call leaves a spare in the pool (its grants quick). Then every grant is slow: its answer arrives 1.5 s
+        // late (etcd granted it at once), or it is sent 1.5 s late (after dispose cancelled it). A second call takes
+        // the spare (no grant of its own), so the only slow grant is the refill it starts; dispose follows at once.
         var recorder = new GrantRecorder();
+        var provider = NewProvider(interceptors: [recorder]);
+        await (await provider.AcquireAsync(UniqueKey("spare-dispose"), Ttl(30))).DisposeAsync();
+        long spare = await SpareAsync(provider);
+        int sentBefore = recorder.SentIds.Count;
         if (mode == "answer-late")
         {
-            recorder.LateAnswersFrom = 2;
             recorder.AnswerDelay = TimeSpan.FromMilliseconds(1500);
+            recorder.LateAnswersFrom = sentBefore + 1;
         }
         else
         {
-            recorder.LateSendsFrom = 2;
             recorder.SendDelay = TimeSpan.FromMilliseconds(1500);
+            recorder.LateSendsFrom = sentBefore + 1;
         }
 
-        var provider = NewProvider(interceptors: [recorder]);
-        await (await provider.AcquireAsync(UniqueKey("spare-dispose"), Ttl(30))).DisposeAsync();
-        await Eventually(() => Task.FromResult(recorder.SentIds.Count == 2), TimeSpan.FromSeconds(5), "the refill's grant started");
+        await using (EtcdLockHandle second = await provider.AcquireAsync(UniqueKey("spare-dispose"), Ttl(30)))
+        {
+            Assert.Equal(spare, second.LeaseId);
+        }
+
+        await Eventually(() => Task.FromResult(recorder.SentIds.Count == sentBefore + 1), TimeSpan.FromSeconds(5), "the refill's grant started");
         long refill = recorder.SentIds.Last();
         Assert.False(recorder.Answered.ContainsKey(refill), "the refill was answered before dispose: the scenario did not happen");
 
