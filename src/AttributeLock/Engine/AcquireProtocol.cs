@@ -317,6 +317,9 @@ internal sealed class AcquireProtocol
     {
         long waitStart = Stopwatch.GetTimestamp();
         using var callCts = CancellationTokenSource.CreateLinkedTokenSource(token);
+        // A read still pending when the wait ends (a periodic read decided, or the caller's token fired) faults once
+        // the call is cancelled and disposed; it is observed below, so that it never becomes an unobserved exception.
+        Task<bool>? next = null;
         try
         {
             using var call = _provider.Watches.Watch(cancellationToken: callCts.Token);
@@ -330,7 +333,6 @@ internal sealed class AcquireProtocol
                 },
             }, callCts.Token).ConfigureAwait(false);
 
-            Task<bool>? next = null;
             while (true)
             {
                 next ??= call.ResponseStream.MoveNext(callCts.Token);
@@ -374,6 +376,7 @@ internal sealed class AcquireProtocol
         finally
         {
             callCts.Cancel();
+            next?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             _provider.Metrics.WaitDuration.Record(Stopwatch.GetElapsedTime(waitStart).TotalMilliseconds);
         }
     }
