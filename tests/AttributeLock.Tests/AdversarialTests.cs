@@ -114,18 +114,6 @@ public sealed class AdversarialTests : EtcdTestBase
         }
     }
 
-    private sealed class ConsoleLog : Microsoft.Extensions.Logging.ILogger
-    {
-        private readonly Stopwatch _sw = Stopwatch.StartNew();
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Console.WriteLine($"[{_sw.ElapsedMilliseconds,6} ms] {logLevel}: {formatter(state, exception)}");
-    }
-
     // ------------------------------------------------------------------------------------------------------------
     // Abandoned handle: the finalizer releases the key while the owner still runs with the hold's LostToken.
     // ------------------------------------------------------------------------------------------------------------
