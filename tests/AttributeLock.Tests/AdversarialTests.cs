@@ -114,18 +114,6 @@ public sealed class AdversarialTests : EtcdTestBase
         }
     }
 
-    private sealed class ConsoleLog : Microsoft.Extensions.Logging.ILogger
-    {
-        private readonly Stopwatch _sw = Stopwatch.StartNew();
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
-
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Console.WriteLine($"[{_sw.ElapsedMilliseconds,6} ms] {logLevel}: {formatter(state, exception)}");
-    }
-
     // ------------------------------------------------------------------------------------------------------------
     // Abandoned handle: the finalizer releases the key while the owner still runs with the hold's LostToken.
     // ------------------------------------------------------------------------------------------------------------
@@ -372,6 +360,72 @@ public sealed class AdversarialTests : EtcdTestBase
                 Assert.Null(await waiter.TryAcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(250) }));
                 using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
                 await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await waiter.AcquireAsync(key, cancellationToken: cts.Token));
+            }
+
+            await Task.Delay(500);
+            for (int i = 0; i < 3; i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+
+            await Task.Delay(200);
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= onUnobserved;
+        }
+
+        Assert.True(unobserved.IsEmpty, $"{unobserved.Count} unobserved task exceptions, e.g.: {unobserved.FirstOrDefault()?.InnerException}");
+    }
+
+    /// <summary>Runs <paramref name="onWatch"/> synchronously before a watch stream is opened.</summary>
+    private sealed class BeforeWatchInterceptor(Action onWatch) : Interceptor
+    {
+        public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
+        {
+            if (typeof(TRequest) == typeof(WatchRequest))
+            {
+                onWatch();
+            }
+
+            return continuation(context);
+        }
+    }
+
+    [Fact]
+    public async Task Adversarial_a_wait_that_ends_before_etcd_answered_its_watch_leaves_no_unobserved_task_exception()
+    {
+        // A wait can end while the watch's first read is still pending (here: etcd stops before it answers the watch,
+        // and the periodic read, failing, ends the wait). The call is then disposed and that read faults ("gRPC call
+        // disposed"; seen once in 20 stress runs, under load and provider dispose): it must still be observed.
+        var unobserved = new ConcurrentQueue<Exception>();
+        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) => unobserved.Enqueue(e.Exception);
+        TaskScheduler.UnobservedTaskException += onUnobserved;
+        try
+        {
+            await using var server = await EtcdServer.StartAsync();
+            int armed = 1;
+            var pauseOnWatch = new BeforeWatchInterceptor(() =>
+            {
+                if (Interlocked.Exchange(ref armed, 0) == 1)
+                {
+                    server.Pause();
+                }
+            });
+            await using var holder = PrivateProvider(server);
+            await using var waiter = PrivateProvider(server, TimeSpan.FromSeconds(1), pauseOnWatch);
+            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(200);
+            EtcdLockHandle held = await holder.AcquireAsync("/unanswered-watch", new EtcdLockOptions { TtlSeconds = 30 });
+            Task<EtcdLockHandle> waiting = waiter.AcquireAsync("/unanswered-watch", new EtcdLockOptions { TtlSeconds = 30, WaitTimeout = TimeSpan.FromMinutes(1) }).AsTask();
+            await Task.Delay(3000);
+            Assert.Equal(0, Volatile.Read(ref armed));
+            server.Resume();
+            Assert.False(waiting.IsCompleted, $"the waiter gave up while etcd was stopped: {waiting.Exception?.InnerException}");
+            await held.DisposeAsync();
+            await using (EtcdLockHandle got = await waiting.WaitAsync(TimeSpan.FromSeconds(30)))
+            {
+                Assert.True(got.FencingToken > held.FencingToken);
             }
 
             await Task.Delay(500);

@@ -82,9 +82,26 @@ public sealed class SafetyTests : EtcdTestBase
         // Another provider tries for 6 s (three TTLs): the TTL-2 hold must stay renewed and exclusive.
         EtcdLockHandle? theirs = await other.TryAcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(6) });
         Assert.True(theirs is null, "another provider acquired a key whose holder still believed it held it");
-        Assert.False(healthy.IsLost);
+        Assert.False(healthy.IsLost, healthy.Hold.LostReason);
         Assert.True(stall.Stalls > 0, "the stalled lease's renewal was never attempted");
         await stalled.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_lease_lost_for_want_of_answers_says_how_many_renewals_were_sent_and_answered()
+    {
+        var stall = new StallKeepAliveInterceptor();
+        var provider = NewProvider(interceptors: [stall]);
+        EtcdLockHandle handle = await provider.AcquireAsync(UniqueKey("unanswered"), new EtcdLockOptions { TtlSeconds = 2 });
+        stall.StalledLeaseId = handle.LeaseId;
+
+        await Task.Delay(Timeout.Infinite, handle.LostToken).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+        Assert.True(handle.IsLost, "a TTL-2 hold none of whose renewals was answered was not declared lost within 10 s");
+        string reason = handle.Hold.LostReason ?? "";
+        Console.WriteLine(reason);
+        // Renewals go out every TTL/3 (at most two in flight); none is answered, and the stalled ones have not failed yet.
+        Assert.Matches(@"TTL of 2 s \(granted \d+ ms ago; renewals: [12] sent, 0 answered, 0 failed, the last sent \d+ ms ago, slowest answer 0 ms; renewal timer up to \d+ ms late\)", reason);
+        await handle.DisposeAsync();
     }
 
     [Fact]

@@ -36,7 +36,8 @@ public abstract class EtcdTestBase : IAsyncLifetime
     {
         var options = new EtcdLockProviderOptions { Endpoints = { Endpoints }, KeyPrefix = "/attributelock-tests" };
         configure?.Invoke(options);
-        var p = new EtcdLockProvider(options, null, null, interceptors);
+        // Warnings and errors (a renewal that failed, a lost hold and why) go to the test's output, shown when it fails.
+        var p = new EtcdLockProvider(options, new ConsoleLog(Microsoft.Extensions.Logging.LogLevel.Warning), null, interceptors);
         _providers.Add(p);
         return p;
     }
@@ -84,6 +85,24 @@ public abstract class EtcdTestBase : IAsyncLifetime
             }
 
             await Task.Delay(50);
+        }
+    }
+}
+
+/// <summary>Writes a provider's log to the console (the test's output), with the milliseconds since it was made.</summary>
+internal sealed class ConsoleLog(Microsoft.Extensions.Logging.LogLevel minimum = Microsoft.Extensions.Logging.LogLevel.Trace) : Microsoft.Extensions.Logging.ILogger
+{
+    private readonly Stopwatch _sw = Stopwatch.StartNew();
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= minimum;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel))
+        {
+            Console.WriteLine($"[{_sw.ElapsedMilliseconds,6} ms] {logLevel}: {formatter(state, exception)}");
         }
     }
 }

@@ -283,6 +283,8 @@ internal sealed class AcquireProtocol
     {
         long waitStart = Stopwatch.GetTimestamp();
         using var callCts = CancellationTokenSource.CreateLinkedTokenSource(token);
+        // A read still pending when the wait ends (a periodic read decided, or the caller's token fired) faults once
+        // the call is cancelled and disposed; it is observed below, so that it never becomes an unobserved exception.
         Task<bool>? next = null;
         try
         {
@@ -340,13 +342,7 @@ internal sealed class AcquireProtocol
         finally
         {
             callCts.Cancel();
-            if (next is not null)
-            {
-                // Left while a read was pending or before its failure was awaited (cancelled, a periodic read found the
-                // holder changed): the read fails (Cancelled); observe it, or it surfaces as an unobserved task exception.
-                _ = next.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-
+            next?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             _provider.Metrics.WaitDuration.Record(Stopwatch.GetElapsedTime(waitStart).TotalMilliseconds);
         }
     }

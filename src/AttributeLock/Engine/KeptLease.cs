@@ -36,6 +36,17 @@ internal sealed class KeptLease
     private const int MaxInFlight = 2;
     private ILeaseOwner? _owner;
 
+    // What a loss report says about the renewals (under _gate): when the timer was due and how late it ran at worst,
+    // when the last renewal was sent, how many were sent and answered, and the slowest answer.
+    private long _timerDue;
+    private long _maxTimerLate;
+    private long _lastSent;
+    private int _sent;
+    private int _answered;
+    private int _failed;
+    private long _slowestAnswer;
+    private readonly long _grantSent;
+
     public KeptLease(LeaseKeeper keeper, long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
         _keeper = keeper;
@@ -45,6 +56,7 @@ internal sealed class KeptLease
         RenewInterval = Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
         _nextRenewal = grantSentTimestamp + RenewInterval;
         _deadline = grantSentTimestamp + ttlSeconds * Stopwatch.Frequency;
+        _grantSent = grantSentTimestamp;
 
         // The timer must not carry the context of the request that granted the lease (its trace, its log scopes).
         using (ExecutionContext.SuppressFlow())
@@ -123,7 +135,7 @@ internal sealed class KeptLease
 
         if (Stopwatch.GetTimestamp() >= deadline)
         {
-            MarkLost($"no renewal confirmed within the lease's TTL of {TtlSeconds} s");
+            MarkLost(DeadlinePassedReason());
         }
         else if (requeue)
         {
@@ -159,6 +171,7 @@ internal sealed class KeptLease
     {
         // Under _gate. With the most renewals in flight only the deadline can be due.
         long due = _inFlight >= MaxInFlight ? _deadline : Math.Min(_nextRenewal, _deadline);
+        _timerDue = due;
         long dueMs = (long)Math.Ceiling((due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
         _timer.Change(Math.Clamp(dueMs, 0, int.MaxValue - 1), Timeout.Infinite);
     }
@@ -176,6 +189,7 @@ internal sealed class KeptLease
             }
 
             long now = Stopwatch.GetTimestamp();
+            _maxTimerLate = Math.Max(_maxTimerLate, now - _timerDue);
             if (now >= _deadline)
             {
                 expired = true;
@@ -185,6 +199,8 @@ internal sealed class KeptLease
                 if (now >= _nextRenewal && _inFlight < MaxInFlight)
                 {
                     _inFlight++;
+                    _sent++;
+                    _lastSent = now;
                     _nextRenewal = now + RenewInterval; // unanswered by then: a hedge
                     renew = true;
                 }
@@ -197,7 +213,7 @@ internal sealed class KeptLease
 
         if (expired)
         {
-            MarkLost($"no renewal confirmed within the lease's TTL of {TtlSeconds} s");
+            MarkLost(DeadlinePassedReason());
         }
         else if (renew)
         {
@@ -223,6 +239,8 @@ internal sealed class KeptLease
         lock (_gate)
         {
             _inFlight--;
+            _answered++;
+            _slowestAnswer = Math.Max(_slowestAnswer, Stopwatch.GetTimestamp() - sentTimestamp);
             if (_state != LeaseState.Kept)
             {
                 return;
@@ -245,6 +263,7 @@ internal sealed class KeptLease
         lock (_gate)
         {
             _inFlight--;
+            _failed++;
             if (_state != LeaseState.Kept)
             {
                 return;
@@ -252,6 +271,24 @@ internal sealed class KeptLease
 
             _nextRenewal = Math.Min(_nextRenewal, Stopwatch.GetTimestamp() + s_retryBackoff);
             ArmTimer();
+        }
+    }
+
+    /// <summary>
+    /// Why the deadline passed, in figures a reader can act on: a timer that ran late means this process did not get
+    /// to send its renewals in time (a starved thread pool, a paused process); renewals sent but unanswered mean etcd
+    /// or the network did not answer in time.
+    /// </summary>
+    private string DeadlinePassedReason()
+    {
+        lock (_gate)
+        {
+            static string Ms(long ticks) => (ticks * 1000.0 / Stopwatch.Frequency).ToString("F0", System.Globalization.CultureInfo.InvariantCulture);
+            long now = Stopwatch.GetTimestamp();
+            string lastSent = _sent == 0 ? "none sent" : $"the last sent {Ms(now - _lastSent)} ms ago";
+            return $"no renewal confirmed within the lease's TTL of {TtlSeconds} s (granted {Ms(now - _grantSent)} ms ago; " +
+                $"renewals: {_sent} sent, {_answered} answered, {_failed} failed, {lastSent}, slowest answer {Ms(_slowestAnswer)} ms; " +
+                $"renewal timer up to {Ms(Math.Max(0, _maxTimerLate))} ms late)";
         }
     }
 
