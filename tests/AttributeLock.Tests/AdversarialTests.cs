@@ -342,26 +342,18 @@ public sealed class AdversarialTests : EtcdTestBase
     // Unobserved task exceptions from waits that end by timeout or cancellation.
     // ------------------------------------------------------------------------------------------------------------
 
-    [Fact]
-    public async Task Adversarial_waits_that_time_out_or_are_cancelled_leave_no_unobserved_task_exception()
+    /// <summary>
+    /// Runs <paramref name="scenario"/>, then lets abandoned tasks be collected and finalized (which is when an
+    /// unobserved fault is reported), and fails if any task exception went unobserved meanwhile.
+    /// </summary>
+    private static async Task AssertNoUnobservedTaskExceptionAsync(Func<Task> scenario)
     {
         var unobserved = new ConcurrentQueue<Exception>();
         EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) => unobserved.Enqueue(e.Exception);
         TaskScheduler.UnobservedTaskException += onUnobserved;
         try
         {
-            var holder = NewProvider();
-            var waiter = NewProvider();
-            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(100);
-            string key = UniqueKey("adv-unobserved");
-            await using EtcdLockHandle held = await holder.AcquireAsync(key);
-            for (int i = 0; i < 10; i++)
-            {
-                Assert.Null(await waiter.TryAcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(250) }));
-                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
-                await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await waiter.AcquireAsync(key, cancellationToken: cts.Token));
-            }
-
+            await scenario();
             await Task.Delay(500);
             for (int i = 0; i < 3; i++)
             {
@@ -377,6 +369,25 @@ public sealed class AdversarialTests : EtcdTestBase
         }
 
         Assert.True(unobserved.IsEmpty, $"{unobserved.Count} unobserved task exceptions, e.g.: {unobserved.FirstOrDefault()?.InnerException}");
+    }
+
+    [Fact]
+    public async Task Adversarial_waits_that_time_out_or_are_cancelled_leave_no_unobserved_task_exception()
+    {
+        await AssertNoUnobservedTaskExceptionAsync(async () =>
+        {
+            var holder = NewProvider();
+            var waiter = NewProvider();
+            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(100);
+            string key = UniqueKey("adv-unobserved");
+            await using EtcdLockHandle held = await holder.AcquireAsync(key);
+            for (int i = 0; i < 10; i++)
+            {
+                Assert.Null(await waiter.TryAcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromMilliseconds(250) }));
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await waiter.AcquireAsync(key, cancellationToken: cts.Token));
+            }
+        });
     }
 
     /// <summary>Runs <paramref name="onWatch"/> synchronously before a watch stream is opened.</summary>
@@ -399,10 +410,7 @@ public sealed class AdversarialTests : EtcdTestBase
         // A wait can end while the watch's first read is still pending (here: etcd stops before it answers the watch,
         // and the periodic read, failing, ends the wait). The call is then disposed and that read faults ("gRPC call
         // disposed"; seen once in 20 stress runs, under load and provider dispose): it must still be observed.
-        var unobserved = new ConcurrentQueue<Exception>();
-        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) => unobserved.Enqueue(e.Exception);
-        TaskScheduler.UnobservedTaskException += onUnobserved;
-        try
+        await AssertNoUnobservedTaskExceptionAsync(async () =>
         {
             await using var server = await EtcdServer.StartAsync();
             int armed = 1;
@@ -427,22 +435,7 @@ public sealed class AdversarialTests : EtcdTestBase
             {
                 Assert.True(got.FencingToken > held.FencingToken);
             }
-
-            await Task.Delay(500);
-            for (int i = 0; i < 3; i++)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-
-            await Task.Delay(200);
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= onUnobserved;
-        }
-
-        Assert.True(unobserved.IsEmpty, $"{unobserved.Count} unobserved task exceptions, e.g.: {unobserved.FirstOrDefault()?.InnerException}");
+        });
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -487,11 +480,8 @@ public sealed class AdversarialTests : EtcdTestBase
     public async Task Adversarial_dispose_racing_with_acquires_and_releases_leaves_no_lease_no_key_and_no_stray_exception()
     {
         await using var server = await EtcdServer.StartAsync();
-        var unobserved = new ConcurrentQueue<Exception>();
-        EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) => unobserved.Enqueue(e.Exception);
-        TaskScheduler.UnobservedTaskException += onUnobserved;
         var kinds = new ConcurrentDictionary<string, int>();
-        try
+        await AssertNoUnobservedTaskExceptionAsync(async () =>
         {
             using var client = new EtcdClient(server.Endpoint);
             for (int round = 0; round < 3; round++)
@@ -531,19 +521,8 @@ public sealed class AdversarialTests : EtcdTestBase
                 Assert.True(leases.Count == 0, $"round {round}: {leases.Count} leases left after dispose: {string.Join(",", leases.Select(l => l.ID))}");
                 Assert.True(keys.Kvs.Count == 0, $"round {round}: keys left: {string.Join(",", keys.Kvs.Select(k => k.Key.ToStringUtf8()))}");
             }
-
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-            await Task.Delay(200);
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= onUnobserved;
-        }
-
+        });
         Console.WriteLine(string.Join(", ", kinds.Select(k => $"{k.Key}={k.Value}")));
-        Assert.True(unobserved.IsEmpty, $"{unobserved.Count} unobserved task exceptions, e.g.: {unobserved.FirstOrDefault()?.InnerException}");
     }
 
     // ------------------------------------------------------------------------------------------------------------
