@@ -453,7 +453,16 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
             catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
             {
-                continue; // another lease has this id (a 1 in 2^63 chance): not ours to revoke; pick another
+                // Most likely our own grant: committed, its answer lost, and the request retried by the client. A lease
+                // with this id and our TTL is adopted (kept, and revoked like any other), so it is never left behind;
+                // its deadline runs from our first send, before etcd started its TTL. Otherwise another lease has the
+                // id (a 1 in 2^63 chance): not ours to revoke; pick another.
+                if (await TryAdoptRetriedGrantAsync(id, ttlSeconds, token).ConfigureAwait(false))
+                {
+                    return Keeper.Register(id, ttlSeconds, sent, spare);
+                }
+
+                continue;
             }
             catch (Exception ex)
             {
@@ -472,6 +481,28 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
             // The deadline is watched from the send time of the grant on, before anything else happens.
             return Keeper.Register(granted.ID, granted.TTL, sent, spare);
+        }
+    }
+
+    /// <summary>Whether the lease <paramref name="id"/>, which etcd says exists, looks like our own retried grant.</summary>
+    private async Task<bool> TryAdoptRetriedGrantAsync(long id, int ttlSeconds, CancellationToken token)
+    {
+        try
+        {
+            LeaseTimeToLiveResponse found = await Leases.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = id }, CallOptions(token)).ConfigureAwait(false);
+            return found.TTL > 0 && found.GrantedTTL == ttlSeconds;
+        }
+        catch (Exception ex)
+        {
+            // Unknown: revoked in the background in case it is ours (as an uncertain grant), and the caller goes on
+            // with a new id (or, cancelled, stops).
+            RevokeInBackground("(retried lease grant)", id, ttlSeconds, uncertainGrant: true);
+            if (ex is RpcException && !token.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            throw;
         }
     }
 
@@ -529,8 +560,6 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
             _disposed = true;
             open = _holds.ToArray();
-            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            drained = _drained.Task;
         }
 
         _stop.Cancel();
@@ -544,11 +573,18 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
         // Revoke in parallel, each bounded by the request timeout; then let acquires in progress undo their work.
         await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).ConfigureAwait(false);
+        // Only now may the drain be signalled: work that ended before this point (the in-flight count touching 0 while
+        // the spares' revokes above were not started yet) must not let dispose go on while those revokes still run.
         lock (_holds)
         {
             if (_inFlight == 0)
             {
-                _drained!.TrySetResult(); // nothing in flight (any more): EndInFlight will not signal
+                drained = Task.CompletedTask;
+            }
+            else
+            {
+                _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                drained = _drained.Task; // EndInFlight signals it when the count reaches 0
             }
         }
 

@@ -308,4 +308,107 @@ public sealed class SpareLeaseTests : EtcdTestBase
             Assert.True(await LeaseTtlAsync(id) == -1, $"{mode}: lease {id} appeared in etcd after dispose");
         }
     }
+
+    [Fact]
+    public async Task Dispose_waits_for_the_spares_revoke_even_when_other_work_ends_while_dispose_begins()
+    {
+        // Found by an adversarial review: work in flight that ended between dispose marking the provider disposed and
+        // the spares' revokes starting let dispose stop waiting, and the spare outlived the provider (7 of 15 runs).
+        // The interleaving is forced: a callback on the stop token waits for another hold's release to end.
+        var provider = NewProvider();
+        await (await provider.AcquireAsync(UniqueKey("drain-warm"), Ttl(30))).DisposeAsync();
+        await SpareAsync(provider);
+        EtcdLockHandle held = await provider.AcquireAsync(UniqueKey("drain-held"), Ttl(30)); // takes the spare; refills
+        long spare = await SpareAsync(provider);
+        Assert.NotEqual(spare, held.LeaseId);
+        provider.StopToken.Register(() => held.DisposeAsync().AsTask().GetAwaiter().GetResult());
+
+        await provider.DisposeAsync();
+        Assert.Equal(0, provider.InFlightCount);
+        Assert.Equal(-1, await LeaseTtlAsync(spare));
+        Assert.Equal(-1, await LeaseTtlAsync(held.LeaseId));
+    }
+
+    /// <summary>Sends the armed lease grant twice and answers with the second: what a client retry sees when etcd granted the first and its answer was lost.</summary>
+    private sealed class RetryGrantOnce : Interceptor
+    {
+        public volatile bool Armed;
+        public long RetriedId;
+
+        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
+        {
+            if (request is not LeaseGrantRequest grant || !Armed)
+            {
+                return continuation(request, context);
+            }
+
+            Armed = false;
+            Interlocked.Exchange(ref RetriedId, grant.ID);
+            async Task<TResponse> Twice()
+            {
+                using (AsyncUnaryCall<TResponse> first = continuation(request, context))
+                {
+                    await first.ResponseAsync;
+                }
+
+                using AsyncUnaryCall<TResponse> second = continuation(request, context);
+                return await second.ResponseAsync;
+            }
+
+            return new AsyncUnaryCall<TResponse>(Twice(), Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => new Metadata(), () => { });
+        }
+    }
+
+    [Theory]
+    [InlineData("refill")]
+    [InlineData("acquire")]
+    public async Task A_lease_grant_retried_after_it_committed_is_adopted_not_left_behind(string which)
+    {
+        // etcd answers the retry "lease already exists": the lease is ours (our id, our TTL), kept and revoked like any.
+        var retry = new RetryGrantOnce();
+        // "acquire": without spares, so that the one grant is the acquire's own (no refill races it for the retry).
+        var provider = NewProvider(o => o.SpareLeases = which == "refill", interceptors: [retry]);
+        string key = UniqueKey("retried-grant");
+        if (which == "refill")
+        {
+            await (await provider.AcquireAsync(key, Ttl(30))).DisposeAsync();
+            await SpareAsync(provider);
+            retry.Armed = true;
+            await (await provider.AcquireAsync(key, Ttl(30))).DisposeAsync(); // takes the spare: the refill is retried
+            Assert.Equal(Interlocked.Read(ref retry.RetriedId), await SpareAsync(provider));
+        }
+        else
+        {
+            retry.Armed = true;
+            await using EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(30));
+            Assert.Equal(Interlocked.Read(ref retry.RetriedId), handle.LeaseId);
+            await AssertHeldWithItsOwnLiveLeaseAsync(handle);
+        }
+
+        long retried = Interlocked.Read(ref retry.RetriedId);
+        Assert.NotEqual(0, retried);
+        await provider.DisposeAsync();
+        Assert.Equal(-1, await LeaseTtlAsync(retried));
+    }
+
+    [Fact]
+    public async Task Spares_are_kept_for_a_few_TTL_values_at_once_not_one_per_value()
+    {
+        var recorder = new GrantRecorder();
+        var provider = NewProvider(interceptors: [recorder]);
+        for (int ttl = 5; ttl < 25; ttl++)
+        {
+            await (await provider.AcquireAsync(UniqueKey("many-ttls"), Ttl(ttl))).DisposeAsync();
+        }
+
+        await Eventually(() => Task.FromResult(provider.InFlightCount == 0), TimeSpan.FromSeconds(10), "refills and revokes done");
+        Console.WriteLine($"20 acquires with 20 TTLs: {recorder.SentIds.Count} grants, {provider.SpareLeaseCount} spares kept");
+        Assert.Equal(AttributeLock.Engine.SpareLeases.MaxTtls, provider.SpareLeaseCount);
+        Assert.Equal(20 + AttributeLock.Engine.SpareLeases.MaxTtls, recorder.SentIds.Count);
+        await provider.DisposeAsync();
+        foreach (long id in recorder.SentIds)
+        {
+            Assert.Equal(-1, await LeaseTtlAsync(id));
+        }
+    }
 }

@@ -4,7 +4,8 @@ namespace AttributeLock.Engine;
 
 /// <summary>
 /// Leases granted ahead of need, so that an uncontended acquire sends its lock transaction at once instead of waiting
-/// for a lease grant first: at most one spare per TTL value in use, refilled in the background after each take.
+/// for a lease grant first: at most one spare per TTL value in use (for at most <see cref="MaxTtls"/> values at once),
+/// refilled in the background after each take.
 /// </summary>
 /// <remarks>
 /// Invariants (the slots, <c>_disposed</c> and each slot's <c>Refilling</c> change only under <c>_slots</c>):
@@ -31,7 +32,10 @@ internal sealed class SpareLeases
 {
     private readonly EtcdLockProvider _provider;
     private readonly bool _enabled;
+    // A slot exists while its TTL has a spare pooled or being granted (it is removed when it empties), and at most
+    // MaxTtls exist: a process computing many different TTLs keeps a few spares, not one per value.
     private readonly Dictionary<int, Slot> _slots = new();
+    internal const int MaxTtls = 4;
     private bool _disposed;
 
     public SpareLeases(EtcdLockProvider provider, bool enabled)
@@ -105,6 +109,13 @@ internal sealed class SpareLeases
 
             if (!_slots.TryGetValue(ttlSeconds, out Slot? slot))
             {
+                if (_slots.Count >= MaxTtls)
+                {
+                    // Spares for MaxTtls other TTL values already: this one gets none (its calls grant their own
+                    // leases) until one of those slots empties (an idle spare is discarded).
+                    return null;
+                }
+
                 slot = new Slot();
                 _slots.Add(ttlSeconds, slot);
             }
@@ -179,6 +190,8 @@ internal sealed class SpareLeases
                         _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
                     }
                 }
+
+                RemoveIfEmpty(ttlSeconds, slot);
             }
         }
     }
@@ -196,6 +209,16 @@ internal sealed class SpareLeases
             slot.Current = null;
             spare.Lease.Retire();
             _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, spare.TtlSeconds); // in flight under _slots
+            RemoveIfEmpty(spare.TtlSeconds, slot);
+        }
+    }
+
+    /// <summary>Under <c>_slots</c>: forgets a slot with no spare and no refill (a later take makes a new one).</summary>
+    private void RemoveIfEmpty(int ttlSeconds, Slot slot)
+    {
+        if (slot.Current is null && !slot.Refilling && _slots.TryGetValue(ttlSeconds, out Slot? current) && ReferenceEquals(current, slot))
+        {
+            _slots.Remove(ttlSeconds);
         }
     }
 
