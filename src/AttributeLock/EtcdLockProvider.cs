@@ -266,7 +266,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
         catch (Exception ex)
         {
+            // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
             Log.RevokeFailed(Logger, ex, hold.Key, hold.LeaseId);
+            RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
         }
         finally
         {
@@ -457,9 +459,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                 // with this id and our TTL is adopted (kept, and revoked like any other), so it is never left behind;
                 // its deadline runs from our first send, before etcd started its TTL. Otherwise another lease has the
                 // id (a 1 in 2^63 chance): not ours to revoke; pick another.
-                if (await TryAdoptRetriedGrantAsync(id, ttlSeconds, token).ConfigureAwait(false))
+                long adoptedTtl = await TryAdoptRetriedGrantAsync(id, ttlSeconds, token).ConfigureAwait(false);
+                if (adoptedTtl > 0)
                 {
-                    return Keeper.Register(id, ttlSeconds, sent, spare);
+                    return Keeper.Register(id, adoptedTtl, sent, spare);
                 }
 
                 continue;
@@ -484,13 +487,18 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
     }
 
-    /// <summary>Whether the lease <paramref name="id"/>, which etcd says exists, looks like our own retried grant.</summary>
-    private async Task<bool> TryAdoptRetriedGrantAsync(long id, int ttlSeconds, CancellationToken token)
+    /// <summary>
+    /// Whether the lease <paramref name="id"/>, which etcd says exists, looks like our own retried grant: alive, with the
+    /// TTL we asked for or the larger one etcd gives instead of a TTL below its minimum (1 s becomes 2 s).
+    /// </summary>
+    /// <returns>The TTL etcd granted it when it is adopted; 0 when it is not ours.</returns>
+    private async Task<long> TryAdoptRetriedGrantAsync(long id, int ttlSeconds, CancellationToken token)
     {
         try
         {
             LeaseTimeToLiveResponse found = await Leases.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = id }, CallOptions(token)).ConfigureAwait(false);
-            return found.TTL > 0 && found.GrantedTTL == ttlSeconds;
+            bool ours = found.TTL > 0 && (found.GrantedTTL == ttlSeconds || (ttlSeconds < found.GrantedTTL && found.GrantedTTL <= RaisedTtlBoundSeconds));
+            return ours ? found.GrantedTTL : 0;
         }
         catch (Exception ex)
         {
@@ -499,12 +507,16 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             RevokeInBackground("(retried lease grant)", id, ttlSeconds, uncertainGrant: true);
             if (ex is RpcException && !token.IsCancellationRequested)
             {
-                return false;
+                return 0;
             }
 
             throw;
         }
     }
+
+    // etcd raises a TTL below its minimum (1.5 election timeouts: 2 s with its default settings) to that minimum; a
+    // raised TTL up to this bound is taken as etcd's doing when a retried grant is recognised as ours.
+    private const long RaisedTtlBoundSeconds = 10;
 
     internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
         EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex);

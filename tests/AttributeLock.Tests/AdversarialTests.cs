@@ -271,6 +271,10 @@ public sealed class AdversarialTests : EtcdTestBase
         await handle.DisposeAsync();
         Assert.True(intruded, "setup: the other client should have taken the expired key: " + txnAnswer);
         Assert.True(isLost, $"{afterMs} ms after the last possible renewal (TTL {ttl} s) another client holds the key, but the owner's IsLost is still false: the deadline is only checked by a thread-pool timer callback, which a busy pool delays");
+        // The loss report blames the process, not etcd: the renewal timer could not run.
+        string reason = handle.Hold.LostReason ?? "";
+        Console.WriteLine(reason);
+        Assert.Contains("this process ran its renewals late", reason);
     }
 
     // ------------------------------------------------------------------------------------------------------------

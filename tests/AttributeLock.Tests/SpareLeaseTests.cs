@@ -362,6 +362,7 @@ public sealed class SpareLeaseTests : EtcdTestBase
     [Theory]
     [InlineData("refill")]
     [InlineData("acquire")]
+    [InlineData("acquire-ttl-1")] // etcd raises a TTL of 1 s to its minimum (2 s): still recognised as ours
     public async Task A_lease_grant_retried_after_it_committed_is_adopted_not_left_behind(string which)
     {
         // etcd answers the retry "lease already exists": the lease is ours (our id, our TTL), kept and revoked like any.
@@ -380,7 +381,7 @@ public sealed class SpareLeaseTests : EtcdTestBase
         else
         {
             retry.Armed = true;
-            await using EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(30));
+            await using EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(which == "acquire" ? 30 : 1));
             Assert.Equal(Interlocked.Read(ref retry.RetriedId), handle.LeaseId);
             await AssertHeldWithItsOwnLiveLeaseAsync(handle);
         }
@@ -410,5 +411,70 @@ public sealed class SpareLeaseTests : EtcdTestBase
         {
             Assert.Equal(-1, await LeaseTtlAsync(id));
         }
+    }
+
+    [Fact]
+    public async Task A_TTL_value_untaken_for_longer_than_its_TTL_gives_its_spare_slot_to_a_new_value()
+    {
+        var provider = NewProvider();
+        for (int ttl = 2; ttl < 2 + AttributeLock.Engine.SpareLeases.MaxTtls; ttl++)
+        {
+            await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(ttl))).DisposeAsync();
+        }
+
+        await Eventually(() => Task.FromResult(provider.SpareLeaseCount == AttributeLock.Engine.SpareLeases.MaxTtls), TimeSpan.FromSeconds(10), "a spare for each TTL");
+        Dictionary<long, long> grantedTtlOf = await GrantedTtlsAsync(provider.SpareLeaseIds);
+        long oldest = grantedTtlOf.Single(p => p.Value == 2).Key;
+
+        // Every slot has now gone more than its TTL untaken (the spares themselves are renewed): a new TTL value gets
+        // the slot taken least recently, the TTL-2 one, whose spare is revoked.
+        await Task.Delay(TimeSpan.FromSeconds(2 + AttributeLock.Engine.SpareLeases.MaxTtls));
+        await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(30))).DisposeAsync();
+        await Eventually(async () => (await GrantedTtlsAsync(provider.SpareLeaseIds)).ContainsValue(30), TimeSpan.FromSeconds(10), "a spare for the new TTL value");
+        Assert.Equal(AttributeLock.Engine.SpareLeases.MaxTtls, provider.SpareLeaseCount);
+        Assert.DoesNotContain(oldest, provider.SpareLeaseIds);
+        await Eventually(async () => await LeaseTtlAsync(oldest) == -1, TimeSpan.FromSeconds(10), "the evicted spare revoked");
+    }
+
+    private async Task<Dictionary<long, long>> GrantedTtlsAsync(IEnumerable<long> ids)
+    {
+        var result = new Dictionary<long, long>();
+        foreach (long id in ids)
+        {
+            result[id] = (await Client.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = id })).GrantedTTL;
+        }
+
+        return result;
+    }
+
+    /// <summary>Fails the first lease revoke after it is armed with Unavailable (etcd unreachable for that moment).</summary>
+    private sealed class FailRevokeOnce : Interceptor
+    {
+        public int Armed;
+
+        public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
+        {
+            if (request is LeaseRevokeRequest && Interlocked.Exchange(ref Armed, 0) == 1)
+            {
+                var status = new Status(StatusCode.Unavailable, "simulated blip");
+                return new AsyncUnaryCall<TResponse>(Task.FromException<TResponse>(new RpcException(status)), Task.FromResult(new Metadata()), () => status, () => new Metadata(), () => { });
+            }
+
+            return continuation(request, context);
+        }
+    }
+
+    [Fact]
+    public async Task A_release_whose_revoke_failed_retries_it_behind_the_caller()
+    {
+        var fail = new FailRevokeOnce();
+        var provider = NewProvider(o => o.SpareLeases = false, interceptors: [fail]);
+        EtcdLockHandle handle = await provider.AcquireAsync(UniqueKey("revoke-retried"), Ttl(30));
+        Volatile.Write(ref fail.Armed, 1);
+        await handle.DisposeAsync(); // its revoke fails once; the release does not throw
+        Assert.Equal(0, Volatile.Read(ref fail.Armed));
+        // Retried in the background: the key is free long before the 30 s TTL would have freed it.
+        await Eventually(async () => await LeaseTtlAsync(handle.LeaseId) == -1, TimeSpan.FromSeconds(10), "the lease revoked by the retry");
+        Assert.Null(await GetKeyAsync(handle.Key));
     }
 }

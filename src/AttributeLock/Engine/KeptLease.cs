@@ -285,10 +285,14 @@ internal sealed class KeptLease
         {
             static string Ms(long ticks) => (ticks * 1000.0 / Stopwatch.Frequency).ToString("F0", System.Globalization.CultureInfo.InvariantCulture);
             long now = Stopwatch.GetTimestamp();
+            // A timer that is due and has not run yet counts too (a starved pool never runs it; the watchdog thread,
+            // which called this, does not depend on the pool).
+            long late = Math.Max(0, Math.Max(_maxTimerLate, now - _timerDue));
             string lastSent = _sent == 0 ? "none sent" : $"the last sent {Ms(now - _lastSent)} ms ago";
+            string hint = late >= RenewInterval ? "; this process ran its renewals late: a starved thread pool or a paused process?" : "";
             return $"no renewal confirmed within the lease's TTL of {TtlSeconds} s (granted {Ms(now - _grantSent)} ms ago; " +
                 $"renewals: {_sent} sent, {_answered} answered, {_failed} failed, {lastSent}, slowest answer {Ms(_slowestAnswer)} ms; " +
-                $"renewal timer up to {Ms(Math.Max(0, _maxTimerLate))} ms late)";
+                $"renewal timer up to {Ms(late)} ms late{hint})";
         }
     }
 

@@ -51,6 +51,42 @@ internal sealed class SpareLeases
     {
         public Spare? Current;
         public bool Refilling;
+        public long LastTaken;
+    }
+
+    /// <summary>
+    /// Under <c>_slots</c>, with all <see cref="MaxTtls"/> slots in use: frees the one taken least recently if it went
+    /// longer than its TTL untaken and no refill is in flight for it (its spare is revoked). A slot in steady use is
+    /// never evicted, and one TTL's worth of idleness bounds how often an eviction can waste a grant.
+    /// </summary>
+    private bool EvictStaleSlot()
+    {
+        long now = Stopwatch.GetTimestamp();
+        int staleTtl = 0;
+        Slot? stale = null;
+        foreach ((int ttl, Slot candidate) in _slots)
+        {
+            if (!candidate.Refilling && now - candidate.LastTaken > ttl * Stopwatch.Frequency &&
+                (stale is null || candidate.LastTaken < stale.LastTaken))
+            {
+                (staleTtl, stale) = (ttl, candidate);
+            }
+        }
+
+        if (stale is null)
+        {
+            return false;
+        }
+
+        if (stale.Current is { } spare)
+        {
+            stale.Current = null;
+            spare.Lease.Retire();
+            _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, staleTtl); // in flight under _slots
+        }
+
+        _slots.Remove(staleTtl);
+        return true;
     }
 
     /// <summary>One pooled lease; its owner while pooled (the hold becomes the owner when a take hands it out).</summary>
@@ -109,10 +145,10 @@ internal sealed class SpareLeases
 
             if (!_slots.TryGetValue(ttlSeconds, out Slot? slot))
             {
-                if (_slots.Count >= MaxTtls)
+                if (_slots.Count >= MaxTtls && !EvictStaleSlot())
                 {
-                    // Spares for MaxTtls other TTL values already: this one gets none (its calls grant their own
-                    // leases) until one of those slots empties (an idle spare is discarded).
+                    // Spares for MaxTtls other TTL values, each taken within its TTL: this one gets none (its calls
+                    // grant their own leases) until one of them goes a TTL untaken.
                     return null;
                 }
 
@@ -120,6 +156,7 @@ internal sealed class SpareLeases
                 _slots.Add(ttlSeconds, slot);
             }
 
+            slot.LastTaken = Stopwatch.GetTimestamp();
             spare = slot.Current;
             slot.Current = null; // from here on this acquire alone has it
             if (!slot.Refilling)
