@@ -289,7 +289,8 @@ internal sealed class KeptLease
             // which called this, does not depend on the pool).
             long late = Math.Max(0, Math.Max(_maxTimerLate, now - _timerDue));
             string lastSent = _sent == 0 ? "none sent" : $"the last sent {Ms(now - _lastSent)} ms ago";
-            string hint = late >= RenewInterval ? "; this process ran its renewals late: a starved thread pool or a paused process?" : "";
+            // A timer runs within milliseconds of its due time in a healthy process; half a renewal interval late is not.
+            string hint = late >= RenewInterval / 2 ? "; this process ran its renewals late: a starved thread pool or a paused process?" : "";
             return $"no renewal confirmed within the lease's TTL of {TtlSeconds} s (granted {Ms(now - _grantSent)} ms ago; " +
                 $"renewals: {_sent} sent, {_answered} answered, {_failed} failed, {lastSent}, slowest answer {Ms(_slowestAnswer)} ms; " +
                 $"renewal timer up to {Ms(late)} ms late{hint})";
