@@ -82,7 +82,7 @@ public sealed class EtcdServer : IAsyncDisposable
                 await server.StartProcessAsync().ConfigureAwait(false);
                 return server;
             }
-            catch (InvalidOperationException ex) when (attempt < 5 && ex.Message.Contains("address already in use", StringComparison.Ordinal))
+            catch (InvalidOperationException ex) when (attempt < 5 && IsPortTaken(ex))
             {
                 // A port free when picked was bound by another process (another test host's etcd picking the same
                 // port, seen once in a stress run beside other test runs) before our etcd bound it: new ports.
@@ -102,22 +102,51 @@ public sealed class EtcdServer : IAsyncDisposable
     public static async Task<IReadOnlyList<EtcdServer>> StartClusterAsync(int members = 3, Func<int, int, int>? peerFront = null, Action<IReadOnlyList<EtcdServer>>? launched = null)
     {
         string baseDir = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
-        var ports = Enumerable.Range(0, members).Select(_ => (Client: FreePort(), Peer: FreePort())).ToList();
-        var advertised = ports.Select((p, i) => peerFront?.Invoke(i, p.Peer) ?? p.Peer).ToList();
-        string token = Guid.NewGuid().ToString("N")[..8];
-        string initial = string.Join(",", advertised.Select((port, i) => $"m{i}=http://127.0.0.1:{port}"));
-        var servers = ports.Select((p, i) => new EtcdServer($"m{i}", p.Client, p.Peer,
-            Path.Combine(baseDir, $"attributelock-etcd-{token}-m{i}"), ["--initial-cluster-token", token], initial, advertised[i])).ToList();
-        foreach (EtcdServer server in servers)
+        for (int attempt = 1; ; attempt++)
         {
-            server.Launch();
+            var ports = Enumerable.Range(0, members).Select(_ => (Client: FreePort(), Peer: FreePort())).ToList();
+            var advertised = ports.Select((p, i) => peerFront?.Invoke(i, p.Peer) ?? p.Peer).ToList();
+            string token = Guid.NewGuid().ToString("N")[..8];
+            string initial = string.Join(",", advertised.Select((port, i) => $"m{i}=http://127.0.0.1:{port}"));
+            var servers = ports.Select((p, i) => new EtcdServer($"m{i}", p.Client, p.Peer,
+                Path.Combine(baseDir, $"attributelock-etcd-{token}-m{i}"), ["--initial-cluster-token", token], initial, advertised[i])).ToList();
+            foreach (EtcdServer server in servers)
+            {
+                server.Launch();
+            }
+
+            launched?.Invoke(servers);
+
+            Task healthy = Task.WhenAll(servers.Select(s => s.WaitHealthyAsync()));
+            try
+            {
+                await healthy.ConfigureAwait(false);
+                return servers;
+            }
+            catch (InvalidOperationException) when (IsPortTaken(healthy.Exception))
+            {
+                // As in StartAsync: a member's port, free when picked, was bound by another process before the member
+                // bound it (seen in a stress run beside other test hosts). Stop every member and start a new cluster
+                // on new ports. With peerFront the caller owns proxies made for these ports (and disposes the members
+                // it was given through launched), so it gets the port's failure, whichever member failed first, and retries itself.
+                if (peerFront is not null || attempt >= 5)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(healthy.Exception!.Flatten().InnerExceptions.First(e => IsPortTaken(e)));
+                }
+
+                foreach (EtcdServer server in servers)
+                {
+                    await server.DisposeAsync().ConfigureAwait(false);
+                }
+            }
         }
-
-        launched?.Invoke(servers);
-
-        await Task.WhenAll(servers.Select(s => s.WaitHealthyAsync())).ConfigureAwait(false);
-        return servers;
     }
+
+    /// <summary>Whether a start failed because a port was already bound by another process.</summary>
+    /// <param name="failure">The start's exception, <c>null</c> when there is none.</param>
+    public static bool IsPortTaken(Exception? failure) =>
+        failure is not null && (failure is AggregateException all ? all.Flatten().InnerExceptions : [failure])
+            .Any(e => e is InvalidOperationException && e.Message.Contains("address already in use", StringComparison.Ordinal));
 
     private async Task StartProcessAsync()
     {

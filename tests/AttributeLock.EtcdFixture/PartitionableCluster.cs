@@ -72,6 +72,22 @@ public sealed class PartitionableCluster : IAsyncDisposable
     /// <summary>Starts the routers and link proxies, then the members, and waits until all are healthy.</summary>
     public static async Task<PartitionableCluster> StartAsync(int members = 3)
     {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(members).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException ex) when (attempt < 5 && EtcdServer.IsPortTaken(ex))
+            {
+                // A member's or proxy's port was bound by another process between its pick and its bind; StartOnceAsync
+                // disposed everything it started: start again on new ports.
+            }
+        }
+    }
+
+    private static async Task<PartitionableCluster> StartOnceAsync(int members)
+    {
         var links = new FaultProxy[members, members];
         var direct = new FaultProxy[members];
         var routers = new List<Router>();
