@@ -91,16 +91,31 @@ internal sealed class KeptLease
     /// <summary>Handed out of the spare pool to exactly one acquire (see <see cref="SpareLeases.TryTake"/>).</summary>
     public void ClearSpare() => _isSpare = false;
 
-    /// <summary>The client-side deadline (a <see cref="Stopwatch"/> timestamp): the lease counts as lost from then on.</summary>
-    public long Deadline
+    /// <summary>
+    /// How long (in <see cref="Stopwatch"/> ticks) the lease has left before its client-side deadline, read with its
+    /// state in one step: 0 when it is lost or retired, or when its deadline has passed (it is then declared lost).
+    /// </summary>
+    public long TicksLeft()
     {
-        get
+        long left;
+        lock (_gate)
         {
-            lock (_gate)
+            if (_state != LeaseState.Kept)
             {
-                return _deadline;
+                return 0;
             }
+
+            left = _deadline - Stopwatch.GetTimestamp();
         }
+
+        if (left <= 0)
+        {
+            // Outside _gate, as CheckDeadline does: MarkLost tells the owner.
+            MarkLost(DeadlinePassedReason());
+            return 0;
+        }
+
+        return left;
     }
 
     /// <summary>The state, with the deadline checked against the clock first (a late timer cannot hide a loss).</summary>

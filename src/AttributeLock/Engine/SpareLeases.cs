@@ -81,8 +81,7 @@ internal sealed class SpareLeases
         if (stale.Current is { } spare)
         {
             stale.Current = null;
-            spare.Lease.Retire();
-            _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, staleTtl); // in flight under _slots
+            RetireAndRevoke(spare.Lease, staleTtl); // in flight under _slots
         }
 
         _slots.Remove(staleTtl);
@@ -171,10 +170,10 @@ internal sealed class SpareLeases
             return null;
         }
 
-        // Outside _slots: State may declare the lease lost and tell its owner (Discard, which then finds it taken).
+        // Outside _slots: TicksLeft may declare the lease lost and tell its owner (Discard, which then finds it taken).
         KeptLease lease = spare.Lease;
         long minimumLeft = ttlSeconds * Stopwatch.Frequency / 2;
-        if (lease.State == LeaseState.Kept && lease.Deadline - Stopwatch.GetTimestamp() > minimumLeft)
+        if (lease.TicksLeft() > minimumLeft)
         {
             lease.ClearSpare();
             return lease;
@@ -182,8 +181,7 @@ internal sealed class SpareLeases
 
         // Lost, or too little of its TTL left to be worth a hold: the caller grants instead and never notices. This
         // runs inside an acquire, which the provider counts in flight, so dispose waits for the revoke to go out.
-        lease.Retire();
-        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
+        RetireAndRevoke(lease, ttlSeconds);
         return null;
     }
 
@@ -223,8 +221,7 @@ internal sealed class SpareLeases
                         // Dispose began while the grant was in flight, or the lease is already lost (or a slot is
                         // somehow full): never keep a second spare, never leak one. Counted in flight under _slots
                         // (this refill still is, too), so dispose waits for the revoke.
-                        lease.Retire();
-                        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
+                        RetireAndRevoke(lease, ttlSeconds);
                     }
                 }
 
@@ -244,10 +241,20 @@ internal sealed class SpareLeases
             }
 
             slot.Current = null;
-            spare.Lease.Retire();
-            _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, spare.TtlSeconds); // in flight under _slots
+            RetireAndRevoke(spare.Lease, spare.TtlSeconds); // in flight under _slots
             RemoveIfEmpty(spare.TtlSeconds, slot);
         }
+    }
+
+    /// <summary>
+    /// Stops keeping a spare's lease and revokes it in the background. Callers are counted in flight while they call
+    /// this (they hold <c>_slots</c>, which dispose takes before it waits, or run inside an acquire), so dispose waits
+    /// for the revoke.
+    /// </summary>
+    private void RetireAndRevoke(KeptLease lease, int ttlSeconds)
+    {
+        lease.Retire();
+        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
     }
 
     /// <summary>Under <c>_slots</c>: forgets a slot with no spare and no refill (a later take makes a new one).</summary>
@@ -273,8 +280,7 @@ internal sealed class SpareLeases
                 if (slot.Current is { } spare)
                 {
                     slot.Current = null;
-                    spare.Lease.Retire();
-                    _provider.RevokeInBackground("(spare lease)", spare.Lease.Id, spare.TtlSeconds);
+                    RetireAndRevoke(spare.Lease, spare.TtlSeconds);
                 }
             }
         }
