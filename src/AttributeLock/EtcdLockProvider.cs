@@ -268,7 +268,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
             Log.RevokeFailed(Logger, ex, hold.Key, hold.LeaseId);
-            RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
+            RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, warned: true);
         }
         finally
         {
@@ -346,8 +346,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// revoke with NotFound (the two requests are handled concurrently), so NotFound counts only when a second revoke a
     /// second later says it too.
     /// </param>
-    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false) =>
-        RunInBackground(() => RevokeLoopAsync(fullKey, leaseId, ttlSeconds, uncertainGrant));
+    /// <param name="warned">The caller already logged a failed revoke of this lease: the retries log only at Debug.</param>
+    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false, bool warned = false) =>
+        RunInBackground(() => RevokeLoopAsync(fullKey, leaseId, ttlSeconds, uncertainGrant, warned));
 
     /// <summary>
     /// Revokes a lease whose grant is still in flight, once it is granted (a grant that fails revokes its own id).
@@ -367,7 +368,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
 
             lease.Retire();
-            await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false).ConfigureAwait(false);
+            await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false, warned: false).ConfigureAwait(false);
         });
 
     /// <summary>
@@ -398,10 +399,11 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
     }
 
-    private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant)
+    private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant, bool warned)
     {
         long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10 : 1, ttlSeconds) + 1) * Stopwatch.Frequency;
         bool notFoundOnce = false;
+        int failures = warned ? 1 : 0;
         while (Stopwatch.GetTimestamp() < giveUp)
         {
             try
@@ -426,7 +428,15 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
             catch (Exception ex)
             {
-                Log.RevokeFailed(Logger, ex, fullKey, leaseId);
+                // One warning per lease; its retries (every 500 ms until TTL + 1 s) only at Debug.
+                if (failures++ == 0)
+                {
+                    Log.RevokeFailed(Logger, ex, fullKey, leaseId);
+                }
+                else
+                {
+                    Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
+                }
             }
 
             await Task.Delay(500).ConfigureAwait(false);

@@ -16,6 +16,9 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Warning, "Could not revoke lease {LeaseId} of lock {Key}; the lock frees itself when the lease's TTL runs out")]
     public static partial void RevokeFailed(ILogger logger, Exception exception, string key, long leaseId);
 
+    [LoggerMessage(15, LogLevel.Debug, "Revoking lease {LeaseId} of lock {Key} failed again ({Reason}); retrying until the lease's TTL has passed")]
+    public static partial void RevokeRetryFailed(ILogger logger, string key, long leaseId, string reason);
+
     [LoggerMessage(5, LogLevel.Debug, "Lock {Key} is held by {Holder}; waiting for its release")]
     public static partial void Waiting(ILogger logger, string key, string holder);
 

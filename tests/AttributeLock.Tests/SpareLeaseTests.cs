@@ -448,14 +448,17 @@ public sealed class SpareLeaseTests : EtcdTestBase
     }
 
     /// <summary>Fails the first lease revoke after it is armed with Unavailable (etcd unreachable for that moment).</summary>
-    private sealed class FailRevokeOnce : Interceptor
+    /// <summary>Fails the next <see cref="Remaining"/> lease revokes with Unavailable, counting them in <see cref="Failed"/>.</summary>
+    private sealed class FailRevokes : Interceptor
     {
-        public int Armed;
+        public int Remaining;
+        public int Failed;
 
         public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(TRequest request, ClientInterceptorContext<TRequest, TResponse> context, AsyncUnaryCallContinuation<TRequest, TResponse> continuation)
         {
-            if (request is LeaseRevokeRequest && Interlocked.Exchange(ref Armed, 0) == 1)
+            if (request is LeaseRevokeRequest && Interlocked.Decrement(ref Remaining) >= 0)
             {
+                Interlocked.Increment(ref Failed);
                 var status = new Status(StatusCode.Unavailable, "simulated blip");
                 return new AsyncUnaryCall<TResponse>(Task.FromException<TResponse>(new RpcException(status)), Task.FromResult(new Metadata()), () => status, () => new Metadata(), () => { });
             }
@@ -464,17 +467,55 @@ public sealed class SpareLeaseTests : EtcdTestBase
         }
     }
 
+    /// <summary>Keeps the level and event id of every entry logged.</summary>
+    private sealed class RecordingLog : Microsoft.Extensions.Logging.ILogger
+    {
+        public ConcurrentQueue<(Microsoft.Extensions.Logging.LogLevel Level, int EventId)> Entries { get; } = new();
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Entries.Enqueue((logLevel, eventId.Id));
+    }
+
     [Fact]
     public async Task A_release_whose_revoke_failed_retries_it_behind_the_caller()
     {
-        var fail = new FailRevokeOnce();
+        var fail = new FailRevokes();
         var provider = NewProvider(o => o.SpareLeases = false, interceptors: [fail]);
         EtcdLockHandle handle = await provider.AcquireAsync(UniqueKey("revoke-retried"), Ttl(30));
-        Volatile.Write(ref fail.Armed, 1);
+        Volatile.Write(ref fail.Remaining, 1);
         await handle.DisposeAsync(); // its revoke fails once; the release does not throw
-        Assert.Equal(0, Volatile.Read(ref fail.Armed));
+        Assert.Equal(1, Volatile.Read(ref fail.Failed)); // the release's revoke was sent and failed
         // Retried in the background: the key is free long before the 30 s TTL would have freed it.
         await Eventually(async () => await LeaseTtlAsync(handle.LeaseId) == -1, TimeSpan.FromSeconds(10), "the lease revoked by the retry");
         Assert.Null(await GetKeyAsync(handle.Key));
+    }
+
+    [Fact]
+    public async Task A_revoke_retried_many_times_warns_once_and_logs_its_retries_at_debug()
+    {
+        var fail = new FailRevokes();
+        var log = new RecordingLog();
+        var provider = new EtcdLockProvider(
+            new EtcdLockProviderOptions { Endpoints = { Endpoints }, KeyPrefix = "/attributelock-tests", SpareLeases = false }, log, null, [fail]);
+        try
+        {
+            EtcdLockHandle handle = await provider.AcquireAsync(UniqueKey("revoke-retried-quietly"), Ttl(30));
+            Volatile.Write(ref fail.Remaining, 4);
+            await handle.DisposeAsync(); // the release's revoke and the next three retries fail
+            await Eventually(async () => await LeaseTtlAsync(handle.LeaseId) == -1, TimeSpan.FromSeconds(10), "the lease revoked by the fifth try");
+            Assert.Equal(4, Volatile.Read(ref fail.Failed));
+            const int revokeFailed = 4, revokeRetryFailed = 15;
+            var entries = log.Entries.ToList();
+            Assert.Equal(1, entries.Count(e => e.EventId == revokeFailed && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning));
+            Assert.Equal(3, entries.Count(e => e.EventId == revokeRetryFailed && e.Level == Microsoft.Extensions.Logging.LogLevel.Debug));
+        }
+        finally
+        {
+            await provider.DisposeAsync();
+        }
     }
 }
