@@ -32,6 +32,28 @@ public sealed class LockEngineTests : EtcdTestBase
     }
 
     [Fact]
+    public async Task A_release_signals_its_end_only_when_someone_listens()
+    {
+        var provider = NewProvider();
+        // Nobody asked for the end signal (no nested handle, no nested call waiting): the release starts no thread for it.
+        EtcdLockHandle quiet = await provider.AcquireAsync(UniqueKey("release-quiet"), new EtcdLockOptions { TtlSeconds = 5 });
+        await quiet.DisposeAsync();
+        Assert.False(quiet.Hold.ReleaseSignalled);
+        Assert.True(quiet.Hold.EndedToken.IsCancellationRequested, "an end signal asked for after the release is already cancelled");
+
+        // A nested handle observes EndedToken: the release cancels it, on a thread of its own.
+        EtcdLockHandle watched = await provider.AcquireAsync(UniqueKey("release-watched"), new EtcdLockOptions { TtlSeconds = 5 });
+        CancellationToken ended = watched.Hold.EndedToken;
+        var fired = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using CancellationTokenRegistration registration = ended.Register(() => fired.TrySetResult(Environment.CurrentManagedThreadId));
+        int releasingThread = Environment.CurrentManagedThreadId;
+        await watched.DisposeAsync();
+        Assert.True(watched.Hold.ReleaseSignalled);
+        Assert.NotEqual(releasingThread, await fired.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(watched.LostToken.IsCancellationRequested, "a release is not a loss");
+    }
+
+    [Fact]
     public async Task Hold_longer_than_three_ttls_keeps_its_lease()
     {
         var provider = NewProvider();

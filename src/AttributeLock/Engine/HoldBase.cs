@@ -135,10 +135,13 @@ internal abstract class HoldBase
         SignalEnded();
     }
 
+    /// <summary>Whether the release handed an end signal to a thread of its own (only when someone could listen).</summary>
+    public bool ReleaseSignalled { get; private set; }
+
     /// <summary>Marks the hold released; returns false when it was released already.</summary>
     public bool MarkReleased()
     {
-        bool wasHeld;
+        bool signal;
         lock (_gate)
         {
             if (_state == HoldState.Released)
@@ -146,13 +149,17 @@ internal abstract class HoldBase
                 return false;
             }
 
-            wasHeld = _state == HoldState.Held;
+            // A lost hold signalled its end with the loss already. A held one signals only when someone can be
+            // listening: EndedToken was asked for (a nested handle) or a nested call waits for the top to change.
+            // Neither can appear once the state is Released (EndedToken is then created cancelled, with nothing
+            // registered; TryNest answers NotLive), so a release nobody listens to starts no signal thread.
+            signal = _state == HoldState.Held && (_ended is not null || _topChanged is not null);
             _state = HoldState.Released;
         }
 
-        if (wasHeld)
+        if (signal)
         {
-            // A lost hold signalled its end with the loss already.
+            ReleaseSignalled = true;
             SignalThreads.Run(static h => h.SignalEnded(), this);
         }
 
