@@ -90,17 +90,22 @@ public sealed class SafetyTests : EtcdTestBase
     [Fact]
     public async Task A_lease_lost_for_want_of_answers_says_how_many_renewals_were_sent_and_answered()
     {
-        var stall = new StallKeepAliveInterceptor();
-        var provider = NewProvider(interceptors: [stall]);
+        // Stalled from the start: set after the acquire, the first renewal (due TTL/3 after the grant) could get
+        // through in a cold process whose first acquire took that long. No spares: this lease is the only one.
+        var stall = new StallKeepAliveInterceptor { StallAll = true };
+        var provider = NewProvider(o => o.SpareLeases = false, interceptors: [stall]);
         EtcdLockHandle handle = await provider.AcquireAsync(UniqueKey("unanswered"), new EtcdLockOptions { TtlSeconds = 2 });
-        stall.StalledLeaseId = handle.LeaseId;
 
         await Task.Delay(Timeout.Infinite, handle.LostToken).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
         Assert.True(handle.IsLost, "a TTL-2 hold none of whose renewals was answered was not declared lost within 10 s");
         string reason = handle.Hold.LostReason ?? "";
         Console.WriteLine(reason);
-        // Renewals go out every TTL/3 (at most two in flight); none is answered, and the stalled ones have not failed yet.
-        Assert.Matches(@"TTL of 2 s \(granted \d+ ms ago; renewals: [12] sent, 0 answered, 0 failed, the last sent \d+ ms ago, slowest answer 0 ms; renewal timer up to \d+ ms late\)", reason);
+        // Renewals go out every TTL/3 (at most two in flight); none is answered, and the stalled ones have not failed
+        // yet. Under load the renewal timer may run late (then fewer were sent, maybe none, and the report adds the
+        // "ran late" hint): the figures must be there either way. The whole report is the failure message.
+        Assert.True(
+            System.Text.RegularExpressions.Regex.IsMatch(reason, @"TTL of 2 s \(granted \d+ ms ago; renewals: [0-2] sent, 0 answered, 0 failed, (none sent|the last sent \d+ ms ago), slowest answer 0 ms; renewal timer up to \d+ ms late(; this process ran its renewals late[^)]*)?\)$"),
+            reason);
         await handle.DisposeAsync();
     }
 
@@ -342,6 +347,9 @@ public sealed class SafetyTests : EtcdTestBase
 
         public long StalledLeaseId { get; set; } = -1;
 
+        /// <summary>Stalls the keep-alives of every lease, from its first renewal on.</summary>
+        public bool StallAll { get; set; }
+
         public int Stalls => Volatile.Read(ref _stalls);
 
         public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
@@ -364,7 +372,7 @@ public sealed class SafetyTests : EtcdTestBase
 
             public async Task WriteAsync(T message, CancellationToken cancellationToken)
             {
-                if (message is LeaseKeepAliveRequest r && r.ID == owner.StalledLeaseId)
+                if (message is LeaseKeepAliveRequest r && (owner.StallAll || r.ID == owner.StalledLeaseId))
                 {
                     Interlocked.Increment(ref owner._stalls);
                     await Task.Delay(Timeout.Infinite, cancellationToken);
