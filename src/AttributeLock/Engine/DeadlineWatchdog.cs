@@ -47,7 +47,7 @@ internal static class DeadlineWatchdog
             {
                 while (true)
                 {
-                    long now = Stopwatch.GetTimestamp();
+                    long now = LeaseClock.GetTimestamp();
                     while (s_queue.TryPeek(out KeptLease? lease, out long deadline) && deadline <= now)
                     {
                         s_queue.Dequeue();

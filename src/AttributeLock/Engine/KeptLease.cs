@@ -105,7 +105,7 @@ internal sealed class KeptLease
                 return 0;
             }
 
-            left = _deadline - Stopwatch.GetTimestamp();
+            left = _deadline - LeaseClock.GetTimestamp();
         }
 
         if (left <= 0)
@@ -148,7 +148,7 @@ internal sealed class KeptLease
             deadline = _deadline;
         }
 
-        if (Stopwatch.GetTimestamp() >= deadline)
+        if (LeaseClock.GetTimestamp() >= deadline)
         {
             MarkLost(DeadlinePassedReason());
         }
@@ -169,7 +169,7 @@ internal sealed class KeptLease
                 return false;
             }
 
-            if (Stopwatch.GetTimestamp() >= _deadline)
+            if (LeaseClock.GetTimestamp() >= _deadline)
             {
                 // Passed while nobody looked (a starved timer): lost, and never a hold.
                 _state = LeaseState.Lost;
@@ -187,7 +187,7 @@ internal sealed class KeptLease
         // Under _gate. With the most renewals in flight only the deadline can be due.
         long due = _inFlight >= MaxInFlight ? _deadline : Math.Min(_nextRenewal, _deadline);
         _timerDue = due;
-        long dueMs = (long)Math.Ceiling((due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
+        long dueMs = (long)Math.Ceiling((due - LeaseClock.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
         _timer.Change(Math.Clamp(dueMs, 0, int.MaxValue - 1), Timeout.Infinite);
     }
 
@@ -203,7 +203,7 @@ internal sealed class KeptLease
                 return;
             }
 
-            long now = Stopwatch.GetTimestamp();
+            long now = LeaseClock.GetTimestamp();
             _maxTimerLate = Math.Max(_maxTimerLate, now - _timerDue);
             if (now >= _deadline)
             {
@@ -255,7 +255,7 @@ internal sealed class KeptLease
         {
             _inFlight--;
             _answered++;
-            _slowestAnswer = Math.Max(_slowestAnswer, Stopwatch.GetTimestamp() - sentTimestamp);
+            _slowestAnswer = Math.Max(_slowestAnswer, LeaseClock.GetTimestamp() - sentTimestamp);
             if (_state != LeaseState.Kept)
             {
                 return;
@@ -284,7 +284,7 @@ internal sealed class KeptLease
                 return;
             }
 
-            _nextRenewal = Math.Min(_nextRenewal, Stopwatch.GetTimestamp() + s_retryBackoff);
+            _nextRenewal = Math.Min(_nextRenewal, LeaseClock.GetTimestamp() + s_retryBackoff);
             ArmTimer();
         }
     }
@@ -299,7 +299,7 @@ internal sealed class KeptLease
         lock (_gate)
         {
             static string Ms(long ticks) => (ticks * 1000.0 / Stopwatch.Frequency).ToString("F0", System.Globalization.CultureInfo.InvariantCulture);
-            long now = Stopwatch.GetTimestamp();
+            long now = LeaseClock.GetTimestamp();
             // A timer that is due and has not run yet counts too (a starved pool never runs it; the watchdog thread,
             // which called this, does not depend on the pool).
             long late = Math.Max(0, Math.Max(_maxTimerLate, now - _timerDue));

@@ -56,7 +56,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     private async Task RenewAsync(KeptLease lease)
     {
-        long sent = Stopwatch.GetTimestamp();
+        long sent = LeaseClock.GetTimestamp();
         try
         {
             // A slow answer still counts (the deadline runs from the send time); a renewal stuck on a member that does
