@@ -44,17 +44,12 @@ internal sealed class InMemoryHold : HoldBase
         this,
         preferLocal: false);
 
-    public override Compare OwnershipComparison() => new()
-    {
-        Key = KeyBytes,
-        Target = Compare.Types.CompareTarget.Create,
-        Result = Compare.Types.CompareResult.Equal,
-        CreateRevision = FencingToken,
-    };
+    public override Compare[] OwnershipComparisons() => GuardedWrites.OwnershipComparisons(KeyBytes, FencingToken, LeaseId);
 
     public override Task<TxnResponse> WriteIfHeldAsync(IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(operations);
+        // The engine's rule: no guarded write to the hold's own lock key.
+        GuardedWrites.CheckOperations(operations, Key, KeyBytes, isLockKey: null);
         cancellationToken.ThrowIfCancellationRequested();
         return Task.FromResult(_provider.GuardedWrite(this));
     }

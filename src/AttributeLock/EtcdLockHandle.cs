@@ -91,24 +91,38 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     }
 
     /// <summary>
-    /// The etcd comparison that is true exactly while this hold owns its key: the lock key's create revision equals
-    /// <see cref="FencingToken"/> (Go's <c>Mutex.IsOwner()</c>). Put it into the <c>Compare</c> list of your own
-    /// <see cref="Etcdserverpb.TxnRequest"/>: its <c>Success</c> operations then cannot land once another holder has
-    /// the key, whatever this process's clock or pauses. Each call returns a new instance.
+    /// The etcd comparison that the lock key's create revision equals <see cref="FencingToken"/> (Go's
+    /// <c>Mutex.IsOwner()</c>): false once the key was deleted and re-created by another holder. It does not see the key
+    /// overwritten in place by a foreign writer, nor a token repeated after etcd's data was restored from an older
+    /// backup; <see cref="OwnershipComparisons"/> adds the lease comparison that does. Each call returns a new instance.
     /// </summary>
     /// <returns>A comparison on the lock key (prefix included).</returns>
-    public Etcdserverpb.Compare OwnershipComparison() => _hold.OwnershipComparison();
+    public Etcdserverpb.Compare OwnershipComparison() => _hold.OwnershipComparisons()[0];
+
+    /// <summary>
+    /// The etcd comparisons that are all true exactly while this hold owns its key: the lock key's create revision equals
+    /// <see cref="FencingToken"/> and its lease is <see cref="LeaseId"/>. Add them all to the <c>Compare</c> list of your
+    /// own <see cref="Etcdserverpb.TxnRequest"/>: its <c>Success</c> operations then cannot land once another holder
+    /// has the key, the key was overwritten, or the token repeats after a restore, whatever this process's clock or
+    /// pauses. This is what <see cref="WriteIfHeldAsync"/> uses. Each call returns new instances.
+    /// </summary>
+    /// <returns>The comparisons on the lock key (prefix included), in the order to add them.</returns>
+    public IReadOnlyList<Etcdserverpb.Compare> OwnershipComparisons() => _hold.OwnershipComparisons();
 
     /// <summary>
     /// Applies <paramref name="operations"/> (puts, deletes, ranges) in one etcd transaction only if this hold still
-    /// owns its key (<see cref="OwnershipComparison"/>). When it does not, nothing is applied, the hold is marked lost
-    /// and <see cref="EtcdLockNotHeldException"/> names the holder now — a refusal is never silent.
+    /// owns its key (<see cref="OwnershipComparisons"/>). When it does not, nothing is applied, the hold is marked lost
+    /// and <see cref="EtcdLockNotHeldException"/> names the holder now — a refusal is never silent. Operations that
+    /// would write a lock key (this hold's own key, or another key this provider holds) are refused with
+    /// <see cref="ArgumentException"/> before anything is sent: they would detach the key from its lease and the lock
+    /// would never free.
     /// </summary>
     /// <param name="operations">The operations of the transaction's success branch, in order.</param>
     /// <param name="cancellationToken">Cancels the request (the write may or may not have been applied then).</param>
     /// <returns>The transaction's answer (its responses are those of <paramref name="operations"/>).</returns>
     /// <exception cref="EtcdLockNotHeldException">The hold no longer owns the key; nothing was written.</exception>
     /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the request.</exception>
+    /// <exception cref="ArgumentException">An operation writes a lock key; nothing was sent.</exception>
     public Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken = default) =>
         _hold.WriteIfHeldAsync(operations, cancellationToken);
 

@@ -123,6 +123,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal LocalGates Gates { get; } = new();
     internal LockMetrics Metrics { get; }
     internal ByteString HolderBytes { get; }
+
+    /// <summary>Whether a full key is a lock key this provider holds now (guarded writes may not write it).</summary>
+    internal bool IsLockKeyHere(string fullKey) => Gates.HolderOf(fullKey) is not null;
     internal CancellationToken StopToken => _stop.Token;
 
     /// <inheritdoc />
@@ -211,12 +214,12 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
     }
 
-    /// <summary>The first renewal of a hold's lease is due: from now on its key is watched for foreign changes.</summary>
-    internal void StartWatchingIfNeeded(LockHold hold)
+    /// <summary>A renewal of a hold's lease is being sent: its key is read (batched) and, from the first, watched.</summary>
+    internal void OnRenewalDue(LockHold hold)
     {
-        if (hold.WatchId == 0 && hold.IsLive)
+        if (hold.IsLive)
         {
-            _watcher.Add(hold);
+            _watcher.OnRenewalDue(hold);
         }
     }
 
@@ -272,10 +275,37 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
         finally
         {
+            if (hold.OverwrittenInPlace)
+            {
+                await DeleteOverwrittenKeyAsync(hold).ConfigureAwait(false);
+            }
+
             Gates.Exit(hold.Key, hold.Gate);
             double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
             Metrics.HoldDuration.Record(heldMs);
             Log.Released(Logger, hold.Key, hold.LeaseId, heldMs);
+        }
+    }
+
+    /// <summary>
+    /// The hold's key was overwritten in place by another writer (it kept our create revision but may have left our
+    /// lease, so the revoke did not delete it and nothing ever would): delete it, but only while it is still our
+    /// incarnation of the key (create revision = fencing token). A key re-created by another holder has another create
+    /// revision and is never touched. Never throws.
+    /// </summary>
+    private async Task DeleteOverwrittenKeyAsync(LockHold hold)
+    {
+        var txn = new TxnRequest();
+        txn.Compare.Add(GuardedWrites.OwnershipComparisons(hold.KeyBytes, hold.FencingToken, hold.LeaseId)[0]);
+        txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = hold.KeyBytes } });
+        try
+        {
+            TxnResponse answer = await Kv.TxnAsync(txn, CallOptions()).ConfigureAwait(false);
+            Log.OverwrittenKeyDeleted(Logger, hold.Key, hold.FencingToken, answer.Succeeded);
+        }
+        catch (Exception ex)
+        {
+            Log.RevokeFailed(Logger, ex, hold.Key, hold.LeaseId);
         }
     }
 
@@ -401,7 +431,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant, bool warned)
     {
-        long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10 : 1, ttlSeconds) + 1) * Stopwatch.Frequency;
+        // In long: a TTL near int.MaxValue (68 years) must not wrap the give-up time into the past.
+        long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10L : 1L, ttlSeconds) + 1L) * Stopwatch.Frequency;
         bool notFoundOnce = false;
         int failures = warned ? 1 : 0;
         while (Stopwatch.GetTimestamp() < giveUp)
@@ -457,7 +488,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         for (int attempt = 0; ; attempt++)
         {
             long id = Random.Shared.NextInt64(1, long.MaxValue);
-            long sent = Stopwatch.GetTimestamp();
+            long sent = LeaseClock.GetTimestamp();
             LeaseGrantResponse granted;
             try
             {

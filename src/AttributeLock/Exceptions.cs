@@ -75,7 +75,9 @@ public sealed class EtcdLockNotHeldException : Exception
         : base($"The write guarded by lock '{key}' (fencing token {fencingToken}) was refused: " +
                (currentFencingToken is null
                    ? "the key no longer exists."
-                   : $"the key is now held by '{currentHolder}' with fencing token {currentFencingToken}.") +
+                   : currentFencingToken == fencingToken
+                       ? $"the key was overwritten in place by another writer (value now '{currentHolder}') and is no longer attached to this hold's lease."
+                       : $"the key is now held by '{currentHolder}' with fencing token {currentFencingToken}.") +
                " Nothing was written.")
     {
         Key = key;

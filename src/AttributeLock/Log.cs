@@ -40,7 +40,7 @@ internal static partial class Log
     [LoggerMessage(11, LogLevel.Warning, "The handle of lock {Key} (lease {LeaseId}, fencing token {FencingToken}) was garbage-collected without being disposed; releasing the lock. Dispose lock handles (await using).")]
     public static partial void Abandoned(ILogger logger, string key, long leaseId, long fencingToken);
 
-    [LoggerMessage(12, LogLevel.Error, "A callback registered on {What} of lock {Key} threw; it ran on its own thread-pool thread and the other holds are not affected")]
+    [LoggerMessage(12, LogLevel.Error, "A callback registered on {What} of lock {Key} threw; it ran on a signal thread of its own and the other holds are not affected")]
     public static partial void LostCallbackFailed(ILogger logger, Exception exception, string key, string what);
 
     [LoggerMessage(13, LogLevel.Warning, "Waiting for lock {Key}: etcd failed {Step} ({Reason}); retrying in {DelayMs} ms while the wait lasts")]
@@ -48,4 +48,7 @@ internal static partial class Log
 
     [LoggerMessage(14, LogLevel.Debug, "Granting a spare lease of {TtlSeconds} s failed ({Reason}); the next acquire grants its own")]
     public static partial void SpareGrantFailed(ILogger logger, int ttlSeconds, string reason);
+
+    [LoggerMessage(16, LogLevel.Warning, "Lock {Key} (fencing token {FencingToken}) had been overwritten in place by another writer; its release deleted the key if still that incarnation: {Deleted}")]
+    public static partial void OverwrittenKeyDeleted(ILogger logger, string key, long fencingToken, bool deleted);
 }

@@ -69,4 +69,74 @@ public sealed class GuardedWriteTests : EtcdTestBase
         Assert.False((await Client.TransactionAsync(Txn("released"))).Succeeded);
         Assert.Equal("held", (await GetKeyAsync(data))!.Value.ToStringUtf8());
     }
+
+    [Fact]
+    public async Task A_guarded_write_to_its_own_lock_key_is_refused_and_the_lock_still_frees()
+    {
+        var provider = NewProvider();
+        var other = NewProvider();
+        string key = UniqueKey("guarded-own-key");
+        EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => handle.PutIfHeldAsync(handle.Key, "mine"));
+        Assert.Contains(handle.Key, refused.Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => handle.WriteIfHeldAsync(
+            [new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8("/attributelock-tests/"), RangeEnd = ByteString.CopyFromUtf8("/attributelock-tests0") } }]));
+        await using (EtcdLockHandle second = await provider.AcquireAsync(UniqueKey("guarded-second-lock")))
+        {
+            await Assert.ThrowsAsync<ArgumentException>(() => handle.PutIfHeldAsync(second.Key, "x"));
+        }
+
+        // Nothing was sent: the key is still on its lease, and the release frees it for the next holder at once.
+        Mvccpb.KeyValue kv = (await GetKeyAsync(handle.Key))!;
+        Assert.Equal(handle.LeaseId, kv.Lease);
+        Assert.Equal(handle.FencingToken, kv.ModRevision);
+        Assert.False(handle.IsLost);
+        await handle.DisposeAsync();
+        await using EtcdLockHandle? next = await other.TryAcquireAsync(key);
+        Assert.NotNull(next);
+    }
+
+    [Fact]
+    public async Task After_a_foreign_put_on_the_lock_key_guarded_writes_are_refused_and_the_release_frees_the_key()
+    {
+        var provider = NewProvider();
+        var other = NewProvider();
+        string key = UniqueKey("guarded-overwritten");
+        string data = "/attributelock-tests/data" + key;
+        EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
+
+        // A plain put keeps the key's create revision (the fencing token) but takes it off the hold's lease.
+        await Client.PutAsync(handle.Key, "someone else");
+        Assert.Equal(handle.FencingToken, (await GetKeyAsync(handle.Key))!.CreateRevision);
+
+        var refused = await Assert.ThrowsAsync<EtcdLockNotHeldException>(() => handle.PutIfHeldAsync(data, "stale"));
+        Assert.Equal(handle.FencingToken, refused.CurrentFencingToken);
+        Assert.Contains("overwritten", refused.Message);
+        Assert.Null(await GetKeyAsync(data));
+        Assert.True(handle.IsLost);
+
+        // Revoking the lease alone would leave the lease-less key forever; the release deletes it (still our incarnation).
+        await handle.DisposeAsync();
+        Assert.Null(await GetKeyAsync(handle.Key));
+        await using EtcdLockHandle? next = await other.TryAcquireAsync(key);
+        Assert.NotNull(next);
+    }
+
+    [Fact]
+    public async Task A_held_key_overwritten_in_place_is_reported_lost_and_freed_on_release()
+    {
+        var provider = NewProvider();
+        string key = UniqueKey("overwritten-watch");
+        EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 3 });
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using CancellationTokenRegistration registration = handle.LostToken.Register(() => lost.TrySetResult());
+        await Client.PutAsync(handle.Key, "someone else");
+
+        // Seen by the key's watch or its read at the next renewal (TTL/3), well before any deadline.
+        Assert.Same(lost.Task, await Task.WhenAny(lost.Task, Task.Delay(TimeSpan.FromSeconds(20))));
+        Assert.True(handle.IsLost);
+        await handle.DisposeAsync();
+        Assert.Null(await GetKeyAsync(handle.Key));
+    }
 }

@@ -1,4 +1,5 @@
 using Etcdserverpb;
+using Google.Protobuf;
 using Grpc.Core;
 
 namespace AttributeLock.Engine;
@@ -8,24 +9,118 @@ namespace AttributeLock.Engine;
 /// own transaction, so it holds whatever the client's clock or pauses: a lease alone cannot give that (etcd's docs,
 /// Jepsen's etcd 3.4.3 analysis).
 /// </summary>
+/// <remarks>
+/// Ownership is two comparisons on the lock key: its create revision is the hold's fencing token (the key was not
+/// deleted and re-created: Go's <c>Mutex.IsOwner()</c>) and its lease is the hold's lease (the key was not overwritten
+/// in place, which keeps the create revision; and a fencing token repeated after etcd's revisions were rewound by a
+/// restore comes with another lease, since our lease ids are random 63-bit numbers). A guarded write may not write a
+/// lock key: writing one would detach it from its lease, and the lock would never free. Refused: the hold's own key
+/// (a put, or a delete whose range covers it) and any other key this provider holds now (a put or a
+/// single-key delete). Keys under the provider's <c>KeyPrefix</c> are otherwise allowed: applications keep data there.
+/// </remarks>
 internal static class GuardedWrites
 {
-    public static Compare OwnershipComparison(LockHold hold) => new()
+    public static Compare[] OwnershipComparisons(ByteString key, long fencingToken, long leaseId) =>
+    [
+        new Compare
+        {
+            Key = key,
+            Target = Compare.Types.CompareTarget.Create,
+            Result = Compare.Types.CompareResult.Equal,
+            CreateRevision = fencingToken,
+        },
+        new Compare
+        {
+            Key = key,
+            Target = Compare.Types.CompareTarget.Lease,
+            Result = Compare.Types.CompareResult.Equal,
+            Lease = leaseId,
+        },
+    ];
+
+    /// <summary>
+    /// Refuses operations that would write a lock key: the hold's own key (puts, and deletes whose range covers it),
+    /// or a key that <paramref name="isLockKey"/> says is another lock key of the provider (puts and single-key
+    /// deletes). Reads are allowed. Nested transactions are checked too.
+    /// </summary>
+    /// <exception cref="ArgumentException">An operation writes a lock key; nothing was sent.</exception>
+    public static List<RequestOp> CheckOperations(IEnumerable<RequestOp> operations, string holdKey, ByteString holdKeyBytes, Func<string, bool>? isLockKey)
     {
-        Key = hold.KeyBytes,
-        Target = Compare.Types.CompareTarget.Create,
-        Result = Compare.Types.CompareResult.Equal,
-        CreateRevision = hold.FencingToken,
-    };
+        ArgumentNullException.ThrowIfNull(operations);
+        var list = operations.ToList();
+        foreach (RequestOp op in list)
+        {
+            Check(op, holdKey, holdKeyBytes, isLockKey);
+        }
+
+        return list;
+    }
+
+    private static void Check(RequestOp op, string holdKey, ByteString holdKeyBytes, Func<string, bool>? isLockKey)
+    {
+        ArgumentNullException.ThrowIfNull(op, "operations");
+        switch (op.RequestCase)
+        {
+            case RequestOp.RequestOneofCase.RequestPut:
+                Refuse(op.RequestPut.Key, ByteString.Empty, "put", holdKey, holdKeyBytes, isLockKey);
+                break;
+            case RequestOp.RequestOneofCase.RequestDeleteRange:
+                Refuse(op.RequestDeleteRange.Key, op.RequestDeleteRange.RangeEnd, "delete", holdKey, holdKeyBytes, isLockKey);
+                break;
+            case RequestOp.RequestOneofCase.RequestTxn:
+                foreach (RequestOp inner in op.RequestTxn.Success.Concat(op.RequestTxn.Failure))
+                {
+                    Check(inner, holdKey, holdKeyBytes, isLockKey);
+                }
+
+                break;
+        }
+    }
+
+    private static void Refuse(ByteString key, ByteString rangeEnd, string what, string holdKey, ByteString holdKeyBytes, Func<string, bool>? isLockKey)
+    {
+        string? hit = null;
+        if (Covers(key, rangeEnd, holdKeyBytes))
+        {
+            hit = $"the lock key '{holdKey}' itself";
+        }
+        else if (rangeEnd.IsEmpty && isLockKey is not null && isLockKey(key.ToStringUtf8()))
+        {
+            hit = "another lock key this provider holds";
+        }
+
+        if (hit is not null)
+        {
+            throw new ArgumentException(
+                $"A guarded write may not {what} {hit} (the {what} was for '{key.ToStringUtf8()}'): writing a lock key detaches it from its lease and " +
+                "the lock would never be freed. Write your data under keys of its own. Nothing was sent.",
+                "operations");
+        }
+    }
+
+    /// <summary>Whether the key or range [key, rangeEnd) includes <paramref name="target"/> (etcd's range rules).</summary>
+    private static bool Covers(ByteString key, ByteString rangeEnd, ByteString target)
+    {
+        if (rangeEnd.IsEmpty)
+        {
+            return key.Equals(target);
+        }
+
+        bool fromAll = key.Length == 1 && key[0] == 0;
+        bool toEnd = rangeEnd.Length == 1 && rangeEnd[0] == 0;
+        return (fromAll || CompareBytes(key, target) <= 0) && (toEnd || CompareBytes(target, rangeEnd) < 0);
+    }
+
+    private static int CompareBytes(ByteString a, ByteString b) => a.Span.SequenceCompareTo(b.Span);
 
     public static async Task<TxnResponse> WriteAsync(LockHold hold, IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(operations);
-        var txn = new TxnRequest();
-        txn.Compare.Add(OwnershipComparison(hold));
-        txn.Success.AddRange(operations);
-        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = hold.KeyBytes } });
         EtcdLockProvider provider = hold.Provider;
+        List<RequestOp> checkedOps = CheckOperations(operations, hold.Key, hold.KeyBytes, provider.IsLockKeyHere);
+        var txn = new TxnRequest();
+        txn.Compare.Add(OwnershipComparisons(hold.KeyBytes, hold.FencingToken, hold.LeaseId));
+        txn.Success.AddRange(checkedOps);
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = hold.KeyBytes } });
         TxnResponse answer;
         try
         {
@@ -44,9 +139,17 @@ internal static class GuardedWrites
         }
 
         Mvccpb.KeyValue? current = answer.Responses.Count > 0 ? answer.Responses[0].ResponseRange?.Kvs.FirstOrDefault() : null;
+        if (current is not null && current.CreateRevision == hold.FencingToken)
+        {
+            // Our incarnation of the key, written by someone else (its lease changed): the release deletes it.
+            hold.MarkOverwrittenInPlace();
+        }
+
         hold.MarkLost(current is null
             ? "a guarded write found the key gone"
-            : $"a guarded write found the key held with fencing token {current.CreateRevision}");
+            : current.CreateRevision == hold.FencingToken
+                ? $"a guarded write found the key overwritten by another writer (lease {current.Lease} instead of {hold.LeaseId})"
+                : $"a guarded write found the key held with fencing token {current.CreateRevision}");
         throw new EtcdLockNotHeldException(hold.Key, hold.FencingToken, current?.Value.ToStringUtf8(), current?.CreateRevision);
     }
 }

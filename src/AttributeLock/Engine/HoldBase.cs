@@ -39,8 +39,8 @@ internal abstract class HoldBase
     /// <summary>The handle was collected without being disposed.</summary>
     public abstract void OnAbandoned();
 
-    /// <summary>The ownership check etcd evaluates inside a guarded write.</summary>
-    public abstract Etcdserverpb.Compare OwnershipComparison();
+    /// <summary>The ownership checks etcd evaluates inside a guarded write: the key's create revision and its lease.</summary>
+    public abstract Etcdserverpb.Compare[] OwnershipComparisons();
 
     /// <summary>Applies a write only while the hold owns its key.</summary>
     public abstract Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken);

@@ -6,28 +6,43 @@ using Microsoft.Extensions.Logging;
 namespace AttributeLock.Engine;
 
 /// <summary>
-/// Watches the keys of this provider's holds on one multiplexed watch stream, so that a key deleted or overwritten
-/// behind a holder's back (an operator's <c>etcdctl del</c>, a buggy writer) is a lost hold, not a silent second holder.
+/// Checks that the keys of this provider's holds are still theirs, by two independent means: one multiplexed watch
+/// stream (a DELETE or PUT event on a held key is reported within milliseconds) and a batched read of the held keys
+/// on every hold's renewal cadence (TTL/3), which does not depend on the watch at all. A key deleted, overwritten or
+/// taken over behind a holder's back (an operator's <c>etcdctl del</c>, a buggy writer, a restore) is a lost hold,
+/// not a silent second holder.
 /// </summary>
 /// <remarks>
+/// Why both: etcd's watch can drop events. When many watches on one stream are behind (created from an old revision,
+/// or re-created after a stream reset or an etcd restart) and etcd compacts past them, etcd 3.4 (up to 3.4.32 and
+/// 3.5.12; etcd-io/etcd#17529, #18089) may move them to "synced" without the compaction cancel and never send the
+/// events in between. So:
 /// <list type="bullet">
-/// <item>A hold is watched from its first renewal on (TTL/3 after the grant): most calls end before that and cost no
-/// watch at all. The watch starts at the key's create revision + 1, so a change made before the watch was created is
-/// still seen, as history.</item>
+/// <item>A hold is checked from its first renewal on (TTL/3 after the grant; most calls end before that and cost
+/// nothing here): each renewal queues it for the batched read (<see cref="OnRenewalDue"/>), up to
+/// <see cref="MaxReadsPerTransaction"/> keys per read-only transaction (no consensus round). The key must still carry
+/// the hold's create revision (its fencing token), lease and an unchanged mod revision; anything else is a loss.</item>
+/// <item>Watches are created only from a fresh read: at revision + 1 of the read that found the key intact, so a new
+/// watch is never behind. A re-opened stream first reads every watched key, then re-creates the watches from that
+/// read's revision. A watch cancelled by compaction goes back through the read.</item>
 /// <item>We never write a held key after creating it, so every event on it is foreign: a DELETE (also what lease
 /// expiry produces) or a PUT is a loss.</item>
 /// <item>Watch ids are chosen by us (<c>watch_id</c>, etcd ≥ 3.4), so answers map to holds without ordering assumptions.
-/// One writer task per stream sends the create and cancel requests (gRPC streams allow one writer).</item>
-/// <item>A failed or ended stream is re-opened (after a short pause) and every watch re-created from its start
-/// revision. A create that etcd has not confirmed within the request timeout (a write lost on a connection that died
-/// under it) also re-opens the stream: a watch is never silently missing. A watch cancelled by compaction is replaced by a read: the key must still carry our create revision and
-/// lease, and is then watched again from the read's revision.</item>
-/// <item>The loop and its writer run with no caller's ExecutionContext.</item>
+/// One writer task per stream sends the create and cancel requests (gRPC streams allow one writer). A create that etcd
+/// has not confirmed within the request timeout re-opens the stream.</item>
+/// <item>The loops run with no caller's ExecutionContext. No user code runs here: a loss only flips the hold's state
+/// and queues its signal (<see cref="SignalThreads"/>).</item>
 /// </list>
 /// </remarks>
 internal sealed class KeyWatcher : IAsyncDisposable
 {
     private static readonly TimeSpan s_reopenPause = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>etcd's default <c>--max-txn-ops</c>; halved for good when a server says it allows fewer.</summary>
+    internal const int MaxReadsPerTransaction = 128;
+
+    // At most this many batched reads in flight at once (a re-opened stream with thousands of watched keys).
+    private const int ParallelReads = 4;
 
     private readonly Watch.WatchClient _client;
     private readonly KV.KVClient _kv;
@@ -42,6 +57,10 @@ internal sealed class KeyWatcher : IAsyncDisposable
     private Channel<WatchRequest>? _outbox;
     private Task? _loop;
     private long _nextId;
+    // Holds due for the batched read (under _gate), and whether a drain of them is running.
+    private readonly HashSet<LockHold> _readDue = new();
+    private bool _reading;
+    private int _readsPerTransaction = MaxReadsPerTransaction;
 
     public KeyWatcher(Watch.WatchClient client, KV.KVClient kv, ILogger logger, Func<CallOptions> callOptions, TimeSpan confirmTimeout)
     {
@@ -57,13 +76,185 @@ internal sealed class KeyWatcher : IAsyncDisposable
         get { lock (_gate) { return _watched.Count; } }
     }
 
-    public void Add(LockHold hold) => Add(hold, hold.FencingToken + 1);
+    /// <summary>
+    /// A renewal of <paramref name="hold"/>'s lease is being sent: its key is read (batched with others) and, when found
+    /// intact and not watched yet, watched from that read on.
+    /// </summary>
+    public void OnRenewalDue(LockHold hold)
+    {
+        bool start;
+        lock (_gate)
+        {
+            if (_stop.IsCancellationRequested || !_readDue.Add(hold))
+            {
+                return;
+            }
+
+            start = !_reading;
+            _reading = true;
+        }
+
+        if (start)
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                _ = Task.Run(DrainReadsAsync);
+            }
+        }
+    }
+
+    /// <summary>Reads every hold queued by <see cref="OnRenewalDue"/>, in batches, until none is left.</summary>
+    private async Task DrainReadsAsync()
+    {
+        while (true)
+        {
+            LockHold[] due;
+            lock (_gate)
+            {
+                if (_readDue.Count == 0 || _stop.IsCancellationRequested)
+                {
+                    _reading = false;
+                    return;
+                }
+
+                due = _readDue.ToArray();
+                _readDue.Clear();
+            }
+
+            try
+            {
+                foreach ((LockHold hold, long revision) in await ReadHeldKeysAsync(due).ConfigureAwait(false))
+                {
+                    if (!IsWatched(hold))
+                    {
+                        Add(hold, revision + 1);
+                    }
+                }
+            }
+            catch (Exception ex) when (!_stop.IsCancellationRequested)
+            {
+                // etcd cannot be read now: the next renewal queues these holds again, and the lease's deadline is
+                // watched independently (a hold whose renewals fail too is lost at its deadline).
+                Log.KeyWatchStreamEnded(_logger, $"reading {due.Length} held keys failed: {ex.Message}");
+            }
+            catch (Exception)
+            {
+                lock (_gate)
+                {
+                    _reading = false;
+                }
+
+                return;
+            }
+        }
+    }
+
+    private bool IsWatched(LockHold hold)
+    {
+        lock (_gate)
+        {
+            return hold.WatchId != 0 && _watched.ContainsKey(hold.WatchId);
+        }
+    }
+
+    /// <summary>
+    /// Reads the keys of <paramref name="holds"/> in batched read-only transactions and declares lost every hold whose
+    /// key is gone, taken over, overwritten or detached from its lease.
+    /// </summary>
+    /// <returns>The holds found intact, each with the revision of the read that found it so.</returns>
+    /// <exception cref="Exception">A read failed (etcd unreachable): nothing is known about the holds not returned.</exception>
+    private async Task<List<(LockHold Hold, long Revision)>> ReadHeldKeysAsync(IReadOnlyList<LockHold> holds)
+    {
+        var intact = new List<(LockHold, long)>(holds.Count);
+        var live = holds.Where(h => h.State == HoldState.Held).ToList();
+        int offset = 0;
+        while (offset < live.Count)
+        {
+            int size = _readsPerTransaction;
+            var batches = new List<(int Start, int Count)>();
+            for (int i = 0; i < ParallelReads && offset < live.Count; i++)
+            {
+                int count = Math.Min(size, live.Count - offset);
+                batches.Add((offset, count));
+                offset += count;
+            }
+
+            TxnResponse[] answers;
+            try
+            {
+                answers = await Task.WhenAll(batches.Select(b => _kv.TxnAsync(ReadTransaction(live, b.Start, b.Count), _callOptions()).ResponseAsync)).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && size > 1 && ex.Status.Detail.Contains("too many operations", StringComparison.Ordinal))
+            {
+                // The server's --max-txn-ops is below ours: smaller batches from now on, and these again.
+                _readsPerTransaction = Math.Max(1, size / 2);
+                offset = batches[0].Start;
+                continue;
+            }
+
+            for (int b = 0; b < batches.Count; b++)
+            {
+                TxnResponse answer = answers[b];
+                long revision = answer.Header.Revision;
+                for (int i = 0; i < batches[b].Count; i++)
+                {
+                    LockHold hold = live[batches[b].Start + i];
+                    Mvccpb.KeyValue? kv = answer.Responses[i].ResponseRange.Kvs.FirstOrDefault();
+                    string? loss = HeldKeyLoss(hold, kv, revision);
+                    if (loss is null)
+                    {
+                        intact.Add((hold, revision));
+                    }
+                    else
+                    {
+                        Remove(hold);
+                        hold.MarkLost(loss);
+                    }
+                }
+            }
+        }
+
+        return intact;
+    }
+
+    private static TxnRequest ReadTransaction(List<LockHold> holds, int start, int count)
+    {
+        var txn = new TxnRequest();
+        for (int i = start; i < start + count; i++)
+        {
+            txn.Success.Add(new RequestOp { RequestRange = new RangeRequest { Key = holds[i].KeyBytes, KeysOnly = true } });
+        }
+
+        return txn;
+    }
+
+    /// <summary>Why the key as read shows the hold lost, or null when the key is still exactly as the hold created it.</summary>
+    internal static string? HeldKeyLoss(LockHold hold, Mvccpb.KeyValue? kv, long revision)
+    {
+        if (kv is null)
+        {
+            return $"a read of the held keys at revision {revision} found the key deleted (by another client, or its lease ended in etcd)";
+        }
+
+        if (kv.CreateRevision != hold.FencingToken)
+        {
+            return $"a read of the held keys at revision {revision} found the key held by another holder (fencing token {kv.CreateRevision}, lease {kv.Lease})";
+        }
+
+        if (kv.Lease != hold.LeaseId || kv.ModRevision != hold.FencingToken)
+        {
+            hold.MarkOverwrittenInPlace();
+            return $"a read of the held keys at revision {revision} found the key overwritten by another writer at revision {kv.ModRevision} (lease {kv.Lease} instead of {hold.LeaseId})";
+        }
+
+        return null;
+    }
 
     private void Add(LockHold hold, long fromRevision)
     {
         lock (_gate)
         {
-            if (_stop.IsCancellationRequested || hold.State == HoldState.Released)
+            if (_stop.IsCancellationRequested || hold.State != HoldState.Held || (hold.WatchId != 0 && _watched.ContainsKey(hold.WatchId)))
             {
                 return;
             }
@@ -91,6 +282,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         lock (_gate)
         {
             long id = hold.WatchId;
+            _readDue.Remove(hold);
             _unconfirmed.Remove(id);
             if (id != 0 && _watched.Remove(id))
             {
@@ -114,6 +306,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
             try
             {
                 using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call = _client.Watch(cancellationToken: streamCts.Token);
+                await ReadBeforeWatchingAsync().ConfigureAwait(false);
                 lock (_gate)
                 {
                     _outbox = outbox;
@@ -164,6 +357,36 @@ internal sealed class KeyWatcher : IAsyncDisposable
             catch (OperationCanceledException)
             {
                 break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Before the watches are (re-)created on a new stream: reads every watched key, declares lost the holds whose key
+    /// changed, and moves the others' start revision to the read's revision + 1, so that no watch is created behind
+    /// (etcd-io/etcd#17529). A failed read fails the stream's opening: it is tried again after a pause.
+    /// </summary>
+    private async Task ReadBeforeWatchingAsync()
+    {
+        LockHold[] watched;
+        lock (_gate)
+        {
+            watched = _watched.Values.Select(w => w.Hold).ToArray();
+        }
+
+        if (watched.Length == 0)
+        {
+            return;
+        }
+
+        foreach ((LockHold hold, long revision) in await ReadHeldKeysAsync(watched).ConfigureAwait(false))
+        {
+            lock (_gate)
+            {
+                if (_watched.TryGetValue(hold.WatchId, out var entry) && ReferenceEquals(entry.Hold, hold) && entry.From <= revision)
+                {
+                    _watched[hold.WatchId] = (hold, revision + 1);
+                }
             }
         }
     }
@@ -241,47 +464,24 @@ internal sealed class KeyWatcher : IAsyncDisposable
 
         foreach (Mvccpb.Event e in response.Events)
         {
-            hold.MarkLost(e.Type == Mvccpb.Event.Types.EventType.Delete
+            bool deleted = e.Type == Mvccpb.Event.Types.EventType.Delete;
+            if (!deleted && e.Kv.CreateRevision == hold.FencingToken)
+            {
+                hold.MarkOverwrittenInPlace();
+            }
+
+            Remove(hold);
+            hold.MarkLost(deleted
                 ? $"the key was deleted behind the holder's back at revision {e.Kv.ModRevision} (by another client, or its lease ended in etcd)"
                 : $"the key was overwritten by another writer at revision {e.Kv.ModRevision}");
-            Remove(hold);
             return;
         }
 
         if (response.Canceled)
         {
-            // Compacted past our start revision, or refused: fall back to reading the key.
+            // Compacted past our start revision, or refused: the key is read, and watched again from that read.
             Remove(hold);
-            _ = RecheckAsync(hold);
-        }
-    }
-
-    private async Task RecheckAsync(LockHold hold)
-    {
-        try
-        {
-            RangeResponse range = await _kv.RangeAsync(new RangeRequest { Key = hold.KeyBytes }, _callOptions()).ConfigureAwait(false);
-            Mvccpb.KeyValue? kv = range.Kvs.Count == 1 ? range.Kvs[0] : null;
-            if (kv is not null && kv.CreateRevision == hold.FencingToken && kv.ModRevision == hold.FencingToken && kv.Lease == hold.LeaseId)
-            {
-                Add(hold, range.Header.Revision + 1);
-            }
-            else
-            {
-                hold.MarkLost(kv is null
-                    ? "the key was found deleted when its watch was re-created"
-                    : "the key was found overwritten when its watch was re-created");
-            }
-        }
-        catch (Exception ex) when (!_stop.IsCancellationRequested)
-        {
-            // Cannot read now: try the watch again later from the same start; lease loss is watched independently.
-            Log.KeyWatchStreamEnded(_logger, $"re-reading {hold.Key} failed: {ex.Message}");
-            await Task.Delay(s_reopenPause).ConfigureAwait(false);
-            Add(hold, hold.FencingToken + 1);
-        }
-        catch (Exception)
-        {
+            OnRenewalDue(hold);
         }
     }
 
@@ -292,6 +492,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         {
             _stop.Cancel();
             _watched.Clear();
+            _readDue.Clear();
             loop = _loop;
         }
 

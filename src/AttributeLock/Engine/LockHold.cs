@@ -29,9 +29,21 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
     /// <summary>The watch id of the key's watch on the provider's watch stream; 0 while not watched.</summary>
     public long WatchId { get; set; }
 
+    private volatile bool _overwrittenInPlace;
+
+    /// <summary>
+    /// Another writer put the key while it still had our create revision (our incarnation of the key, possibly detached
+    /// from our lease): revoking our lease may then not delete it, so the release deletes it if it is still that
+    /// incarnation (<see cref="EtcdLockProvider.ReleaseAsync"/>).
+    /// </summary>
+    public bool OverwrittenInPlace => _overwrittenInPlace;
+
+    /// <summary>Records that the key was found overwritten in place (see <see cref="OverwrittenInPlace"/>).</summary>
+    public void MarkOverwrittenInPlace() => _overwrittenInPlace = true;
+
     void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
 
-    void ILeaseOwner.OnRenewalDue() => Provider.StartWatchingIfNeeded(this);
+    void ILeaseOwner.OnRenewalDue() => Provider.OnRenewalDue(this);
 
     public override ValueTask ReleaseAsync() => Provider.ReleaseAsync(this);
 
@@ -39,7 +51,7 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
 
     protected override void Refresh() => Lease.CheckDeadline(requeue: false);
 
-    public override Etcdserverpb.Compare OwnershipComparison() => GuardedWrites.OwnershipComparison(this);
+    public override Etcdserverpb.Compare[] OwnershipComparisons() => GuardedWrites.OwnershipComparisons(KeyBytes, FencingToken, Lease.Id);
 
     public override Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken) =>
         GuardedWrites.WriteAsync(this, operations, cancellationToken);

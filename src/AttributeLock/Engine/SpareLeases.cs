@@ -120,7 +120,7 @@ internal sealed class SpareLeases
 
     /// <summary>How long a spare may stay untaken: max(2 × TTL, 30 s).</summary>
     public TimeSpan IdleTimeout(int ttlSeconds) =>
-        IdleTimeoutOverride ?? TimeSpan.FromSeconds(Math.Max(2 * ttlSeconds, 30));
+        IdleTimeoutOverride ?? TimeSpan.FromSeconds(Math.Max(2L * ttlSeconds, 30L));
 
     /// <summary>
     /// Takes the spare for <paramref name="ttlSeconds"/> if there is a usable one, and starts a refill in the background

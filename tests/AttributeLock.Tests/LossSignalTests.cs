@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using Etcdserverpb;
+using Google.Protobuf;
+
+namespace AttributeLock.Tests;
+
+/// <summary>How loss signals reach holders when many are lost at once and users' callbacks block.</summary>
+[Collection(nameof(LeaseCountingCollection))]
+public sealed class LossSignalTests : EtcdTestBase
+{
+    [Theory]
+    [InlineData(64)]
+    [InlineData(256)]
+    public async Task Blocking_LostToken_callbacks_of_many_lost_holds_delay_neither_each_other_nor_a_healthy_holds_renewals(int count)
+    {
+        var provider = NewProvider();
+        string prefix = UniqueKey("signal-storm");
+        var handles = new EtcdLockHandle[count];
+        var cancelledAt = new long[count];
+        int fired = 0;
+        using var unblock = new ManualResetEventSlim();
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) =>
+        {
+            handles[i] = await provider.AcquireAsync($"{prefix}/{i}", new EtcdLockOptions { TtlSeconds = 3 });
+        });
+        await using EtcdLockHandle healthy = await provider.AcquireAsync(UniqueKey("signal-healthy"), new EtcdLockOptions { TtlSeconds = 2 });
+        for (int i = 0; i < count; i++)
+        {
+            int n = i;
+            handles[i].LostToken.Register(() =>
+            {
+                cancelledAt[n] = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref fired);
+                unblock.Wait(); // a user callback that blocks until the test ends
+            });
+        }
+
+        try
+        {
+            // Every key is watched (from its first renewal on); then all are deleted behind the holders' backs at once.
+            await Eventually(() => Task.FromResult(provider.WatchedKeyCount >= count + 1), TimeSpan.FromSeconds(20), "every held key watched");
+            long deleted = Stopwatch.GetTimestamp();
+            await Client.DeleteRangeAsync("/attributelock-tests" + prefix + "/");
+
+            await Eventually(() => Task.FromResult(Volatile.Read(ref fired) == count), TimeSpan.FromSeconds(30),
+                $"every LostToken cancelled while the callbacks before it block (fired: {Volatile.Read(ref fired)} of {count})");
+            double slowestMs = cancelledAt.Max(t => (t - deleted) * 1000.0 / Stopwatch.Frequency);
+            Console.WriteLine($"{count} blocking callbacks: every LostToken cancelled within {slowestMs:F0} ms of the delete");
+            Assert.All(handles, h => Assert.True(h.IsLost));
+
+            // With every callback still blocked, the TTL-2 hold beside them goes on being renewed for three TTLs.
+            await Task.Delay(TimeSpan.FromSeconds(6));
+            Assert.False(healthy.IsLost, "blocked LostToken callbacks delayed another hold's renewals");
+            Assert.Equal(healthy.LeaseId, (await GetKeyAsync(healthy.Key))?.Lease);
+        }
+        finally
+        {
+            unblock.Set();
+            foreach (EtcdLockHandle h in handles)
+            {
+                await h.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_TTL_of_int_MaxValue_leaves_no_lease_behind_after_a_cancelled_acquire_and_dispose()
+    {
+        HashSet<long> before = await LeaseIdsAsync();
+        var provider = NewProvider(o => o.SpareLeases = false);
+        string key = UniqueKey("ttl-max");
+        var options = new EtcdLockOptions { TtlSeconds = int.MaxValue };
+        EtcdLockHandle held = await provider.AcquireAsync(key, options);
+        Assert.True(held.TtlSeconds > 2_000_000_000L);
+
+        // The second caller queues behind the first, is next in line (its lease is granted ahead), and gives up.
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(700)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await provider.AcquireAsync(key, options, cts.Token));
+        }
+
+        await provider.DisposeAsync();
+        await Eventually(async () => (await LeasesLeftAsync(before)).Count == 0, TimeSpan.FromSeconds(10),
+            "every lease of the TTL-int.MaxValue acquires revoked");
+        Assert.Null(await GetKeyAsync(held.Key));
+    }
+}
