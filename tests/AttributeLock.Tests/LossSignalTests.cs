@@ -68,17 +68,19 @@ public sealed class LossSignalTests : EtcdTestBase
     {
         HashSet<long> before = await LeaseIdsAsync();
         var provider = NewProvider(o => o.SpareLeases = false);
+        var waiter = NewProvider(o => o.SpareLeases = false);
         string key = UniqueKey("ttl-max");
         var options = new EtcdLockOptions { TtlSeconds = int.MaxValue };
         EtcdLockHandle held = await provider.AcquireAsync(key, options);
         Assert.True(held.TtlSeconds > 2_000_000_000L);
 
-        // The second caller queues behind the first, is next in line (its lease is granted ahead), and gives up.
+        // Another process's caller waits for the key with its own lease and gives up: its lease is revoked behind it.
         using (var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(700)))
         {
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await provider.AcquireAsync(key, options, cts.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await waiter.AcquireAsync(key, options, cts.Token));
         }
 
+        await waiter.DisposeAsync();
         await provider.DisposeAsync();
         await Eventually(async () => (await LeasesLeftAsync(before)).Count == 0, TimeSpan.FromSeconds(10),
             "every lease of the TTL-int.MaxValue acquires revoked");
