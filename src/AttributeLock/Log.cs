@@ -51,4 +51,7 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Warning, "Lock {Key} (fencing token {FencingToken}) had been overwritten in place by another writer; its release deleted the key if still that incarnation: {Deleted}")]
     public static partial void OverwrittenKeyDeleted(ILogger logger, string key, long fencingToken, bool deleted);
+
+    [LoggerMessage(17, LogLevel.Debug, "Reading {Count} held keys failed ({Reason}); they are read again at their next renewal, and each lease's deadline is watched meanwhile")]
+    public static partial void HeldKeyReadFailed(ILogger logger, int count, string reason);
 }

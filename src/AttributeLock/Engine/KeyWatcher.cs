@@ -135,7 +135,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
             {
                 // etcd cannot be read now: the next renewal queues these holds again, and the lease's deadline is
                 // watched independently (a hold whose renewals fail too is lost at its deadline).
-                Log.KeyWatchStreamEnded(_logger, $"reading {due.Length} held keys failed: {ex.Message}");
+                Log.HeldKeyReadFailed(_logger, due.Length, ex.Message);
             }
             catch (Exception)
             {
