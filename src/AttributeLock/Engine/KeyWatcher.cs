@@ -14,8 +14,8 @@ namespace AttributeLock.Engine;
 /// </summary>
 /// <remarks>
 /// Why both: etcd's watch can drop events. When many watches on one stream are behind (created from an old revision,
-/// or re-created after a stream reset or an etcd restart) and etcd compacts past them, etcd 3.4 (up to 3.4.32 and
-/// 3.5.12; etcd-io/etcd#17529, #18089) may move them to "synced" without the compaction cancel and never send the
+/// or re-created after a stream reset or an etcd restart) and etcd compacts past them, etcd 3.4 (3.4.23 tested here;
+/// etcd-io/etcd#17529, #18089, fixed upstream in 2024) may move them to "synced" without the compaction cancel and never send the
 /// events in between. So:
 /// <list type="bullet">
 /// <item>A hold is checked from its first renewal on (TTL/3 after the grant; most calls end before that and cost
