@@ -83,6 +83,7 @@ internal static class Checker
         int unrecorded = writes.Count(w => !opsById.ContainsKey(w.Op));
         int refusedButApplied = writes.Count(w => opsById.TryGetValue(w.Op, out var r) && r.Outcome == "refused");
         int appliedButAbsent = ops.Count(r => r.Outcome == "applied" && !writtenOps.Contains(r.Op));
+        int appliedTwice = writes.Count - writes.Select(w => w.Op).Distinct(StringComparer.Ordinal).Count();
         int txnViewMismatch = writes.Count(w => opsById.TryGetValue(w.Op, out var r) && r.LockRevAtWrite is { } seen && seen != w.HolderAtRev);
 
         // 3. The four counts.
@@ -105,8 +106,11 @@ internal static class Checker
         foreach (var g in writes.GroupBy(w => w.Key))
         {
             long finalValue = final.TryGetValue(info.CounterPrefix + g.Key, out string? v) ? long.Parse(v.Split(' ')[0], CultureInfo.InvariantCulture) : 0;
-            int lost = (int)(g.Count() - finalValue) + ops.Count(r => r.Key == g.Key && r.Outcome == "applied" && !writtenOps.Contains(r.Op));
-            lostByKey[g.Key] = (g.Count(), finalValue, lost);
+            // An operation whose transaction etcd applied twice (a retry after a reply lost to a member's kill) wrote the
+            // same value twice: one increment.
+            int increments = g.Select(w => w.Op).Distinct(StringComparer.Ordinal).Count();
+            int lost = (int)(increments - finalValue) + ops.Count(r => r.Key == g.Key && r.Outcome == "applied" && !writtenOps.Contains(r.Op));
+            lostByKey[g.Key] = (increments, finalValue, lost);
         }
 
         int lostIncrements = lostByKey.Values.Sum(x => Math.Max(0, x.Lost));
@@ -123,7 +127,8 @@ internal static class Checker
         o.WriteLine($"operations: {campaign.Count} in the fault phase: " + string.Join(", ", campaign.GroupBy(r => r.Outcome).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))
             + $"; holds {campaign.Count(r => r.Token is not null)}, LostToken fired on {campaign.Count(r => r.LostFired)}; processes {campaign.Select(r => r.Client).Distinct().Count()}");
         o.WriteLine($"writes in etcd: {writes.Count} (recorded applied {ops.Count(r => r.Outcome == "applied")}, outcome unknown to the caller but applied {indeterminateApplied}, " +
-            $"by killed processes {unrecorded}{(malformed > 0 ? $", malformed {malformed}" : "")})");
+            $"by killed processes {unrecorded}{(malformed > 0 ? $", malformed {malformed}" : "")}" +
+            $"{(appliedTwice > 0 ? $"; {appliedTwice} applied again by a retried transaction: same operation, same value" : "")})");
         o.WriteLine("counters: " + string.Join("; ", lostByKey.Select(kv => $"{kv.Key} final {kv.Value.Final} after {kv.Value.Writes} writes")));
         if (refusedButApplied + appliedButAbsent + txnViewMismatch > 0)
         {
