@@ -7,7 +7,8 @@ namespace AttributeLock.Nemesis;
 /// The independent checker. It reads only the files of a finished run: the clients' histories (ops-*.jsonl), the
 /// nemesis's faults (faults.jsonl), etcd's whole history from revision 1 (etcd-history.jsonl) and the final counters
 /// (final.json). It trusts etcd's history for what was applied: every counter value carries its writer's operation
-/// id and fencing token, so writes of killed processes and writes whose answer never came are attributed too.
+/// id and fencing token, so writes of killed processes and writes whose answer never came are attributed too. The idle
+/// holds (holds-*.jsonl, idle-actions.jsonl, samples.jsonl, kills.jsonl) are checked by <see cref="IdleHolds"/>.
 /// </summary>
 internal static class Checker
 {
@@ -138,11 +139,19 @@ internal static class Checker
         o.WriteLine($"overlapping hold pairs: {overlaps}");
         o.WriteLine($"lost increments:        {lostIncrements}");
         o.WriteLine($"accepted stale writes:  {stale}");
-        o.WriteLine($"unsignalled losses:     {unsignalled} (of {taken.Count} holds whose key was taken before release{(signalledByIsLostOnly > 0 ? $"; {signalledByIsLostOnly} seen by IsLost before LostToken's callback ran" : "")})");
+        IdleHolds.Result idle = IdleHolds.Analyze(dir, info, history, faults);
+        int idleUnsignalled = idle.Unsignalled;
+        int idleInconsistent = idle.Inconsistent;
+        o.WriteLine($"unsignalled losses:     {unsignalled + idleUnsignalled} (locking operations: {unsignalled} of {taken.Count} holds whose key was taken before release" +
+            $"{(signalledByIsLostOnly > 0 ? $", {signalledByIsLostOnly} seen by IsLost before LostToken's callback ran" : "")}; idle holds: {idle.Summary})");
+        foreach (string line in idle.Lines)
+        {
+            o.WriteLine(line);
+        }
         ReportLatency(o, campaign, faults, info);
         bool fair = ReportFairness(o, ops.Where(r => r.Key == info.FairKey && r.Token is not null).ToList(), info);
 
-        int failures = overlaps + lostIncrements + stale + unsignalled + refusedButApplied + appliedButAbsent + txnViewMismatch + (fair ? 0 : 1);
+        int failures = overlaps + lostIncrements + stale + unsignalled + idleUnsignalled + idleInconsistent + refusedButApplied + appliedButAbsent + txnViewMismatch + (fair ? 0 : 1);
         o.WriteLine(unguardedControl
             ? $"result: CONTROL (unguarded; not judged): {lostIncrements} lost increments, {stale} stale writes, {overlaps} overlaps"
             : failures == 0 ? "result: PASS" : $"result: FAIL ({failures})");
@@ -157,7 +166,7 @@ internal static class Checker
         foreach (OpRecord r in ops.Where(r => r.LostFired && r.LostMono is not null))
         {
             FaultRecord? cause = faults
-                .Where(f => f.StartMono <= r.LostMono && r.LostMono <= f.EndMono + window && (f.Slot < 0 || f.Slot == r.Slot))
+                .Where(f => f.Kind != "compact" && f.StartMono <= r.LostMono && r.LostMono <= f.EndMono + window && (f.Slot < 0 || f.Slot == r.Slot))
                 .OrderByDescending(f => f.StartMono).FirstOrDefault();
             if (cause is null)
             {
@@ -175,7 +184,7 @@ internal static class Checker
         }
     }
 
-    private static string Stats(List<double> values)
+    internal static string Stats(List<double> values)
     {
         if (values.Count == 0)
         {
