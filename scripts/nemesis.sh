@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The nemesis campaign (docs/reliability.md, "Nemesis campaign"): a 3-member etcd cluster, client processes doing
-# guarded read-modify-write increments through fault proxies, a seeded nemesis (partitions, black holes, slow
-# networks, SIGSTOP/SIGKILL of clients, SIGSTOP and kill of members, the leader included), a fairness phase, then an
-# independent checker over the recorded histories and etcd's history.
-#   scripts/nemesis.sh --seed S --minutes M [--unguarded] [--out DIR]
-# Exits non-zero when overlaps, lost increments, accepted stale writes or unsignalled losses are not all 0, or the
-# fairness bound is violated. --unguarded (plain puts: the control) prints the same counts and always exits 0.
+# guarded read-modify-write increments through fault proxies, an idle holder process keeping 330 long-lived holds, a
+# seeded nemesis (partitions, black holes, slow networks, SIGSTOP/SIGKILL of clients, SIGSTOP and kill of members, the
+# leader included, compactions, idle keys deleted or taken over behind their holder's back, and resets of the idle
+# holder's connections — its watch stream re-created from old revisions — followed by a compaction), a fairness phase,
+# then an independent checker over the recorded histories and etcd's history.
+#   scripts/nemesis.sh --seed S --minutes M [--unguarded] [--out DIR] [--idle-holds N] [--idle-ttl S]
+# Exits non-zero when overlaps, lost increments, accepted stale writes or unsignalled losses (of the increments' holds
+# and of the idle holds) are not all 0, or the fairness bound is violated. --unguarded (plain puts: the control) prints
+# the same counts and always exits 0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seed=""; minutes=""; rest=()

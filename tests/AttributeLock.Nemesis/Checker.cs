@@ -7,7 +7,8 @@ namespace AttributeLock.Nemesis;
 /// The independent checker. It reads only the files of a finished run: the clients' histories (ops-*.jsonl), the
 /// nemesis's faults (faults.jsonl), etcd's whole history from revision 1 (etcd-history.jsonl) and the final counters
 /// (final.json). It trusts etcd's history for what was applied: every counter value carries its writer's operation
-/// id and fencing token, so writes of killed processes and writes whose answer never came are attributed too.
+/// id and fencing token, so writes of killed processes and writes whose answer never came are attributed too. The idle
+/// holds (holds-*.jsonl, idle-actions.jsonl, samples.jsonl, kills.jsonl) are checked by <see cref="IdleHolds"/>.
 /// </summary>
 internal static class Checker
 {
@@ -83,6 +84,7 @@ internal static class Checker
         int unrecorded = writes.Count(w => !opsById.ContainsKey(w.Op));
         int refusedButApplied = writes.Count(w => opsById.TryGetValue(w.Op, out var r) && r.Outcome == "refused");
         int appliedButAbsent = ops.Count(r => r.Outcome == "applied" && !writtenOps.Contains(r.Op));
+        int appliedTwice = writes.Count - writes.Select(w => w.Op).Distinct(StringComparer.Ordinal).Count();
         int txnViewMismatch = writes.Count(w => opsById.TryGetValue(w.Op, out var r) && r.LockRevAtWrite is { } seen && seen != w.HolderAtRev);
 
         // 3. The four counts.
@@ -105,8 +107,11 @@ internal static class Checker
         foreach (var g in writes.GroupBy(w => w.Key))
         {
             long finalValue = final.TryGetValue(info.CounterPrefix + g.Key, out string? v) ? long.Parse(v.Split(' ')[0], CultureInfo.InvariantCulture) : 0;
-            int lost = (int)(g.Count() - finalValue) + ops.Count(r => r.Key == g.Key && r.Outcome == "applied" && !writtenOps.Contains(r.Op));
-            lostByKey[g.Key] = (g.Count(), finalValue, lost);
+            // An operation whose transaction etcd applied twice (a retry after a reply lost to a member's kill) wrote the
+            // same value twice: one increment.
+            int increments = g.Select(w => w.Op).Distinct(StringComparer.Ordinal).Count();
+            int lost = (int)(increments - finalValue) + ops.Count(r => r.Key == g.Key && r.Outcome == "applied" && !writtenOps.Contains(r.Op));
+            lostByKey[g.Key] = (increments, finalValue, lost);
         }
 
         int lostIncrements = lostByKey.Values.Sum(x => Math.Max(0, x.Lost));
@@ -123,7 +128,8 @@ internal static class Checker
         o.WriteLine($"operations: {campaign.Count} in the fault phase: " + string.Join(", ", campaign.GroupBy(r => r.Outcome).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))
             + $"; holds {campaign.Count(r => r.Token is not null)}, LostToken fired on {campaign.Count(r => r.LostFired)}; processes {campaign.Select(r => r.Client).Distinct().Count()}");
         o.WriteLine($"writes in etcd: {writes.Count} (recorded applied {ops.Count(r => r.Outcome == "applied")}, outcome unknown to the caller but applied {indeterminateApplied}, " +
-            $"by killed processes {unrecorded}{(malformed > 0 ? $", malformed {malformed}" : "")})");
+            $"by killed processes {unrecorded}{(malformed > 0 ? $", malformed {malformed}" : "")}" +
+            $"{(appliedTwice > 0 ? $"; {appliedTwice} applied again by a retried transaction: same operation, same value" : "")})");
         o.WriteLine("counters: " + string.Join("; ", lostByKey.Select(kv => $"{kv.Key} final {kv.Value.Final} after {kv.Value.Writes} writes")));
         if (refusedButApplied + appliedButAbsent + txnViewMismatch > 0)
         {
@@ -133,11 +139,19 @@ internal static class Checker
         o.WriteLine($"overlapping hold pairs: {overlaps}");
         o.WriteLine($"lost increments:        {lostIncrements}");
         o.WriteLine($"accepted stale writes:  {stale}");
-        o.WriteLine($"unsignalled losses:     {unsignalled} (of {taken.Count} holds whose key was taken before release{(signalledByIsLostOnly > 0 ? $"; {signalledByIsLostOnly} seen by IsLost before LostToken's callback ran" : "")})");
+        IdleHolds.Result idle = IdleHolds.Analyze(dir, info, history, faults);
+        int idleUnsignalled = idle.Unsignalled;
+        int idleInconsistent = idle.Inconsistent;
+        o.WriteLine($"unsignalled losses:     {unsignalled + idleUnsignalled} (locking operations: {unsignalled} of {taken.Count} holds whose key was taken before release" +
+            $"{(signalledByIsLostOnly > 0 ? $", {signalledByIsLostOnly} seen by IsLost before LostToken's callback ran" : "")}; idle holds: {idle.Summary})");
+        foreach (string line in idle.Lines)
+        {
+            o.WriteLine(line);
+        }
         ReportLatency(o, campaign, faults, info);
         bool fair = ReportFairness(o, ops.Where(r => r.Key == info.FairKey && r.Token is not null).ToList(), info);
 
-        int failures = overlaps + lostIncrements + stale + unsignalled + refusedButApplied + appliedButAbsent + txnViewMismatch + (fair ? 0 : 1);
+        int failures = overlaps + lostIncrements + stale + unsignalled + idleUnsignalled + idleInconsistent + refusedButApplied + appliedButAbsent + txnViewMismatch + (fair ? 0 : 1);
         o.WriteLine(unguardedControl
             ? $"result: CONTROL (unguarded; not judged): {lostIncrements} lost increments, {stale} stale writes, {overlaps} overlaps"
             : failures == 0 ? "result: PASS" : $"result: FAIL ({failures})");
@@ -152,7 +166,7 @@ internal static class Checker
         foreach (OpRecord r in ops.Where(r => r.LostFired && r.LostMono is not null))
         {
             FaultRecord? cause = faults
-                .Where(f => f.StartMono <= r.LostMono && r.LostMono <= f.EndMono + window && (f.Slot < 0 || f.Slot == r.Slot))
+                .Where(f => f.Kind != "compact" && f.StartMono <= r.LostMono && r.LostMono <= f.EndMono + window && (f.Slot < 0 || f.Slot == r.Slot))
                 .OrderByDescending(f => f.StartMono).FirstOrDefault();
             if (cause is null)
             {
@@ -170,7 +184,7 @@ internal static class Checker
         }
     }
 
-    private static string Stats(List<double> values)
+    internal static string Stats(List<double> values)
     {
         if (values.Count == 0)
         {

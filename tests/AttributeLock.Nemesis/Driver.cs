@@ -11,13 +11,19 @@ namespace AttributeLock.Nemesis;
 
 /// <summary>
 /// The driver: a 3-member etcd cluster, client processes that reach it through a <see cref="FaultProxy"/> per member
-/// (so one client can be partitioned alone), a seeded nemesis injecting faults, then a fault-free fairness phase, a dump
-/// of etcd's whole history, and the <see cref="Checker"/>.
+/// (so one client can be partitioned alone), an idle holder process keeping a few hundred long-lived holds
+/// (<see cref="IdleRole"/>, through proxies of its own), a seeded nemesis injecting faults — compactions, takeovers of
+/// idle keys and resets of the idle holder's connections among them — then a fault-free fairness phase, a dump of
+/// etcd's whole history (in pieces: the nemesis dumps it up to a revision before compacting there), and the
+/// <see cref="Checker"/>.
 /// </summary>
 internal static class Driver
 {
     private const string LockPrefix = "/nemesis/lock/";
     private const string CounterPrefix = "/nemesis/counter/";
+    private const string IdlePrefix = "/nemesis/idle/";
+    private const string MarkerPrefix = "/nemesis/marker/";
+    internal const string ForeignValue = "nemesis-foreign";
     private const double FairnessMinShare = 0.35;
 
     private static readonly string[] s_kinds =
@@ -25,6 +31,10 @@ internal static class Driver
         // Pausing a client and slowing its requests are what turns a lease's expiry into a stale write: twice the weight.
         "partition-client", "blackhole-client", "slow-client", "slow-client", "pause-client", "pause-client", "kill-client",
         "pause-member", "kill-member",
+        // Compaction alone; idle keys taken over behind their holder's back; and the idle holder's connections reset
+        // (its watch stream re-created from old revisions) with keys taken over meanwhile and a compaction ~0.5 s later:
+        // etcd-io/etcd#17529, a watch behind at a compaction may be moved on without its events or the compaction's cancel.
+        "compact", "takeover-idle", "reset-watch-streams", "reset-watch-streams",
     ];
 
     public static async Task<int> RunAsync(Args a)
@@ -35,6 +45,8 @@ internal static class Driver
         int clients = a.Int("clients", 3);
         int callers = a.Int("callers", 3);
         int ttl = a.Int("ttl", 2);
+        int idleHolds = a.Int("idle-holds", 330);
+        int idleTtl = a.Int("idle-ttl", 3);
         double total = minutes * 60;
         double fairSeconds = Math.Clamp(total * 0.2, 8, 30);
         double faultSeconds = Math.Max(10, total - fairSeconds);
@@ -45,26 +57,50 @@ internal static class Driver
             Seed = seed, Minutes = minutes, Guarded = guarded, Ttl = ttl, Clients = clients, Callers = callers,
             Keys = ["k0", "k1", "k2", "k3", "k4"], FairKey = "fair", FaultPhaseSeconds = faultSeconds, FairnessPhaseSeconds = fairSeconds,
             FairnessMinShare = FairnessMinShare, LockPrefix = LockPrefix, CounterPrefix = CounterPrefix,
+            IdlePrefix = IdlePrefix, MarkerPrefix = MarkerPrefix, IdleHolds = idleHolds, IdleTtl = idleTtl,
+            // A paused or cut-off holder learns late: the longest client fault (5 s) plus the TTL plus slack.
+            IdleSignalBoundSeconds = idleTtl + 6,
         };
-        File.WriteAllText(Path.Combine(dir, "run.json"), Json.Line(info));
         Console.WriteLine($"nemesis: seed {seed}, {minutes.ToString(CultureInfo.InvariantCulture)} min ({faultSeconds:F0} s of faults, {fairSeconds:F0} s of fairness), " +
-            $"{(guarded ? "guarded writes" : "UNGUARDED control (plain puts)")}, {clients} client processes x {callers} callers, TTL {ttl} s");
+            $"{(guarded ? "guarded writes" : "UNGUARDED control (plain puts)")}, {clients} client processes x {callers} callers, TTL {ttl} s; " +
+            $"{idleHolds} idle holds (TTL {idleTtl} s) in one more process");
         Console.WriteLine($"nemesis: histories in {dir}");
 
         IReadOnlyList<EtcdServer> members = await EtcdServer.StartClusterAsync(3);
-        var proxies = new FaultProxy[clients][];
+        // One more slot than client processes: the idle holder's.
+        var proxies = new FaultProxy[clients + 1][];
         var running = new List<ClientProcess>();
+        using var direct = new EtcdClient(string.Join(",", members.Select(m => m.Endpoint)));
+        using var history = new HistoryLog(direct, Path.Combine(dir, "etcd-history.jsonl"));
+        using var stopSampling = new CancellationTokenSource();
+        Task sampling = Task.CompletedTask;
         try
         {
-            for (int s = 0; s < clients; s++)
+            for (int s = 0; s <= clients; s++)
             {
                 proxies[s] = members.Select(m => new FaultProxy(m.Endpoint)).ToArray();
             }
 
-            var ctx = new Context(dir, seed, guarded, ttl, callers, info, members, proxies, running);
+            var ctx = new Context(dir, seed, guarded, ttl, callers, info, members, proxies, running) { Direct = direct, History = history };
+            // The idle holder first: the fault phase begins once its holds are all taken (or after 20 s).
+            ctx.StartIdle("idle.0");
+            sampling = SampleAsync(ctx, stopSampling.Token);
+            double warmup = Clock.Mono;
+            while (ctx.LastAlive < idleHolds && Clock.Mono - warmup < 20_000)
+            {
+                await Task.Delay(200);
+            }
+
+            Console.WriteLine($"nemesis: {ctx.LastAlive} idle holds taken in {(Clock.Mono - warmup) / 1000:F1} s");
             long faultStart = Clock.Wall + 1500;
             long faultEnd = faultStart + (long)(faultSeconds * 1000);
             ctx.FaultEnd = faultEnd;
+            info.FaultStartWall = faultStart;
+            info.FaultEndWall = faultEnd;
+            File.WriteAllText(Path.Combine(dir, "run.json"), Json.Line(info));
+            // The idle holder releases its holds 1.5 s after the fault phase (it waits for this file to learn when).
+            File.WriteAllText(Path.Combine(dir, "idle-until.tmp"), (faultEnd + 1500).ToString(CultureInfo.InvariantCulture));
+            File.Move(Path.Combine(dir, "idle-until.tmp"), Path.Combine(dir, "idle-until"), overwrite: true);
             for (int s = 0; s < clients; s++)
             {
                 ctx.StartClient(s, $"c{s}.0", string.Join(",", info.Keys), faultStart, faultEnd, workMs: 100);
@@ -73,7 +109,9 @@ internal static class Driver
             await Task.Delay(TimeSpan.FromMilliseconds(faultStart - Clock.Wall + 1000));
             await NemesisAsync(ctx, seed, Clock.Mono + (faultEnd - Clock.Wall) - 3000);
             HealAll(ctx);
-            await WaitClientsAsync(running, faultEnd + 25_000);
+            await WaitClientsAsync(ctx, faultEnd + 25_000);
+            stopSampling.Cancel();
+            await sampling;
 
             // Fairness: two processes, equal demand, one key, no faults.
             await WaitHealthyAsync(members);
@@ -84,11 +122,13 @@ internal static class Driver
                 ctx.StartClient(s, $"fair{s}", info.FairKey, fairStart, fairEnd, workMs: 5, callersOverride: 2);
             }
 
-            await WaitClientsAsync(running, fairEnd + 25_000);
-            await DumpHistoryAsync(members, dir);
+            await WaitClientsAsync(ctx, fairEnd + 25_000);
+            await DumpHistoryAsync(direct, history, dir);
         }
         finally
         {
+            stopSampling.Cancel();
+            await sampling;
             foreach (ClientProcess p in running)
             {
                 p.KillIfRunning();
@@ -115,6 +155,55 @@ internal static class Driver
         public ClientProcess?[] BySlot { get; } = new ClientProcess?[Proxies.Length];
 
         public long FaultEnd { get; set; }
+
+        /// <summary>The idle holder's slot: the last one.</summary>
+        public int IdleSlot => Proxies.Length - 1;
+
+        /// <summary>The id of the idle holder process running now (idle.0, then idle.1 after a kill...).</summary>
+        public string IdleId { get; private set; } = "";
+
+        /// <summary>A client of the members themselves, not through any client's proxy: the nemesis's own.</summary>
+        public EtcdClient Direct { get; init; } = null!;
+
+        public HistoryLog History { get; init; } = null!;
+
+        public long LastCompacted { get; set; }
+
+        /// <summary>The idle holds alive at the last sample.</summary>
+        public volatile int LastAlive;
+
+        public int ActionSeq { get; set; }
+
+        public StreamWriter Actions { get; } = new(Path.Combine(Dir, "idle-actions.jsonl")) { AutoFlush = true };
+
+        public StreamWriter Compactions { get; } = new(Path.Combine(Dir, "compactions.jsonl")) { AutoFlush = true };
+
+        public StreamWriter Kills { get; } = new(Path.Combine(Dir, "kills.jsonl")) { AutoFlush = true };
+
+        public void Killed(ClientProcess p)
+        {
+            lock (Kills)
+            {
+                Kills.WriteLine(Json.Line(new KillRecord { Pid = p.Pid, Client = p.Id, Wall = Clock.Wall }));
+            }
+        }
+
+        public void StartIdle(string id)
+        {
+            var args = new List<string>
+            {
+                "idle", "--id", id, "--slot", IdleSlot.ToString(CultureInfo.InvariantCulture),
+                "--endpoints", string.Join(",", Proxies[IdleSlot].Select(p => p.Endpoint)),
+                "--idle-prefix", IdlePrefix, "--holds", Info.IdleHolds.ToString(CultureInfo.InvariantCulture),
+                "--ttl", Info.IdleTtl.ToString(CultureInfo.InvariantCulture),
+                "--until-file", Path.Combine(Dir, "idle-until"),
+                "--out", Path.Combine(Dir, $"holds-{id}.jsonl"),
+            };
+            var process = ClientProcess.Start(id, args, Path.Combine(Dir, $"client-{id}.log"));
+            Running.Add(process);
+            BySlot[IdleSlot] = process;
+            IdleId = id;
+        }
 
         public void StartClient(int slot, string id, string keys, long start, long until, int workMs, int? callersOverride = null)
         {
@@ -156,6 +245,9 @@ internal static class Driver
             int member = rng.Next(ctx.Members.Count);
             bool leader = rng.Next(2) == 0;
             double u = rng.NextDouble();
+            int count = 3 + rng.Next(18);
+            double v = rng.NextDouble();
+            int mix = rng.Next();
             int ttlMs = ctx.Ttl * 1000;
             int durationMs = kind switch
             {
@@ -163,6 +255,8 @@ internal static class Driver
                 "slow-client" => 2000 + (int)(u * 3000),
                 "kill-client" => 300 + (int)(u * 700),
                 "kill-member" => 500 + (int)(u * 2500),
+                "compact" or "takeover-idle" => 500,
+                "reset-watch-streams" => 2500,
                 _ => 1000 + (int)(u * 4000),
             };
             await Task.Delay(gapMs);
@@ -175,6 +269,13 @@ internal static class Driver
             if (kind.EndsWith("-client", StringComparison.Ordinal))
             {
                 f.Slot = slot;
+            }
+            else if (kind is "takeover-idle" or "reset-watch-streams")
+            {
+                f.Slot = ctx.IdleSlot;
+            }
+            else if (kind is "compact")
+            {
             }
             else
             {
@@ -217,11 +318,71 @@ internal static class Driver
                 {
                     ClientProcess? p = ctx.BySlot[slot];
                     f.Detail = $"pid {p?.Pid}";
+                    if (p is not null)
+                    {
+                        ctx.Killed(p);
+                    }
+
                     p?.Signal(ClientProcess.SIGKILL);
                     await Task.Delay(durationMs);
-                    string id = $"c{slot}.{++generation[slot]}";
-                    ctx.StartClient(slot, id, string.Join(",", ctx.Info.Keys), 0, ctx.FaultEnd, workMs: 100);
-                    f.Detail += $", restarted as {id}";
+                    if (slot == ctx.IdleSlot)
+                    {
+                        string id = $"idle.{++generation[slot]}";
+                        ctx.StartIdle(id);
+                        f.Detail += $", restarted as {id}";
+                    }
+                    else
+                    {
+                        string id = $"c{slot}.{++generation[slot]}";
+                        ctx.StartClient(slot, id, string.Join(",", ctx.Info.Keys), 0, ctx.FaultEnd, workMs: 100);
+                        f.Detail += $", restarted as {id}";
+                    }
+
+                    break;
+                }
+                case "compact":
+                {
+                    CompactionRecord c = await CompactAsync(ctx, f, await PrepareCompactionAsync(ctx));
+                    f.Detail = c.Ok ? $"at rev {c.Rev}" : $"at rev {c.Rev} FAILED: {c.Error}";
+                    f.IdleAlive = ctx.LastAlive;
+                    break;
+                }
+                case "takeover-idle":
+                {
+                    TakeOver? plan = await PlanTakeOverAsync(ctx, f, count, mix);
+                    List<IdleAction> acts = await TakeOverAsync(ctx, plan);
+                    f.Detail = $"{Describe(acts)}; {plan?.Alive ?? -1} idle holds alive";
+                    f.IdleAlive = plan?.Alive;
+                    break;
+                }
+                case "reset-watch-streams":
+                {
+                    // The idle holder's open connections are reset (its watch stream with them) and stay refused for a
+                    // moment; meanwhile some of its keys are taken over; then a compaction, while the re-created watches
+                    // (from old revisions: behind) catch up.
+                    // The holder re-opens its watch stream 0.5 s after it failed (and after reconnecting): a compaction
+                    // 0.25-0.75 s after the reset mostly lands before its watches are re-created, so each of them is
+                    // behind the compaction when etcd first syncs it — hundreds at once on one stream.
+                    FaultProxy[] idleProxies = ctx.Proxies[ctx.IdleSlot];
+                    int outageMs = 200 + (int)(u * 300);
+                    int compactAfterMs = 250 + (int)(v * 500);
+                    TakeOver? plan = await PlanTakeOverAsync(ctx, f, count, mix);
+                    f.StartMono = Clock.Mono;
+                    f.StartWall = Clock.Wall;
+                    double t = f.StartMono;
+                    Array.ForEach(idleProxies, p => p.Cut());
+                    List<IdleAction> acts = await TakeOverAsync(ctx, plan);
+                    // The compaction's revision (after the takeovers) and the history up to it, before the timed part.
+                    long? rev = await PrepareCompactionAsync(ctx);
+                    await DelayUntilAsync(t + outageMs);
+                    Array.ForEach(idleProxies, p => p.Heal());
+                    await DelayUntilAsync(t + compactAfterMs);
+                    double compactAt = Clock.Mono - t;
+                    CompactionRecord c = await CompactAsync(ctx, f, rev);
+                    f.IdleAlive = plan?.Alive;
+                    f.Detail = $"outage {outageMs} ms; {Describe(acts)}; {plan?.Alive ?? -1} idle holds alive; " +
+                        (c.Ok ? $"compacted at rev {c.Rev} {compactAt:F0}-{(c.EndWall - f.StartWall):F0} ms after the reset" : $"compaction at rev {c.Rev} FAILED: {c.Error}");
+                    await Task.Delay(1000);
                     break;
                 }
                 case "pause-member":
@@ -239,8 +400,204 @@ internal static class Driver
             f.EndMono = Clock.Mono;
             f.EndWall = Clock.Wall;
             faults.WriteLine(Json.Line(f));
-            string target = f.Slot >= 0 ? $"client slot {f.Slot}" : $"member m{f.Member}{(f.Leader ? " (leader)" : "")}";
+            string target = f.Slot == ctx.IdleSlot ? $"idle slot {f.Slot}" : f.Slot >= 0 ? $"client slot {f.Slot}"
+                : f.Member >= 0 ? $"member m{f.Member}{(f.Leader ? " (leader)" : "")}" : "cluster";
             Console.WriteLine($"  [{(f.StartMono - t0) / 1000,6:F1} s] #{f.Seq,-3} {kind,-16} {target,-20} {(f.EndMono - f.StartMono) / 1000:F1} s {f.Detail}");
+        }
+    }
+
+    private static async Task DelayUntilAsync(double mono)
+    {
+        double left = mono - Clock.Mono;
+        if (left > 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(left));
+        }
+    }
+
+    private static string Describe(List<IdleAction> acts) =>
+        $"{acts.Count(x => x.Outcome == "applied")} idle keys taken over (" +
+        string.Join(", ", acts.Where(x => x.Outcome == "applied").GroupBy(x => x.Kind).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}")) + ")" +
+        (acts.Any(x => x.Outcome != "applied") ? $", {acts.Count(x => x.Outcome != "applied")} not applied" : "");
+
+    private static CallOptions Deadline(double seconds) => new(deadline: DateTime.UtcNow.AddSeconds(seconds));
+
+    /// <summary>
+    /// The cluster's current revision, with etcd's history dumped up to it (so the checker still sees every event once
+    /// it is compacted); null when it cannot be read.
+    /// </summary>
+    private static async Task<long?> PrepareCompactionAsync(Context ctx)
+    {
+        try
+        {
+            RangeResponse now = await ctx.Direct.GetConnection().KVClient.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(CounterPrefix), CountOnly = true }, Deadline(2));
+            await ctx.History.DumpToAsync(now.Header.Revision);
+            return now.Header.Revision;
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException or IOException or HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Compacts the cluster at <paramref name="rev"/> (prepared), through the nemesis's own client.</summary>
+    private static async Task<CompactionRecord> CompactAsync(Context ctx, FaultRecord f, long? rev)
+    {
+        var rec = new CompactionRecord { FaultSeq = f.Seq, StartWall = Clock.Wall, Rev = rev ?? 0 };
+        try
+        {
+            if (rev is null)
+            {
+                rec.Error = "the revision could not be read";
+            }
+            else if (rev <= ctx.LastCompacted)
+            {
+                rec.Error = "nothing new to compact";
+            }
+            else
+            {
+                await ctx.Direct.GetConnection().KVClient.CompactAsync(new CompactionRequest { Revision = rev.Value }, Deadline(5));
+                ctx.LastCompacted = rev.Value;
+                rec.Ok = true;
+            }
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException or IOException or HttpRequestException)
+        {
+            rec.Error = ex.GetType().Name + ": " + ex.Message.Split('\n')[0];
+        }
+
+        rec.EndWall = Clock.Wall;
+        ctx.Compactions.WriteLine(Json.Line(rec));
+        return rec;
+    }
+
+    private sealed record TakeOver(List<IdleAction> Actions, int Alive);
+
+    /// <summary>
+    /// Picks <paramref name="count"/> keys the current idle holder holds (read through the nemesis's own client) and
+    /// grants the foreign lease, so that the takeover itself is quick. Each key is to be deleted, overwritten under the
+    /// foreign lease (same create revision, another lease), or deleted and created again under the foreign lease.
+    /// </summary>
+    private static async Task<TakeOver?> PlanTakeOverAsync(Context ctx, FaultRecord f, int count, int mix)
+    {
+        var connection = ctx.Direct.GetConnection();
+        string prefix = IdlePrefix + ctx.IdleId + "/";
+        List<Mvccpb.KeyValue> held;
+        long foreign;
+        try
+        {
+            RangeResponse range = await connection.KVClient.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "0") }, Deadline(2));
+            held = range.Kvs.Where(k => k.Lease != 0 && !k.Value.ToStringUtf8().StartsWith(ForeignValue, StringComparison.Ordinal))
+                .OrderBy(k => k.Key.ToStringUtf8(), StringComparer.Ordinal).ToList();
+            // Not kept alive: the key falls free 3 s later and its holder can take it again.
+            foreign = (await connection.LeaseClient.LeaseGrantAsync(new LeaseGrantRequest { TTL = 3 }, Deadline(2))).ID;
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException or IOException or HttpRequestException)
+        {
+            return null;
+        }
+
+        var pick = new Random(mix);
+        string[] kinds = ["delete", "overwrite", "recreate"];
+        var acts = held.OrderBy(_ => pick.Next()).Take(count).Select(k => new IdleAction
+        {
+            FaultSeq = f.Seq, Seq = ++ctx.ActionSeq, Kind = kinds[pick.Next(kinds.Length)], Key = k.Key.ToStringUtf8(),
+            Token = k.CreateRevision, Lease = k.Lease, ForeignLease = foreign,
+        }).ToList();
+        return new TakeOver(acts, held.Count);
+    }
+
+    /// <summary>
+    /// The planned takeovers, all at once. Each transaction is guarded by the hold's create revision and lease as read
+    /// when planning, and puts a marker key, so the action has its revision in etcd's history.
+    /// </summary>
+    private static async Task<List<IdleAction>> TakeOverAsync(Context ctx, TakeOver? plan)
+    {
+        if (plan is null)
+        {
+            return [];
+        }
+
+        KV.KVClient kv = ctx.Direct.GetConnection().KVClient;
+        await Task.WhenAll(plan.Actions.Select(x => ActAsync(kv, x)));
+        foreach (IdleAction x in plan.Actions)
+        {
+            ctx.Actions.WriteLine(Json.Line(x));
+        }
+
+        return plan.Actions;
+    }
+
+    private static async Task ActAsync(KV.KVClient kv, IdleAction x)
+    {
+        ByteString key = ByteString.CopyFromUtf8(x.Key);
+        ByteString foreignValue = ByteString.CopyFromUtf8($"{ForeignValue} {x.Seq}");
+        RequestOp Marker(string part) => new()
+        {
+            RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8($"{MarkerPrefix}{x.Seq}{part}"), Value = ByteString.CopyFromUtf8($"{x.Kind} {x.Key} {x.Token}") },
+        };
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare { Key = key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = x.Token });
+        txn.Compare.Add(new Compare { Key = key, Target = Compare.Types.CompareTarget.Lease, Result = Compare.Types.CompareResult.Equal, Lease = x.Lease });
+        txn.Success.Add(x.Kind == "overwrite"
+            ? new RequestOp { RequestPut = new PutRequest { Key = key, Value = foreignValue, Lease = x.ForeignLease } }
+            : new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = key } });
+        txn.Success.Add(Marker(""));
+        x.StartWall = Clock.Wall;
+        try
+        {
+            TxnResponse answer = await kv.TxnAsync(txn, Deadline(3));
+            x.EndWall = Clock.Wall;
+            x.Rev = answer.Succeeded ? answer.Header.Revision : 0;
+            x.Outcome = answer.Succeeded ? "applied" : "skipped";
+            if (answer.Succeeded && x.Kind == "recreate")
+            {
+                var again = new TxnRequest();
+                again.Compare.Add(new Compare { Key = key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 });
+                again.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = key, Value = foreignValue, Lease = x.ForeignLease } });
+                again.Success.Add(Marker("/again"));
+                await kv.TxnAsync(again, Deadline(3));
+            }
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException or IOException or HttpRequestException)
+        {
+            if (x.EndWall == 0)
+            {
+                x.EndWall = Clock.Wall;
+                x.Outcome = "error";
+            }
+
+            x.Error = ex is RpcException rpc ? rpc.StatusCode + ": " + rpc.Status.Detail : ex.GetType().Name + ": " + ex.Message;
+        }
+    }
+
+    /// <summary>Every 500 ms: the idle holds alive in etcd, and the revision then (the checker's clock for revisions).</summary>
+    private static async Task SampleAsync(Context ctx, CancellationToken stop)
+    {
+        using var output = new StreamWriter(Path.Combine(ctx.Dir, "samples.jsonl")) { AutoFlush = true };
+        KV.KVClient kv = ctx.Direct.GetConnection().KVClient;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                RangeResponse range = await kv.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(IdlePrefix), RangeEnd = ByteString.CopyFromUtf8(IdlePrefix[..^1] + "0") }, Deadline(1));
+                int foreign = range.Kvs.Count(k => k.Value.ToStringUtf8().StartsWith(ForeignValue, StringComparison.Ordinal));
+                output.WriteLine(Json.Line(new Sample { Wall = Clock.Wall, Rev = range.Header.Revision, Alive = range.Kvs.Count - foreign, Foreign = foreign }));
+                ctx.LastAlive = range.Kvs.Count - foreign;
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException or IOException or HttpRequestException)
+            {
+                // A member down or paused (a deadline can surface as a plain cancellation): the next sample.
+            }
+
+            try
+            {
+                await Task.Delay(500, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
     }
 
@@ -296,65 +653,98 @@ internal static class Driver
         }
     }
 
-    private static async Task WaitClientsAsync(List<ClientProcess> running, long deadlineWall)
+    private static async Task WaitClientsAsync(Context ctx, long deadlineWall)
     {
-        foreach (ClientProcess p in running)
+        foreach (ClientProcess p in ctx.Running)
         {
             long left = Math.Max(0, deadlineWall - Clock.Wall);
             if (!await p.WaitAsync(TimeSpan.FromMilliseconds(left)))
             {
                 Console.WriteLine($"  warning: client {p.Id} did not stop by itself; killed");
+                ctx.Killed(p);
                 p.KillIfRunning();
             }
         }
     }
 
-    /// <summary>Every event of etcd's history from revision 1 (no compaction runs), and the final counters.</summary>
-    private static async Task DumpHistoryAsync(IReadOnlyList<EtcdServer> members, string dir)
+    /// <summary>The final counters, and the rest of etcd's history (the nemesis dumped what it compacted).</summary>
+    private static async Task DumpHistoryAsync(EtcdClient direct, HistoryLog history, string dir)
     {
-        using var client = new EtcdClient(string.Join(",", members.Select(m => m.Endpoint)));
-        var connection = client.GetConnection();
-        RangeResponse counters = await connection.KVClient.RangeAsync(
+        RangeResponse counters = await direct.GetConnection().KVClient.RangeAsync(
             new RangeRequest { Key = ByteString.CopyFromUtf8(CounterPrefix), RangeEnd = ByteString.CopyFromUtf8(CounterPrefix[..^1] + "0") },
             new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
-        long head = counters.Header.Revision;
         File.WriteAllText(Path.Combine(dir, "final.json"), Json.Line(counters.Kvs.ToDictionary(k => k.Key.ToStringUtf8(), k => k.Value.ToStringUtf8())));
-        using var output = new StreamWriter(Path.Combine(dir, "etcd-history.jsonl"));
-        if (head <= 1)
-        {
-            return;
-        }
+        await history.DumpToAsync(counters.Header.Revision);
+    }
+}
 
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call = connection.WatchClient.Watch(cancellationToken: cts.Token);
-        await call.RequestStream.WriteAsync(new WatchRequest
+/// <summary>
+/// etcd's history, dumped in pieces: every event from revision 2 on, read by a watch from the first revision not dumped
+/// yet. The nemesis compacts only at a revision it has dumped up to, so nothing is lost to compaction.
+/// </summary>
+internal sealed class HistoryLog(EtcdClient client, string path) : IDisposable
+{
+    private readonly StreamWriter _output = new(path);
+    private readonly SemaphoreSlim _gate = new(1);
+    private long _dumpedTo = 1;
+
+    public async Task DumpToAsync(long head)
+    {
+        await _gate.WaitAsync();
+        try
         {
-            CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFrom(0), RangeEnd = ByteString.CopyFrom(0), StartRevision = 1 },
-        });
-        while (await call.ResponseStream.MoveNext(cts.Token))
-        {
-            bool done = false;
-            foreach (Mvccpb.Event e in call.ResponseStream.Current.Events)
+            if (head <= _dumpedTo)
             {
-                output.WriteLine(Json.Line(new HistoryEvent
+                return;
+            }
+
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            using AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call = client.GetConnection().WatchClient.Watch(cancellationToken: cts.Token);
+            await call.RequestStream.WriteAsync(new WatchRequest
+            {
+                CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFrom(0), RangeEnd = ByteString.CopyFrom(0), StartRevision = _dumpedTo + 1 },
+            });
+            while (await call.ResponseStream.MoveNext(cts.Token))
+            {
+                WatchResponse response = call.ResponseStream.Current;
+                if (response.Canceled || response.CompactRevision != 0)
                 {
-                    Rev = e.Kv.ModRevision,
-                    Type = e.Type == Mvccpb.Event.Types.EventType.Put ? "put" : "delete",
-                    Key = e.Kv.Key.ToStringUtf8(),
-                    Value = e.Kv.Value.ToStringUtf8(),
-                    CreateRev = e.Kv.CreateRevision,
-                    Lease = e.Kv.Lease,
-                }));
-                done |= e.Kv.ModRevision >= head;
+                    throw new InvalidOperationException($"history watch from {_dumpedTo + 1} cancelled (compacted at {response.CompactRevision}): {response.CancelReason}");
+                }
+
+                foreach (Mvccpb.Event e in response.Events)
+                {
+                    _output.WriteLine(Json.Line(new HistoryEvent
+                    {
+                        Rev = e.Kv.ModRevision,
+                        Type = e.Type == Mvccpb.Event.Types.EventType.Put ? "put" : "delete",
+                        Key = e.Kv.Key.ToStringUtf8(),
+                        Value = e.Kv.Value.ToStringUtf8(),
+                        CreateRev = e.Kv.CreateRevision,
+                        Lease = e.Kv.Lease,
+                    }));
+                    _dumpedTo = Math.Max(_dumpedTo, e.Kv.ModRevision);
+                }
+
+                if (_dumpedTo >= head)
+                {
+                    break;
+                }
             }
 
-            if (done)
-            {
-                break;
-            }
+            await call.RequestStream.CompleteAsync();
+            await _output.FlushAsync();
         }
+        finally
+        {
+            _gate.Release();
+        }
+    }
 
-        await call.RequestStream.CompleteAsync();
+    public void Dispose()
+    {
+        _output.Dispose();
+        _gate.Dispose();
     }
 }
 
