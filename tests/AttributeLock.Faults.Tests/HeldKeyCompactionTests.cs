@@ -173,15 +173,28 @@ public sealed class HeldKeyCompactionTests(ITestOutputHelper output)
         var sw = Stopwatch.StartNew();
         await Task.Delay(WatchesExist);
         double watchers;
-        while ((watchers = await EtcdServer.ReadMetricAsync(server.Endpoint, "etcd_debugging_mvcc_watcher_total")) < handles.Length
+        while ((watchers = await GaugeAsync(server, "etcd_debugging_mvcc_watcher_total")) < handles.Length
                && sw.Elapsed < WatchesExist + TimeSpan.FromSeconds(Ttl))
         {
             await Task.Delay(200);
         }
 
         Assert.DoesNotContain(handles, h => h.IsLost);
-        double streams = await EtcdServer.ReadMetricAsync(server.Endpoint, "etcd_debugging_mvcc_watch_stream_total");
+        double streams = await GaugeAsync(server, "etcd_debugging_mvcc_watch_stream_total");
         output.WriteLine($"{Ms(sw.Elapsed)} later: none lost; etcd counts {watchers} watchers on {streams} watch streams");
+    }
+
+    /// <summary>One of etcd's gauges, or NaN when the metrics page does not answer in time (a loaded machine).</summary>
+    private static async Task<double> GaugeAsync(EtcdServer server, string name)
+    {
+        try
+        {
+            return await EtcdServer.ReadMetricAsync(server.Endpoint, name);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            return double.NaN;
+        }
     }
 
     /// <summary>Runs the plain client's calls once before the fault, so that JIT and connecting do not delay them after it.</summary>
@@ -255,6 +268,12 @@ public sealed class HeldKeyCompactionTests(ITestOutputHelper output)
         output.WriteLine($"losses logged by the provider: {log.Summary()}");
         output.WriteLine(await timeline.StopAsync());
         Assert.True(silent.Length == 0, report);
+
+        // A hold lost to its lease deadline (renewals starved on a loaded machine) hides whether its key's loss would have
+        // been seen: such a run proves nothing about the key watches, whichever engine runs.
+        Assert.True(log.NotAboutTheKey == 0,
+            $"every hold was reported lost, but {log.NotAboutTheKey} of them for another reason than their key, so this run cannot judge " +
+            $"the key watches (an overloaded machine starves renewals: run it again on a quieter one). Reasons: {log.Summary()}");
     }
 
     private static async Task ReleaseAllAsync(EtcdLockHandle?[] handles)

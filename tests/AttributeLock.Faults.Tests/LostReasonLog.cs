@@ -5,9 +5,9 @@ using Microsoft.Extensions.Logging;
 namespace AttributeLock.Faults.Tests;
 
 /// <summary>
-/// A provider's logger that keeps the reason of every "lost lock" entry (event 3), for diagnosis only: a test prints
-/// how many holds were reported lost for which reason (the key's own change, or a lease deadline), never asserts on the
-/// wording.
+/// A provider's logger that keeps the reason of every "lost lock" entry (event 3): a test prints how many holds were
+/// reported lost for which reason (the key's own change, or a lease deadline), and can tell whether some were lost for
+/// a reason other than their key (<see cref="NotAboutTheKey"/>).
 /// </summary>
 public sealed partial class LostReasonLog : ILogger<EtcdLockProvider>
 {
@@ -29,6 +29,12 @@ public sealed partial class LostReasonLog : ILogger<EtcdLockProvider>
             _examples.TryAdd(general, reason);
         }
     }
+
+    /// <summary>
+    /// Losses logged for a reason that does not mention the key (a lease deadline passed, the lease gone): such a hold
+    /// was not judged by what happened to its key. Loose on purpose: it looks for the word only.
+    /// </summary>
+    public int NotAboutTheKey => _reasons.Count(r => !r.Contains("key", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The reasons given so far, most frequent first, with their counts and the first one in full.</summary>
     public string Summary() =>
