@@ -49,11 +49,13 @@ public sealed class EtcdLockHandle : IAsyncDisposable
     public long FencingToken => _hold.FencingToken;
 
     /// <summary>
-    /// Cancelled when the hold is lost: the lease's deadline (last confirmed renewal + TTL, on this machine's monotonic
-    /// clock) passed, etcd reported the lease gone, the key was deleted or overwritten behind the holder's back, or the
-    /// provider was disposed. After that another holder may have the lock. Not cancelled by a normal release. For a
-    /// nested handle: cancelled when the outer hold ends for any reason. Callbacks registered on it run on a
-    /// thread of their own, never on the library's renewal machinery.
+    /// Cancelled when the hold is lost: the lease's deadline (last confirmed renewal + TTL, on a clock that counts time
+    /// the machine spends suspended: <c>CLOCK_BOOTTIME</c> on Linux) passed, etcd reported the lease gone, the key was
+    /// deleted, overwritten or taken over behind the holder's back (seen by the key's watch or by the batched read of the
+    /// held keys at every renewal), or the provider was disposed. After that another holder may have the lock. Not
+    /// cancelled by a normal release. For a nested handle: cancelled when the outer hold ends for any reason. Callbacks
+    /// registered on it run on threads of the library's own, never on the thread pool nor the renewal machinery, and a
+    /// callback that blocks delays no other hold's signal.
     /// </summary>
     public CancellationToken LostToken => IsNested ? _hold.EndedToken : _hold.LostToken;
 
