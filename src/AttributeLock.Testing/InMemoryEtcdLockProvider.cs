@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using AttributeLock.Engine;
 using Etcdserverpb;
 using Google.Protobuf;
@@ -13,7 +12,8 @@ namespace AttributeLock.Testing;
 /// (<c>null</c>), skip-when-busy wrappers, cancellation, strictly increasing fencing tokens, not reentrant for direct
 /// calls, nested generated wrappers, the same argument checks and exceptions. Tests can make a hold be lost
 /// (<see cref="LoseHold"/>), make a key busy as if another process held it (<see cref="HoldElsewhere"/>), and assert on
-/// <see cref="Acquisitions"/>.
+/// <see cref="Acquisitions"/>. Wait timeouts run on <see cref="InMemoryEtcdLockProviderOptions.TimeProvider"/>: with a fake
+/// clock a test of a long timeout takes no real time.
 /// </summary>
 /// <remarks>
 /// Leases do not expire here: a hold is lost only when a test says so or the provider is disposed. Guarded writes
@@ -38,6 +38,11 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
     public InMemoryEtcdLockProvider(InMemoryEtcdLockProviderOptions? options = null)
     {
         _options = options ?? new InMemoryEtcdLockProviderOptions();
+        if (_options.TimeProvider is null)
+        {
+            throw new ArgumentNullException(nameof(options), "InMemoryEtcdLockProviderOptions.TimeProvider is null.");
+        }
+
         if (_options.DefaultTtlSeconds < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), _options.DefaultTtlSeconds, "DefaultTtlSeconds must be at least 1.");
@@ -88,9 +93,10 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
         cancellationToken.ThrowIfCancellationRequested();
-        long start = Stopwatch.GetTimestamp();
+        TimeProvider clock = _options.TimeProvider;
+        long start = clock.GetTimestamp();
         bool timed = wait > TimeSpan.Zero && wait <= TimeSpan.FromMilliseconds(uint.MaxValue - 2);
-        using var timeout = timed ? new CancellationTokenSource(wait) : null;
+        using var timeout = timed ? new CancellationTokenSource(wait, clock) : null;
         using var linked = timeout is not null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token) : null;
         CancellationToken token = linked?.Token ?? cancellationToken;
         bool woken = false; // a woken waiter that finds the key taken again keeps its place at the front
@@ -116,7 +122,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
                 if (wait == TimeSpan.Zero)
                 {
                     _acquisitions.Add(new LockAcquisition(fullKey, LockAcquisitionOutcome.Busy, null, ttl, wait));
-                    return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start)) : null;
+                    return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, clock.GetElapsedTime(start)) : null;
                 }
 
                 turn = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -150,7 +156,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
                     }
                 }
 
-                return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start)) : null;
+                return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, clock.GetElapsedTime(start)) : null;
             }
         }
     }
