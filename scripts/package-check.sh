@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# Packs src/AttributeLock, src/AttributeLock.DistributedLock and src/AttributeLock.Testing, then builds and runs a
-# throw-away consumer that gets the library, its source generator and the two other packages from those packages alone
-# (a local folder source), against a real etcd (scripts/with-etcd.sh).
+# Packs src/AttributeLock, src/AttributeLock.DistributedLock, src/AttributeLock.Testing and src/AttributeLock.HealthChecks,
+# checks what they carry (the generator and the code fixes under analyzers/dotnet/cs; a README, the MIT licence
+# expression, project and repository URLs in every package, on the base the diagnostics' help links use), then builds
+# and runs a throw-away consumer that gets the library, its source generator and the other packages from those packages
+# alone (a local folder source), against a real etcd (scripts/with-etcd.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work=$(mktemp -d)
 packages="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
-trap 'rm -rf "$work" "$packages/attributelock/$version" "$packages/attributelock.distributedlock/$version" "$packages/attributelock.testing/$version"' EXIT
+trap 'rm -rf "$work" "$packages/attributelock/$version" "$packages/attributelock.distributedlock/$version" "$packages/attributelock.testing/$version" "$packages/attributelock.healthchecks/$version"' EXIT
 version="0.1.0-check.$(date +%s)"
-dotnet build "$root/generators/AttributeLock.Generators" -c Release -v q -nologo >/dev/null
-for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing; do
-  dotnet pack "$root/src/$p" -c Release -o "$work/feed" -p:Version="$version" -v q -nologo >/dev/null
+dotnet build "$root/generators/AttributeLock.Generators" -c Release -v q -nologo > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; echo "error: the generator did not build" >&2; exit 1; }
+for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing AttributeLock.HealthChecks; do
+  dotnet pack "$root/src/$p" -c Release -o "$work/feed" -p:Version="$version" -v q -nologo > "$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; echo "error: dotnet pack of $p failed" >&2; exit 1; }
   [ -f "$work/feed/$p.$version.nupkg" ] || { echo "error: dotnet pack made no $p package" >&2; exit 1; }
 done
 pkg="$work/feed/AttributeLock.$version.nupkg"
 unzip -l "$pkg" > "$work/contents.txt"
 grep -q "analyzers/dotnet/cs/AttributeLock.Generators.dll" "$work/contents.txt" || { echo "error: the package lacks the generator under analyzers/dotnet/cs" >&2; exit 1; }
-echo "package: $(basename "$pkg") carries lib/net10.0/AttributeLock.dll and analyzers/dotnet/cs/AttributeLock.Generators.dll"
+grep -q "analyzers/dotnet/cs/AttributeLock.CodeFixes.dll" "$work/contents.txt" || { echo "error: the package lacks the code fixes (AttributeLock.CodeFixes.dll) under analyzers/dotnet/cs" >&2; exit 1; }
+echo "package: $(basename "$pkg") carries lib/net10.0/AttributeLock.dll and analyzers/dotnet/cs/AttributeLock.{Generators,CodeFixes}.dll"
+
+# Metadata of every package: README, licence, project and repository URLs, on the diagnostics' help-link base.
+help_base=$(grep -o 'HelpLinkBase = "[^"]*"' "$root/generators/AttributeLock.Generators/Diagnostics/DiagnosticDescriptors.cs" | sed 's/.*"\(.*\)"/\1/')
+repo_url="https://github.com/attributelock/attributelock"
+case "$help_base" in "$repo_url"/*) ;; *) echo "error: the diagnostics' help links ($help_base) are not under $repo_url" >&2; exit 1 ;; esac
+[ -f "$root/LICENSE" ] || { echo "error: no LICENSE file at the repository root" >&2; exit 1; }
+for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing AttributeLock.HealthChecks; do
+  nupkg="$work/feed/$p.$version.nupkg"
+  nuspec=$(unzip -p "$nupkg" "$p.nuspec")
+  files=$(unzip -Z1 "$nupkg")
+  grep -qx 'README.md' <<<"$files" || { echo "error: $p has no README.md" >&2; exit 1; }
+  for want in '<readme>README.md</readme>' '<license type="expression">MIT</license>' "<projectUrl>$repo_url</projectUrl>" "<repository type=\"git\" url=\"$repo_url\""; do
+    grep -qF "$want" <<<"$nuspec" || { echo "error: $p.nuspec lacks $want" >&2; exit 1; }
+  done
+done
+echo "packages: README, MIT licence, project and repository URL ($repo_url) in all four"
 
 mkdir -p "$work/consumer"
 cd "$work/consumer"

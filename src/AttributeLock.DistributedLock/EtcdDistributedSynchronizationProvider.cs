@@ -10,7 +10,10 @@ namespace AttributeLock.DistributedLock;
 /// <para>
 /// Names: any string is a valid name, the empty one and ones with <c>/</c>, control characters or unpaired UTF-16
 /// surrogates included. Each name maps to one etcd key (see <see cref="GetKey"/>), and two different names never share a
-/// key: names are case-sensitive and compared ordinally.
+/// key: names are case-sensitive and compared ordinally. A name's key depends only on the name,
+/// <see cref="EtcdDistributedLockOptions.KeyPrefix"/> and <see cref="EtcdDistributedLockOptions.MaxKeyBytes"/> (by default
+/// <see cref="EtcdDistributedLockOptions.DefaultMaxKeyBytes"/>), never on how the provider was built: processes that
+/// share locks must agree on those two options.
 /// </para>
 /// <para>
 /// One provider per process and etcd cluster is enough; creating locks is cheap (no I/O). A provider built from
@@ -20,9 +23,6 @@ namespace AttributeLock.DistributedLock;
 /// </remarks>
 public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockProvider, IAsyncDisposable, IDisposable
 {
-    /// <summary>The key budget used over an <see cref="IEtcdLockProvider"/> whose options are unknown.</summary>
-    internal const int FallbackMaxKeyBytes = 1024;
-
     private readonly IEtcdLockProvider _locks;
     private readonly EtcdLockProvider? _owned;
     private readonly string _prefix;
@@ -33,6 +33,10 @@ public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockPro
     /// <summary>Creates a provider over an existing engine, which stays its owner's to dispose.</summary>
     /// <param name="locks">The engine, for example the <see cref="EtcdLockProvider"/> registered by <c>AddEtcdLocks</c>.</param>
     /// <param name="options">Key prefix, key budget and lease TTL; <c>null</c> uses the defaults.</param>
+    /// <remarks>
+    /// The engine's options are unknown here, so a key budget too large for the engine is found only when a long name is
+    /// acquired (the engine refuses the key with <see cref="ArgumentException"/>).
+    /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="locks"/> is null.</exception>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public EtcdDistributedSynchronizationProvider(IEtcdLockProvider locks, EtcdDistributedLockOptions? options = null)
@@ -55,7 +59,10 @@ public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockPro
     {
     }
 
-    /// <summary>The common constructor; <paramref name="engineBudget"/> is the key budget the engine leaves, when known.</summary>
+    /// <summary>
+    /// The common constructor; <paramref name="engineBudget"/> is the key budget the engine leaves, when known: it is
+    /// only checked against, never used as the budget.
+    /// </summary>
     internal EtcdDistributedSynchronizationProvider(IEtcdLockProvider locks, EtcdLockProvider? owned, EtcdDistributedLockOptions? options, int? engineBudget)
     {
         _locks = locks;
@@ -68,7 +75,9 @@ public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockPro
         }
 
         _prefixBytes = EtcdLockNames.Utf8Length(_prefix, nameof(options));
-        _maxKeyBytes = options.MaxKeyBytes ?? engineBudget ?? FallbackMaxKeyBytes;
+        // One budget whatever the construction path: a name's key must not depend on how a process built its provider,
+        // or two processes would take two keys for one long name and not exclude each other.
+        _maxKeyBytes = options.MaxKeyBytes ?? EtcdDistributedLockOptions.DefaultMaxKeyBytes;
         int least = _prefixBytes + EtcdLockNames.HashSuffixLength;
         if (_maxKeyBytes < least)
         {
@@ -78,8 +87,9 @@ public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockPro
 
         if (engineBudget is { } budget && _maxKeyBytes > budget)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), _maxKeyBytes,
-                $"EtcdDistributedLockOptions.MaxKeyBytes is larger than the engine allows after its key prefix ({budget} bytes).");
+            throw new ArgumentOutOfRangeException(nameof(options), _maxKeyBytes, options.MaxKeyBytes is null
+                ? $"The engine allows {budget} bytes after its key prefix (EtcdLockProviderOptions.MaxKeyBytes less KeyPrefix), fewer than this provider's default key budget of {EtcdDistributedLockOptions.DefaultMaxKeyBytes}: set EtcdDistributedLockOptions.MaxKeyBytes to at most {budget}, the same in every process that shares these locks."
+                : $"EtcdDistributedLockOptions.MaxKeyBytes is larger than the engine allows after its key prefix ({budget} bytes).");
         }
 
         if (options.TtlSeconds is < 1)

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using AttributeLock.Engine;
 using Etcdserverpb;
 using Google.Protobuf;
@@ -13,13 +12,15 @@ namespace AttributeLock.Testing;
 /// (<c>null</c>), skip-when-busy wrappers, cancellation, strictly increasing fencing tokens, not reentrant for direct
 /// calls, nested generated wrappers, the same argument checks and exceptions. Tests can make a hold be lost
 /// (<see cref="LoseHold"/>), make a key busy as if another process held it (<see cref="HoldElsewhere"/>), and assert on
-/// <see cref="Acquisitions"/>.
+/// <see cref="Acquisitions"/>. Wait timeouts run on <see cref="InMemoryEtcdLockProviderOptions.TimeProvider"/>: with a fake
+/// clock a test of a long timeout takes no real time.
 /// </summary>
 /// <remarks>
 /// Leases do not expire here: a hold is lost only when a test says so or the provider is disposed. Guarded writes
-/// (<see cref="EtcdLockHandle.WriteIfHeldAsync"/>) check ownership and apply nothing (there is no store): they return a
-/// successful answer with a new revision while the hold owns its key and throw <see cref="EtcdLockNotHeldException"/>
-/// otherwise. Invariant: every state change happens under one lock; no user code runs under it (waiters resume
+/// (<see cref="EtcdLockHandle.WriteIfHeldAsync"/>) check ownership: while the hold owns its key they apply their puts,
+/// deletes and ranges to an in-memory store (latest values only) in one new revision, which
+/// <see cref="EtcdLockHandle.GetAsync"/>, <see cref="EtcdLockHandle.RangeAsync"/> and <see cref="GetStoredValue"/> read;
+/// otherwise they apply nothing and throw <see cref="EtcdLockNotHeldException"/>. Invariant: every state change happens under one lock; no user code runs under it (waiters resume
 /// asynchronously, loss callbacks run on the thread pool).
 /// </remarks>
 public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposable
@@ -28,6 +29,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
     private readonly object _gate = new();
     private readonly Dictionary<string, KeyState> _keys = new(StringComparer.Ordinal);
     private readonly List<LockAcquisition> _acquisitions = new();
+    private readonly Dictionary<ByteString, Mvccpb.KeyValue> _data = new();
     private readonly ConcurrentQueue<Exception> _callbackFailures = new();
     private long _revision;
     private long _leaseIds;
@@ -38,6 +40,11 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
     public InMemoryEtcdLockProvider(InMemoryEtcdLockProviderOptions? options = null)
     {
         _options = options ?? new InMemoryEtcdLockProviderOptions();
+        if (_options.TimeProvider is null)
+        {
+            throw new ArgumentNullException(nameof(options), "InMemoryEtcdLockProviderOptions.TimeProvider is null.");
+        }
+
         if (_options.DefaultTtlSeconds < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), _options.DefaultTtlSeconds, "DefaultTtlSeconds must be at least 1.");
@@ -88,9 +95,10 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
         cancellationToken.ThrowIfCancellationRequested();
-        long start = Stopwatch.GetTimestamp();
+        TimeProvider clock = _options.TimeProvider;
+        long start = clock.GetTimestamp();
         bool timed = wait > TimeSpan.Zero && wait <= TimeSpan.FromMilliseconds(uint.MaxValue - 2);
-        using var timeout = timed ? new CancellationTokenSource(wait) : null;
+        using var timeout = timed ? new CancellationTokenSource(wait, clock) : null;
         using var linked = timeout is not null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token) : null;
         CancellationToken token = linked?.Token ?? cancellationToken;
         bool woken = false; // a woken waiter that finds the key taken again keeps its place at the front
@@ -116,7 +124,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
                 if (wait == TimeSpan.Zero)
                 {
                     _acquisitions.Add(new LockAcquisition(fullKey, LockAcquisitionOutcome.Busy, null, ttl, wait));
-                    return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start)) : null;
+                    return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, clock.GetElapsedTime(start)) : null;
                 }
 
                 turn = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -150,7 +158,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
                     }
                 }
 
-                return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, Stopwatch.GetElapsedTime(start)) : null;
+                return throwWhenBusy ? throw new EtcdLockTimeoutException(fullKey, holder, clock.GetElapsedTime(start)) : null;
             }
         }
     }
@@ -193,20 +201,114 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
         }
     }
 
-    internal TxnResponse GuardedWrite(InMemoryHold hold)
+    internal TxnResponse GuardedWrite(InMemoryHold hold, List<RequestOp> operations)
     {
         lock (_gate)
         {
             KeyState? state = _keys.GetValueOrDefault(hold.Key);
             if (hold.IsLive && state is not null && ReferenceEquals(state.Holder, hold))
             {
-                return new TxnResponse { Succeeded = true, Header = new ResponseHeader { Revision = ++_revision } };
+                return Apply(operations);
             }
 
             string? currentHolder = state?.ElsewhereHolder ?? (state?.Holder is not null ? _options.HolderId : null);
             long? currentToken = state?.ElsewhereHolder is not null ? state.ElsewhereToken : state?.Holder?.FencingToken;
             hold.MarkLost("a guarded write found the key held by another holder");
             throw new EtcdLockNotHeldException(hold.Key, hold.FencingToken, currentHolder, currentToken);
+        }
+    }
+
+    // Under _gate: a guarded write's operations in one revision, as etcd applies a transaction's success branch.
+    private TxnResponse Apply(List<RequestOp> operations)
+    {
+        long revision = ++_revision;
+        var answer = new TxnResponse { Succeeded = true, Header = new ResponseHeader { Revision = revision } };
+        foreach (RequestOp op in operations)
+        {
+            switch (op.RequestCase)
+            {
+                case RequestOp.RequestOneofCase.RequestPut:
+                    PutRequest put = op.RequestPut;
+                    _data.TryGetValue(put.Key, out Mvccpb.KeyValue? old);
+                    _data[put.Key] = new Mvccpb.KeyValue
+                    {
+                        Key = put.Key,
+                        Value = put.Value,
+                        CreateRevision = old?.CreateRevision ?? revision,
+                        ModRevision = revision,
+                        Version = (old?.Version ?? 0) + 1,
+                    };
+                    answer.Responses.Add(new ResponseOp { ResponsePut = new PutResponse { Header = answer.Header } });
+                    break;
+                case RequestOp.RequestOneofCase.RequestDeleteRange:
+                    DeleteRangeRequest delete = op.RequestDeleteRange;
+                    List<ByteString> gone = _data.Keys.Where(k => GuardedWrites.InRange(delete.Key, delete.RangeEnd, k)).ToList();
+                    gone.ForEach(k => _data.Remove(k));
+                    answer.Responses.Add(new ResponseOp { ResponseDeleteRange = new DeleteRangeResponse { Header = answer.Header, Deleted = gone.Count } });
+                    break;
+                case RequestOp.RequestOneofCase.RequestRange:
+                    answer.Responses.Add(new ResponseOp { ResponseRange = ReadUnderGate(op.RequestRange) });
+                    break;
+                default:
+                    throw new NotSupportedException($"The in-memory provider does not apply {op.RequestCase} operations in a guarded write.");
+            }
+        }
+
+        return answer;
+    }
+
+    internal RangeResponse Read(RangeRequest request)
+    {
+        lock (_gate)
+        {
+            return ReadUnderGate(request);
+        }
+    }
+
+    // Under _gate: the latest values only (no history), in key order, as etcd answers a range.
+    private RangeResponse ReadUnderGate(RangeRequest request)
+    {
+        if (request.Revision != 0)
+        {
+            throw new NotSupportedException("The in-memory provider keeps no history: a range at a past revision is not supported.");
+        }
+
+        List<Mvccpb.KeyValue> found = _data
+            .Where(kv => GuardedWrites.InRange(request.Key, request.RangeEnd, kv.Key))
+            .Select(kv => kv.Value)
+            .OrderBy(kv => kv.Key.ToByteArray(), ByteOrder.Instance)
+            .ToList();
+        var answer = new RangeResponse { Header = new ResponseHeader { Revision = _revision }, Count = found.Count };
+        if (!request.CountOnly)
+        {
+            IEnumerable<Mvccpb.KeyValue> page = request.Limit > 0 ? found.Take((int)Math.Min(request.Limit, int.MaxValue)) : found;
+            answer.Kvs.AddRange(page.Select(kv => request.KeysOnly ? new Mvccpb.KeyValue(kv) { Value = ByteString.Empty } : kv.Clone()));
+            answer.More = request.Limit > 0 && found.Count > request.Limit;
+        }
+
+        return answer;
+    }
+
+    private sealed class ByteOrder : IComparer<byte[]>
+    {
+        public static readonly ByteOrder Instance = new();
+
+        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
+    }
+
+    /// <summary>
+    /// The value that guarded writes (<see cref="EtcdLockHandle.PutIfHeldAsync"/>,
+    /// <see cref="EtcdLockHandle.WriteIfHeldAsync"/>) of this provider's holds left at <paramref name="key"/>, for a test
+    /// to assert on; what <see cref="EtcdLockHandle.GetAsync"/> reads.
+    /// </summary>
+    /// <param name="key">The plain key written (no <see cref="InMemoryEtcdLockProviderOptions.KeyPrefix"/>, as in etcd).</param>
+    /// <returns>The value as UTF-8 text, or <c>null</c> when nothing is stored there.</returns>
+    public string? GetStoredValue(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        lock (_gate)
+        {
+            return _data.TryGetValue(ByteString.CopyFromUtf8(key), out Mvccpb.KeyValue? kv) ? kv.Value.ToStringUtf8() : null;
         }
     }
 

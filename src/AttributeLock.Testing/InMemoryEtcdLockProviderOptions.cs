@@ -14,4 +14,13 @@ public sealed class InMemoryEtcdLockProviderOptions
 
     /// <summary>What <see cref="EtcdLockTimeoutException.Holder"/> names for holds of this provider.</summary>
     public string HolderId { get; set; } = "in-memory provider";
+
+    /// <summary>
+    /// The clock wait timeouts (<see cref="EtcdLockOptions.WaitTimeout"/>, a wrapper's
+    /// <see cref="EtcdLockAttribute.WaitTimeoutMilliseconds"/>) are measured on, and
+    /// <see cref="EtcdLockTimeoutException.Waited"/>. Default: <see cref="TimeProvider.System"/>, the wall clock. Give a
+    /// fake one (<c>FakeTimeProvider</c> of Microsoft.Extensions.TimeProvider.Testing) and a test of a long wait timeout
+    /// takes no real time: the wait ends when the test advances the fake clock past it.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }

@@ -49,9 +49,16 @@ internal sealed class InMemoryHold : HoldBase
     public override Task<TxnResponse> WriteIfHeldAsync(IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
     {
         // The engine's rule: no guarded write to the hold's own lock key.
-        GuardedWrites.CheckOperations(operations, Key, KeyBytes, isLockKey: null);
+        List<RequestOp> checkedOps = GuardedWrites.CheckOperations(operations, Key, KeyBytes, isLockKey: null);
         cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(_provider.GuardedWrite(this));
+        return Task.FromResult(_provider.GuardedWrite(this, checkedOps));
+    }
+
+    public override Task<RangeResponse> ReadAsync(RangeRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(_provider.Read(request));
     }
 
     protected override void ReportLost(string reason) => _provider.RecordLoss(this, reason);

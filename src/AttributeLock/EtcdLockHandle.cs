@@ -148,6 +148,41 @@ public sealed class EtcdLockHandle : IAsyncDisposable
         return answer.Header.Revision;
     }
 
+    /// <summary>
+    /// Reads <paramref name="key"/> (a plain etcd key: not under the provider's <c>KeyPrefix</c>, like the keys of
+    /// <see cref="PutIfHeldAsync"/>) through the provider's own connection: the read half of a read-modify-write whose
+    /// write is <see cref="PutIfHeldAsync"/> or <see cref="WriteIfHeldAsync"/>. A linearizable read with the provider's
+    /// request timeout and credentials; failures come as <see cref="EtcdLockUnavailableException"/>, as for guarded writes.
+    /// The read itself is not guarded (it works on a lost hold too): the guarded write that follows refuses to apply when
+    /// the hold no longer owns its key, so a value read by a stale holder is never written back.
+    /// </summary>
+    /// <param name="key">The etcd key to read.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The key's value decoded as UTF-8, or <c>null</c> when the key does not exist.</returns>
+    /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the request.</exception>
+    public async Task<string?> GetAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Etcdserverpb.RangeResponse answer = await RangeAsync(
+            new Etcdserverpb.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8(key) },
+            cancellationToken).ConfigureAwait(false);
+        return answer.Kvs.Count == 0 ? null : answer.Kvs[0].Value.ToStringUtf8();
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> (any etcd range: one key, a prefix, a revision, ...) through the provider's own
+    /// connection, with its request timeout and error mapping; see <see cref="GetAsync"/>. Keys are plain etcd keys.
+    /// </summary>
+    /// <param name="request">The range request, as dotnet-etcd builds it.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>etcd's answer.</returns>
+    /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the request.</exception>
+    public Task<Etcdserverpb.RangeResponse> RangeAsync(Etcdserverpb.RangeRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return _hold.ReadAsync(request, cancellationToken);
+    }
+
     /// <inheritdoc />
     public override string ToString() => $"EtcdLockHandle(Key={Key}, LeaseId={LeaseId}, FencingToken={FencingToken}, Lost={IsLost}, Nested={IsNested})";
 }

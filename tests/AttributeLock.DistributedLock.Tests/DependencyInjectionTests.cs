@@ -16,7 +16,11 @@ public sealed class DependencyInjectionTests : EtcdTestBase
             o.KeyPrefix = EnginePrefix;
             o.MaxKeyBytes = 600;
         });
-        services.AddEtcdDistributedLocks(o => o.KeyPrefix = "/dl/");
+        services.AddEtcdDistributedLocks(o =>
+        {
+            o.KeyPrefix = "/dl/";
+            o.MaxKeyBytes = 600 - EnginePrefix.Length; // the engine's budget is smaller than the default of 1024
+        });
         await using ServiceProvider container = services.BuildServiceProvider();
 
         var provider = container.GetRequiredService<IDistributedLockProvider>();

@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AttributeLock.DistributedLock.Tests;
 
@@ -125,15 +126,43 @@ public sealed class NameTests : EtcdTestBase
         Assert.Throws<ArgumentOutOfRangeException>(() => new EtcdDistributedSynchronizationProvider(engine, new EtcdDistributedLockOptions { MaxKeyBytes = 60 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => new EtcdDistributedSynchronizationProvider(engine, new EtcdDistributedLockOptions { TtlSeconds = 0 }));
 
-        // Built from the engine's options, the budget is what the engine allows after its prefix, and no more.
+        // Built from the engine's options, the budget may not exceed what the engine allows after its prefix; the default
+        // budget is not shrunk to fit (that would change the keys of long names): it must be set explicitly.
         var engineOptions = new EtcdLockProviderOptions { Endpoints = { "http://127.0.0.1:1" }, KeyPrefix = "/p", MaxKeyBytes = 500 };
-        using (var owning = new EtcdDistributedSynchronizationProvider(engineOptions))
+        using (var owning = new EtcdDistributedSynchronizationProvider(engineOptions, new EtcdDistributedLockOptions { MaxKeyBytes = 498 }))
         {
             Assert.Equal(498, owning.MaxKeyBytes);
         }
 
         Assert.Throws<ArgumentOutOfRangeException>(() => new EtcdDistributedSynchronizationProvider(engineOptions, new EtcdDistributedLockOptions { MaxKeyBytes = 499 }));
-        Assert.Equal(EtcdDistributedSynchronizationProvider.FallbackMaxKeyBytes, new EtcdDistributedSynchronizationProvider(engine).MaxKeyBytes);
+        var tooSmall = Assert.Throws<ArgumentOutOfRangeException>(() => new EtcdDistributedSynchronizationProvider(engineOptions));
+        Assert.Contains("set EtcdDistributedLockOptions.MaxKeyBytes to at most 498", tooSmall.Message, StringComparison.Ordinal);
+        Assert.Equal(EtcdDistributedLockOptions.DefaultMaxKeyBytes, new EtcdDistributedSynchronizationProvider(engine).MaxKeyBytes);
+    }
+
+    [Fact]
+    public async Task A_long_name_gets_the_same_key_whichever_way_the_provider_was_built()
+    {
+        // Two processes that build their providers differently must still exclude each other: the key of a name may not
+        // depend on the construction path (over an engine, from engine options, through DI).
+        string name = new string('n', 2000) + "/tail";
+        var engineOptions = new EtcdLockProviderOptions { Endpoints = { "http://127.0.0.1:1" } };
+        await using var engine = new EtcdLockProvider(engineOptions);
+        using var overEngine = new EtcdDistributedSynchronizationProvider(engine);
+        using var fromOptions = new EtcdDistributedSynchronizationProvider(engineOptions);
+        var services = new ServiceCollection();
+        services.AddEtcdLocks(o => o.Endpoints.Add("http://127.0.0.1:1"));
+        services.AddEtcdDistributedLocks();
+        await using ServiceProvider container = services.BuildServiceProvider();
+        var fromContainer = container.GetRequiredService<EtcdDistributedSynchronizationProvider>();
+
+        string key = overEngine.GetKey(name);
+        Assert.Contains(EtcdLockNames.HashMarker, key, StringComparison.Ordinal);
+        Assert.Equal(key, fromOptions.GetKey(name));
+        Assert.Equal(key, fromContainer.GetKey(name));
+        Assert.Equal(
+            [EtcdDistributedLockOptions.DefaultMaxKeyBytes, EtcdDistributedLockOptions.DefaultMaxKeyBytes, EtcdDistributedLockOptions.DefaultMaxKeyBytes],
+            new[] { overEngine.MaxKeyBytes, fromOptions.MaxKeyBytes, fromContainer.MaxKeyBytes });
     }
 
     [Fact]

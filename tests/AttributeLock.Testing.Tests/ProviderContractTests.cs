@@ -102,6 +102,31 @@ public abstract class ProviderContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_read_modify_write_reads_through_the_handle_what_guarded_writes_left()
+    {
+        // Guarded-write keys are plain etcd keys, not under the provider's KeyPrefix.
+        string data = $"/contract-data-{Guid.NewGuid():N}";
+        for (int i = 0; i < 3; i++)
+        {
+            await using EtcdLockHandle hold = await Provider.AcquireAsync("/counter", new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(10) });
+            long count = long.Parse(await hold.GetAsync($"{data}/count") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+            await hold.PutIfHeldAsync($"{data}/count", (count + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await hold.PutIfHeldAsync($"{data}/by/{i}", "x");
+        }
+
+        await using EtcdLockHandle reader = await Provider.AcquireAsync("/counter");
+        Assert.Equal("3", await reader.GetAsync($"{data}/count"));
+        Assert.Null(await reader.GetAsync($"{data}/missing"));
+        RangeResponse byPrefix = await reader.RangeAsync(new RangeRequest
+        {
+            Key = Google.Protobuf.ByteString.CopyFromUtf8($"{data}/by/"),
+            RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8($"{data}/by0"),
+        });
+        Assert.Equal([$"{data}/by/0", $"{data}/by/1", $"{data}/by/2"], byPrefix.Kvs.Select(kv => kv.Key.ToStringUtf8()));
+        Assert.Equal(3, byPrefix.Count);
+    }
+
+    [Fact]
     public async Task Generated_wrappers_skip_when_busy_and_nest_on_the_same_key()
     {
         var service = new ContractService(Provider);

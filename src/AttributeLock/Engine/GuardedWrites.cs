@@ -113,6 +113,30 @@ internal static class GuardedWrites
 
     private static int CompareBytes(ByteString a, ByteString b) => a.Span.SequenceCompareTo(b.Span);
 
+    /// <summary>
+    /// The read half of a read-modify-write: a range request through the provider's own connection, with its request
+    /// timeout and error mapping (no gRPC exception reaches the caller). Not guarded: the guarded write that follows is.
+    /// </summary>
+    /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the read.</exception>
+    public static async Task<RangeResponse> ReadAsync(LockHold hold, RangeRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EtcdLockProvider provider = hold.Provider;
+        try
+        {
+            CallOptions options = provider.CallOptions().WithCancellationToken(cancellationToken);
+            return await provider.Kv.RangeAsync(request, options).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            throw provider.Unavailable(hold.Key, $"the read of '{request.Key.ToStringUtf8()}'", ex);
+        }
+    }
+
+    /// <summary>Whether the key or range [key, rangeEnd) of a request includes <paramref name="target"/> (etcd's range rules).</summary>
+    public static bool InRange(ByteString key, ByteString rangeEnd, ByteString target) => Covers(key, rangeEnd, target);
+
     public static async Task<TxnResponse> WriteAsync(LockHold hold, IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
     {
         EtcdLockProvider provider = hold.Provider;

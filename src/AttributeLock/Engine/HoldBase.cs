@@ -45,6 +45,9 @@ internal abstract class HoldBase
     /// <summary>Applies a write only while the hold owns its key.</summary>
     public abstract Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken);
 
+    /// <summary>Reads keys (not guarded: the write that follows is) through the holder's own store and connection.</summary>
+    public abstract Task<Etcdserverpb.RangeResponse> ReadAsync(Etcdserverpb.RangeRequest request, CancellationToken cancellationToken);
+
     /// <summary>Logs and counts a loss; runs on the thread pool.</summary>
     protected abstract void ReportLost(string reason);
 

@@ -56,6 +56,9 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
     public override Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken) =>
         GuardedWrites.WriteAsync(this, operations, cancellationToken);
 
+    public override Task<Etcdserverpb.RangeResponse> ReadAsync(Etcdserverpb.RangeRequest request, CancellationToken cancellationToken) =>
+        GuardedWrites.ReadAsync(this, request, cancellationToken);
+
     protected override void ReportLost(string reason) => Provider.OnHoldLost(this, reason);
 
     protected override void ReportCallbackFailed(string what, Exception exception) => Provider.OnLostCallbackFailed(this, what, exception);

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace AttributeLock.Testing.Tests;
+
+/// <summary>A service whose lock waits up to 10 minutes: a test of it must not take 10 minutes.</summary>
+public partial class SlowSettlement(IEtcdLockProvider locks)
+{
+    [EtcdLock("/settlement/<day>", Ttl = 30, WaitTimeoutMilliseconds = 600_000)]
+    public partial Task SettleAsync(int day, CancellationToken ct);
+
+    private Task SettleAsyncCore(int day, CancellationToken ct) => Task.CompletedTask;
+}
+
+/// <summary>The in-memory provider measures wait timeouts on the <see cref="TimeProvider"/> it is given.</summary>
+public sealed class FakeClockTests
+{
+    private static readonly TimeSpan RealLimit = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task A_ten_minute_wait_timeout_ends_when_the_fake_clock_advances_without_real_waiting()
+    {
+        var clock = new FakeTimeProvider();
+        await using var locks = new InMemoryEtcdLockProvider(new InMemoryEtcdLockProviderOptions { TimeProvider = clock });
+        var service = new SlowSettlement(locks);
+        using IDisposable elsewhere = locks.HoldElsewhere("/settlement/3", "worker-2");
+
+        // No real wait before advancing: the timeout is on the fake clock from the call on (as the package README shows).
+        Task settle = service.SettleAsync(3, CancellationToken.None);
+        clock.Advance(TimeSpan.FromMinutes(9));
+        await Task.Delay(50);
+        Assert.False(settle.IsCompleted, "the wait ended before its timeout on the fake clock");
+
+        clock.Advance(TimeSpan.FromMinutes(1));
+        var ex = await Assert.ThrowsAsync<EtcdLockTimeoutException>(() => settle.WaitAsync(RealLimit));
+        Assert.Equal("worker-2", ex.Holder);
+        Assert.Equal(TimeSpan.FromMinutes(10), ex.Waited);
+        Assert.Equal(LockAcquisitionOutcome.Busy, Assert.Single(locks.Acquisitions).Outcome);
+    }
+
+    [Fact]
+    public async Task A_direct_acquire_times_out_on_the_fake_clock_and_a_release_before_it_still_hands_the_lock_over()
+    {
+        var clock = new FakeTimeProvider();
+        await using var locks = new InMemoryEtcdLockProvider(new InMemoryEtcdLockProviderOptions { TimeProvider = clock });
+        var tenMinutes = new EtcdLockOptions { WaitTimeout = TimeSpan.FromMinutes(10) };
+        EtcdLockHandle first = await locks.AcquireAsync("/k", tenMinutes);
+
+        Task<EtcdLockHandle> timesOut = locks.AcquireAsync("/k", tenMinutes).AsTask();
+        clock.Advance(TimeSpan.FromMinutes(10));
+        await Assert.ThrowsAsync<EtcdLockTimeoutException>(() => timesOut.WaitAsync(RealLimit));
+
+        Task<EtcdLockHandle> getsIt = locks.AcquireAsync("/k", tenMinutes).AsTask();
+        clock.Advance(TimeSpan.FromMinutes(5));
+        await first.DisposeAsync();
+        await using EtcdLockHandle second = await getsIt.WaitAsync(RealLimit);
+        Assert.True(second.FencingToken > first.FencingToken);
+    }
+}
