@@ -478,7 +478,7 @@ internal sealed class Parser
     private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
     {
         int ttl = 0;
-        int wait = -1;
+        int? wait = null;
         BusyBehavior whenBusy = BusyBehavior.Throw;
         foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
         {
@@ -511,7 +511,10 @@ internal sealed class Parser
             }
         }
 
-        return (ttl, wait, whenBusy);
+        // Named arguments hold only what the attribute sets, so an omitted wait timeout is told apart from an explicit
+        // -1: skip-when-busy then makes one attempt, because waiting for the holder and running the body after it
+        // would run a "one node only" job on every node in turn. An explicit wait is kept as it is.
+        return (ttl, wait ?? (whenBusy == BusyBehavior.Skip ? 0 : -1), whenBusy);
     }
 
     /// <summary>Where the attribute sets <paramref name="name"/> (the method's name when that is not found).</summary>

@@ -104,6 +104,22 @@ public sealed class GeneratedWrapperTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Skip_when_busy_without_a_wait_timeout_skips_at_once_instead_of_running_after_the_holder()
+    {
+        var jobs = new NightlyJobs(_provider);
+        Task<int> skipped;
+        await using (EtcdLockHandle held = await _other.AcquireAsync("/jobs/hourly"))
+        {
+            skipped = jobs.HourlyAsync(CancellationToken.None);
+            // One attempt: the call is over while the other node still holds the job's lock.
+            Assert.Equal(0, await skipped.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Equal(0, jobs.Runs);
+        Assert.Equal(1, await jobs.HourlyAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Wait_timeout_throws_naming_the_key()
     {
         var jobs = new NightlyJobs(_provider);

@@ -85,6 +85,11 @@ public partial class NightlyJobs(IEtcdLockProvider locks)
 
     private Task<int> RunAsyncCore(CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref Runs));
 
+    [EtcdLock("/jobs/hourly", Ttl = 5, WhenBusy = LockBusyBehavior.Skip)]
+    public partial Task<int> HourlyAsync(CancellationToken ct);
+
+    private Task<int> HourlyAsyncCore(CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref Runs));
+
     [EtcdLock("/jobs/report", Ttl = 5, WaitTimeoutMilliseconds = 300)]
     public partial Task ReportAsync(CancellationToken ct);
 

@@ -564,7 +564,7 @@ public sealed class DiagnosticTests
                 [EtcdLock("/orders/<id>")]
                 public partial Task {|AL0019:ShipAsync|}(int id);
 
-                [EtcdLock("/jobs", WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
+                [EtcdLock("/jobs", WhenBusy = LockBusyBehavior.Skip)]
                 public static partial ValueTask<int> {|AL0019:@RunAsync|}();
 
                 private static readonly IEtcdLockProvider Static = null!;
