@@ -15,6 +15,9 @@ internal static class Emitter
 {
     private static readonly string GeneratorVersion = typeof(Emitter).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";
 
+    /// <summary>Appended to the scope local's name for the catch clause's variable (the parser keeps both free).</summary>
+    internal const string CancelledSuffix = "Cancelled";
+
     /// <summary>A builder that grew beyond this (an unusually large method) is not kept.</summary>
     private const int MaxKeptCapacity = 16 * 1024;
 
@@ -173,6 +176,17 @@ internal static class Emitter
         }
 
         line.Append(").ConfigureAwait(false);");
+        writer.End();
+        writer.Close();
+
+        // A cancellation the scope caused (the hold was lost, or the caller cancelled through the linked token) is
+        // replaced by the runtime's exception: EtcdLockLostException, or one carrying the caller's own token.
+        string cancelled = scope + CancelledSuffix;
+        writer.Start().Append("catch (global::System.OperationCanceledException ").Append(cancelled).Append(") when (")
+            .Append(scope).Append(".IsScopeCancellation(").Append(cancelled).Append("))");
+        writer.End();
+        writer.Open();
+        writer.Start().Append("throw ").Append(scope).Append(".CancellationFor(").Append(cancelled).Append(");");
         writer.End();
         writer.Close();
         writer.Line("finally");

@@ -92,7 +92,7 @@ internal sealed class Parser
         }
 
         string lockLocal = LockLocalName;
-        for (int i = 1; HasParameterNamed(lockLocal); i++)
+        for (int i = 1; HasParameterNamed(lockLocal) || HasParameterNamed(lockLocal + Emitter.CancelledSuffix); i++)
         {
             lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }

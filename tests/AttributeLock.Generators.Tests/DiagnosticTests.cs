@@ -554,6 +554,17 @@ public sealed class DiagnosticTests
         }
         """);
 
+    [Fact]
+    public void Parameters_named_like_the_generated_locals_are_clean() => AssertClean("""
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/o/<__lock>/<__lockCancelled>")]
+            public partial Task ShipAsync(int __lock, int __lockCancelled, CancellationToken ct);
+
+            private Task ShipAsyncCore(int __lock, int __lockCancelled, CancellationToken ct) => Task.CompletedTask;
+        }
+        """);
+
     // AL0019
     [Fact]
     public async Task Missing_CancellationToken_is_a_warning_on_the_identifier_and_still_generates()
