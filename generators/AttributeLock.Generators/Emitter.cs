@@ -74,6 +74,12 @@ internal static class Emitter
 
     private static void WriteMethod(ref Writer writer, LockMethodModel model)
     {
+        if (model.ErrorIds is not null)
+        {
+            WriteErrorStub(ref writer, model);
+            return;
+        }
+
         string scope = model.LockLocal;
 
         writer.Start().Append("[global::System.CodeDom.Compiler.GeneratedCode(\"AttributeLock.Generators\", \"").Append(GeneratorVersion).Append("\")]");
@@ -194,6 +200,55 @@ internal static class Emitter
         writer.Start().Append("await ").Append(scope).Append(".DisposeAsync().ConfigureAwait(false);");
         writer.End();
         writer.Close();
+        writer.Close();
+    }
+
+    /// <summary>
+    /// The implementation of a method with AL errors: it throws and never calls the Core. It exists so that the user sees
+    /// the AL error alone, not also CS8795 ("Partial method must have an implementation part").
+    /// </summary>
+    private static void WriteErrorStub(ref Writer writer, LockMethodModel model)
+    {
+        writer.Start().Append("[global::System.CodeDom.Compiler.GeneratedCode(\"AttributeLock.Generators\", \"").Append(GeneratorVersion).Append("\")]");
+        writer.End();
+        StringBuilder line = writer.Start();
+        if (model.Modifiers.Length != 0)
+        {
+            line.Append(model.Modifiers).Append(' ');
+        }
+
+        line.Append("partial ").Append(model.ReturnType).Append(' ').Append(model.Name).Append(model.TypeParameters).Append('(');
+        string[] parameters = model.Parameters.Items;
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (i > 0)
+            {
+                line.Append(", ");
+            }
+
+            line.Append(parameters[i]);
+        }
+
+        line.Append(')');
+        writer.End();
+        foreach (string constraint in model.Constraints.Items)
+        {
+            writer.Start().Append("    ").Append(constraint);
+            writer.End();
+        }
+
+        writer.Open();
+        string ids = model.ErrorIds!;
+        line = writer.Start().Append("throw new global::System.InvalidOperationException(");
+        string name = model.Name.StartsWith("@", StringComparison.Ordinal) ? model.Name.Substring(1) : model.Name;
+        AppendLiteral(
+            line,
+            "AttributeLock: '" + name + "' has no lock implementation because of "
+            + (ids.IndexOf(',') >= 0 ? "errors " : "error ") + ids
+            + " (reported at build time); it throws instead of running its body without the lock. See "
+            + Diagnostics.DiagnosticDescriptors.HelpLinkBase + ".");
+        line.Append(");");
+        writer.End();
         writer.Close();
     }
 
