@@ -64,7 +64,9 @@ public sealed class CancellationTokenAnalyzer : DiagnosticAnalyzer
             return;
         }
 
-        int wait = attribute.NamedArguments.FirstOrDefault(a => a.Key == "WaitTimeoutMilliseconds").Value.Value is int value ? value : -1;
+        // Unset, the wait is without limit only when busy calls throw: skip-when-busy makes one attempt (see Parser.Options).
+        bool skip = attribute.NamedArguments.FirstOrDefault(a => a.Key == "WhenBusy").Value.Value is int busy && busy == 1;
+        int wait = attribute.NamedArguments.FirstOrDefault(a => a.Key == "WaitTimeoutMilliseconds").Value.Value is int value ? value : skip ? 0 : -1;
         context.ReportDiagnostic(Diagnostic.Create(
             DiagnosticDescriptors.MissingCancellationToken,
             declaration.Identifier.GetLocation(),

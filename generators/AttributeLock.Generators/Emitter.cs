@@ -15,6 +15,9 @@ internal static class Emitter
 {
     private static readonly string GeneratorVersion = typeof(Emitter).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";
 
+    /// <summary>Appended to the scope local's name for the catch clause's variable (the parser keeps both free).</summary>
+    internal const string CancelledSuffix = "Cancelled";
+
     /// <summary>A builder that grew beyond this (an unusually large method) is not kept.</summary>
     private const int MaxKeptCapacity = 16 * 1024;
 
@@ -71,6 +74,12 @@ internal static class Emitter
 
     private static void WriteMethod(ref Writer writer, LockMethodModel model)
     {
+        if (model.ErrorIds is not null)
+        {
+            WriteErrorStub(ref writer, model);
+            return;
+        }
+
         string scope = model.LockLocal;
 
         writer.Start().Append("[global::System.CodeDom.Compiler.GeneratedCode(\"AttributeLock.Generators\", \"").Append(GeneratorVersion).Append("\")]");
@@ -175,11 +184,71 @@ internal static class Emitter
         line.Append(").ConfigureAwait(false);");
         writer.End();
         writer.Close();
+
+        // A cancellation the scope caused (the hold was lost, or the caller cancelled through the linked token) is
+        // replaced by the runtime's exception: EtcdLockLostException, or one carrying the caller's own token.
+        string cancelled = scope + CancelledSuffix;
+        writer.Start().Append("catch (global::System.OperationCanceledException ").Append(cancelled).Append(") when (")
+            .Append(scope).Append(".IsScopeCancellation(").Append(cancelled).Append("))");
+        writer.End();
+        writer.Open();
+        writer.Start().Append("throw ").Append(scope).Append(".CancellationFor(").Append(cancelled).Append(");");
+        writer.End();
+        writer.Close();
         writer.Line("finally");
         writer.Open();
         writer.Start().Append("await ").Append(scope).Append(".DisposeAsync().ConfigureAwait(false);");
         writer.End();
         writer.Close();
+        writer.Close();
+    }
+
+    /// <summary>
+    /// The implementation of a method with AL errors: it throws and never calls the Core. It exists so that the user sees
+    /// the AL error alone, not also CS8795 ("Partial method must have an implementation part").
+    /// </summary>
+    private static void WriteErrorStub(ref Writer writer, LockMethodModel model)
+    {
+        writer.Start().Append("[global::System.CodeDom.Compiler.GeneratedCode(\"AttributeLock.Generators\", \"").Append(GeneratorVersion).Append("\")]");
+        writer.End();
+        StringBuilder line = writer.Start();
+        if (model.Modifiers.Length != 0)
+        {
+            line.Append(model.Modifiers).Append(' ');
+        }
+
+        line.Append("partial ").Append(model.ReturnType).Append(' ').Append(model.Name).Append(model.TypeParameters).Append('(');
+        string[] parameters = model.Parameters.Items;
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (i > 0)
+            {
+                line.Append(", ");
+            }
+
+            line.Append(parameters[i]);
+        }
+
+        line.Append(')');
+        writer.End();
+        foreach (string constraint in model.Constraints.Items)
+        {
+            writer.Start().Append("    ").Append(constraint);
+            writer.End();
+        }
+
+        writer.Open();
+        string ids = model.ErrorIds!;
+        line = writer.Start().Append("throw new global::System.InvalidOperationException(");
+        string name = model.Name.StartsWith("@", StringComparison.Ordinal) ? model.Name.Substring(1) : model.Name;
+        AppendLiteral(
+            line,
+            "AttributeLock: '" + name + "' has no lock implementation because of "
+            + (ids.IndexOf(',') >= 0 ? "errors " : "error ") + ids
+            + " (reported at build time); it throws instead of running its body without the lock. See "
+            + Diagnostics.DiagnosticDescriptors.HelpLinkBase + ".");
+        line.Append(");");
+        writer.End();
         writer.Close();
     }
 

@@ -85,14 +85,18 @@ internal sealed class Parser
         string? provider = Provider();
         IMethodSymbol? core = Core();
 
-        if (HasErrors()
-            || returnsValue is null || keyParts is null || provider is null || core is null)
+        if (HasErrors())
+        {
+            return ErrorStub(containingTypes);
+        }
+
+        if (returnsValue is null || keyParts is null || provider is null || core is null)
         {
             return null;
         }
 
         string lockLocal = LockLocalName;
-        for (int i = 1; HasParameterNamed(lockLocal); i++)
+        for (int i = 1; HasParameterNamed(lockLocal) || HasParameterNamed(lockLocal + Emitter.CancelledSuffix); i++)
         {
             lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
@@ -134,7 +138,121 @@ internal sealed class Parser
             CancellationTokenParameter: token is null ? null : Symbols.Escape(token.Name),
             CoreName: Symbols.Escape(core.Name) + typeArguments,
             Arguments: new EquatableArray<string>(arguments),
-            LockLocal: lockLocal);
+            LockLocal: lockLocal,
+            ErrorIds: null);
+    }
+
+    /// <summary>
+    /// An implementation that only throws, for a method with an AL error: without it the compiler adds CS8795
+    /// ("must have an implementation part") to every mistake. It never calls the Core, so a build that lowered the
+    /// error's severity cannot run the body without the lock. <c>null</c> where no valid implementation can be
+    /// written: the method is not a partial definition or its type not partial (AL0010, AL0011), or its signature
+    /// has types the compiler already reports, pointers, or <c>ref readonly</c> parameters.
+    /// </summary>
+    private LockMethodModel? ErrorStub(EquatableArray<ContainingTypeModel> containingTypes)
+    {
+        var ids = new SortedSet<string>(System.StringComparer.Ordinal);
+        foreach (DiagnosticInfo diagnostic in _diagnostics!)
+        {
+            if (diagnostic.Descriptor.DefaultSeverity == DiagnosticSeverity.Error)
+            {
+                ids.Add(diagnostic.Descriptor.Id);
+            }
+        }
+
+        if (ids.Contains(DiagnosticIds.MethodNotPartial) || ids.Contains(DiagnosticIds.TypeNotPartial)
+            || !_method.IsPartialDefinition || _method.PartialImplementationPart is not null
+            || !CanRender(_method.ReturnType))
+        {
+            return null;
+        }
+
+        ImmutableArray<IParameterSymbol> parameters = _method.Parameters;
+        var renderedParameters = new string[parameters.Length];
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            IParameterSymbol parameter = parameters[i];
+            string? refKind = parameter.RefKind switch
+            {
+                RefKind.None => "",
+                RefKind.Ref => "ref ",
+                RefKind.Out => "out ",
+                RefKind.In => "in ",
+                _ => null,
+            };
+            if (refKind is null || !CanRender(parameter.Type))
+            {
+                return null;
+            }
+
+            // 'scoped' must match the definition; an 'out' parameter is scoped without saying so.
+            string scoped = parameter.ScopedKind != ScopedKind.None && parameter.RefKind != RefKind.Out ? "scoped " : "";
+            renderedParameters[i] = scoped + refKind + RenderParameter(parameter, Symbols.Escape(parameter.Name));
+        }
+
+        ImmutableArray<ITypeParameterSymbol> typeParameters = _method.TypeParameters;
+        foreach (ITypeParameterSymbol typeParameter in typeParameters)
+        {
+            foreach (ITypeSymbol constraint in typeParameter.ConstraintTypes)
+            {
+                if (!CanRender(constraint))
+                {
+                    return null;
+                }
+            }
+        }
+
+        string returnType = (_method.ReturnsByRefReadonly ? "ref readonly " : _method.ReturnsByRef ? "ref " : "") + _known.TypeName(_method.ReturnType);
+        return new LockMethodModel(
+            Identity: _method.ToDisplayString(),
+            BaseHintName: HintBase(_method.ContainingType) + "." + HintPart(_method.Name, typeParameters),
+            Namespace: _method.ContainingNamespace.IsGlobalNamespace ? null : _known.NamespaceName(_method.ContainingNamespace),
+            ContainingTypes: containingTypes,
+            Modifiers: Modifiers(),
+            ReturnType: returnType,
+            Name: Symbols.Escape(_method.Name),
+            TypeParameters: typeParameters.Length == 0 ? "" : "<" + string.Join(", ", typeParameters.Select(t => Symbols.Escape(t.Name))) + ">",
+            Parameters: new EquatableArray<string>(renderedParameters),
+            Constraints: typeParameters.Length == 0
+                ? EquatableArray<string>.Empty
+                : typeParameters.Select(RenderConstraints).Where(c => c is not null).Select(c => c!).ToEquatableArray(),
+            ReturnsValue: false,
+            Provider: "",
+            KeyParts: EquatableArray<KeyPart>.Empty,
+            TtlSeconds: 0,
+            WaitTimeoutMilliseconds: 0,
+            WhenBusy: BusyBehavior.Throw,
+            CancellationTokenParameter: null,
+            CoreName: "",
+            Arguments: EquatableArray<string>.Empty,
+            LockLocal: "",
+            ErrorIds: string.Join(", ", ids));
+    }
+
+    /// <summary>Whether <paramref name="type"/> can be written in generated code as it is: no error type or pointer in it.</summary>
+    private static bool CanRender(ITypeSymbol type)
+    {
+        switch (type)
+        {
+            case IErrorTypeSymbol:
+            case IPointerTypeSymbol:
+            case IFunctionPointerTypeSymbol:
+                return false;
+            case IArrayTypeSymbol array:
+                return CanRender(array.ElementType);
+            case INamedTypeSymbol named:
+                foreach (ITypeSymbol argument in named.TypeArguments)
+                {
+                    if (!CanRender(argument))
+                    {
+                        return false;
+                    }
+                }
+
+                return named.ContainingType is null || CanRender(named.ContainingType);
+            default:
+                return type.TypeKind != TypeKind.Error;
+        }
     }
 
     private bool HasErrors()
@@ -478,7 +596,7 @@ internal sealed class Parser
     private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
     {
         int ttl = 0;
-        int wait = -1;
+        int? wait = null;
         BusyBehavior whenBusy = BusyBehavior.Throw;
         foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
         {
@@ -511,7 +629,10 @@ internal sealed class Parser
             }
         }
 
-        return (ttl, wait, whenBusy);
+        // Named arguments hold only what the attribute sets, so an omitted wait timeout is told apart from an explicit
+        // -1: skip-when-busy then makes one attempt, because waiting for the holder and running the body after it
+        // would run a "one node only" job on every node in turn. An explicit wait is kept as it is.
+        return (ttl, wait ?? (whenBusy == BusyBehavior.Skip ? 0 : -1), whenBusy);
     }
 
     /// <summary>Where the attribute sets <paramref name="name"/> (the method's name when that is not found).</summary>

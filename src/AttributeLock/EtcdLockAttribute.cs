@@ -41,15 +41,23 @@ public sealed class EtcdLockAttribute : Attribute
     public int Ttl { get; set; }
 
     /// <summary>
-    /// How long a call waits for a busy lock, in milliseconds. <see cref="Timeout.Infinite"/> (-1, the default)
-    /// waits until the lock is acquired or the caller's <see cref="CancellationToken"/> is cancelled;
-    /// 0 makes a single attempt. When the wait ends without the lock, <see cref="WhenBusy"/> decides what happens.
+    /// How long a call waits for a busy lock, in milliseconds. <see cref="Timeout.Infinite"/> (-1) waits until the lock
+    /// is acquired or the caller's <see cref="CancellationToken"/> is cancelled; 0 makes a single attempt. When the wait
+    /// ends without the lock, <see cref="WhenBusy"/> decides what happens.
     /// </summary>
+    /// <remarks>
+    /// Left unset, it depends on <see cref="WhenBusy"/>: with <see cref="LockBusyBehavior.Throw"/> (the default) the
+    /// call waits without limit (-1); with <see cref="LockBusyBehavior.Skip"/> it makes a single attempt (0), so a busy
+    /// job is skipped instead of waiting for the other holder and then running after it. A value set explicitly is
+    /// always used as it is, -1 included. The source generator reads whether the property is set; the property itself
+    /// (read by reflection) still returns -1 when it is not.
+    /// </remarks>
     public int WaitTimeoutMilliseconds { get; set; } = Timeout.Infinite;
 
     /// <summary>
     /// What a call does when the lock is still busy after <see cref="WaitTimeoutMilliseconds"/>:
-    /// throw an <see cref="EtcdLockTimeoutException"/> (the default) or skip the call.
+    /// throw an <see cref="EtcdLockTimeoutException"/> (the default) or skip the call. With
+    /// <see cref="LockBusyBehavior.Skip"/> and no <see cref="WaitTimeoutMilliseconds"/>, the call makes one attempt.
     /// </summary>
     public LockBusyBehavior WhenBusy { get; set; } = LockBusyBehavior.Throw;
 }
@@ -62,7 +70,9 @@ public enum LockBusyBehavior
 
     /// <summary>
     /// Return without running the body: a <c>Task</c>/<c>ValueTask</c> completes, a <c>Task&lt;T&gt;</c>/<c>ValueTask&lt;T&gt;</c>
-    /// returns <c>default</c>. Meant for scheduled jobs that must run on one node only.
+    /// returns <c>default</c>. Meant for scheduled jobs that must run on one node only: unless
+    /// <see cref="EtcdLockAttribute.WaitTimeoutMilliseconds"/> is set, the call makes a single attempt, so a node that
+    /// finds the job running skips it rather than running it again after the other node finished.
     /// </summary>
     Skip = 1,
 }

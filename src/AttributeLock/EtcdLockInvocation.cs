@@ -85,6 +85,7 @@ public sealed class EtcdLockScope : IAsyncDisposable
 
     private readonly CancellationTokenSource? _linked;
     private readonly WrapperFrame? _frame;
+    private readonly CancellationToken _callerToken;
 
     private EtcdLockScope()
     {
@@ -94,6 +95,7 @@ public sealed class EtcdLockScope : IAsyncDisposable
     {
         Handle = handle;
         _frame = frame;
+        _callerToken = callerToken;
         if (callerToken.CanBeCanceled)
         {
             _linked = CancellationTokenSource.CreateLinkedTokenSource(callerToken, handle.LostToken);
@@ -113,6 +115,51 @@ public sealed class EtcdLockScope : IAsyncDisposable
 
     /// <summary>Cancelled when the caller's token is cancelled or the hold is lost.</summary>
     public CancellationToken CancellationToken { get; }
+
+    /// <summary>
+    /// Whether <paramref name="exception"/>, which ended the body, is a cancellation this scope caused and that the
+    /// wrapper replaces with <see cref="CancellationFor"/>: the hold was lost while the caller's token was not
+    /// cancelled, or the caller cancelled and the exception carries the scope's internal linked token.
+    /// </summary>
+    /// <param name="exception">The cancellation that ended the body.</param>
+    /// <returns><c>true</c> when the wrapper should throw <see cref="CancellationFor"/> instead.</returns>
+    public bool IsScopeCancellation(OperationCanceledException exception)
+    {
+        if (Handle is null || exception is null || exception is EtcdLockLostException)
+        {
+            // Skipped (no body ran), or a nested call already said the hold was lost: it passes through unchanged.
+            return false;
+        }
+
+        if (_callerToken.IsCancellationRequested)
+        {
+            // The caller's cancellation wins over a loss it may race with; only our own linked token is replaced.
+            return _linked is not null && exception.CancellationToken == _linked.Token;
+        }
+
+        return Handle.LostToken.IsCancellationRequested;
+    }
+
+    /// <summary>
+    /// What the wrapper throws instead of <paramref name="exception"/> when <see cref="IsScopeCancellation"/> is true:
+    /// <see cref="EtcdLockLostException"/> (key, fencing token, why the hold was lost) when the hold was lost, or the
+    /// caller's cancellation carrying the caller's token.
+    /// </summary>
+    /// <param name="exception">The cancellation that ended the body (kept as the inner exception).</param>
+    /// <returns>The exception to throw.</returns>
+    public OperationCanceledException CancellationFor(OperationCanceledException exception)
+    {
+        if (_callerToken.IsCancellationRequested || Handle is null)
+        {
+            return exception is TaskCanceledException
+                ? new TaskCanceledException(exception.Message, exception, _callerToken)
+                : new OperationCanceledException(exception.Message, exception, _callerToken);
+        }
+
+        string? reason = Handle.Hold.LostReason
+            ?? (Handle.IsNested ? "the outer call's hold ended" : null);
+        return new EtcdLockLostException(Handle.Key, Handle.FencingToken, reason, exception, Handle.LostToken);
+    }
 
     /// <summary>Releases the lock.</summary>
     /// <returns>A task that completes when the release was tried.</returns>

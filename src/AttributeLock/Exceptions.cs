@@ -98,3 +98,50 @@ public sealed class EtcdLockNotHeldException : Exception
     /// <summary>The key's create revision when the write was refused, or <c>null</c> when the key did not exist.</summary>
     public long? CurrentFencingToken { get; }
 }
+
+/// <summary>
+/// The body of a generated <see cref="EtcdLockAttribute"/> wrapper was cancelled because its hold was lost (the lease
+/// expired or was revoked, the key was deleted or overwritten behind the holder's back, or the provider was disposed),
+/// not because the caller cancelled. Another holder may have the lock now; what the body did may be incomplete.
+/// </summary>
+/// <remarks>
+/// It derives from <see cref="OperationCanceledException"/>, as the bare cancellation it replaces did, so existing
+/// <c>catch (OperationCanceledException)</c> blocks, cancelled-task handling (the returned task is Canceled, not
+/// Faulted) and hosting code that stops on cancellation keep working; catch it first to tell a lost lock from a
+/// cancelled call. Its <see cref="OperationCanceledException.CancellationToken"/> is the hold's
+/// <see cref="EtcdLockHandle.LostToken"/>, never the caller's token: a check such as
+/// <c>when (e.CancellationToken == callerToken)</c> does not mistake it for the caller's own cancellation. The
+/// cancellation the body observed is the <see cref="Exception.InnerException"/>. When the caller's token was cancelled
+/// too, the caller's cancellation wins and a plain <see cref="OperationCanceledException"/> carrying the caller's token
+/// is thrown instead.
+/// </remarks>
+public sealed class EtcdLockLostException : OperationCanceledException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="key">The full lock key (prefix included).</param>
+    /// <param name="fencingToken">The fencing token of the hold that was lost.</param>
+    /// <param name="reason">Why the hold was lost, or <c>null</c> when that is not known.</param>
+    /// <param name="innerException">The cancellation the body observed.</param>
+    /// <param name="lostToken">The hold's <see cref="EtcdLockHandle.LostToken"/>.</param>
+    public EtcdLockLostException(string key, long fencingToken, string? reason, Exception? innerException, CancellationToken lostToken)
+        : base(
+            $"The lock '{key}' (fencing token {fencingToken}) was lost while its body ran" +
+            (string.IsNullOrEmpty(reason) ? "" : $" ({reason})") +
+            "; the body was cancelled and another holder may have the lock now.",
+            innerException,
+            lostToken)
+    {
+        Key = key;
+        FencingToken = fencingToken;
+        Reason = reason;
+    }
+
+    /// <summary>The full lock key (prefix included).</summary>
+    public string Key { get; }
+
+    /// <summary>The fencing token of the hold that was lost.</summary>
+    public long FencingToken { get; }
+
+    /// <summary>Why the hold was lost (lease expired, revoked, key deleted, provider disposed, ...), or <c>null</c> when not known.</summary>
+    public string? Reason { get; }
+}

@@ -104,6 +104,22 @@ public sealed class GeneratedWrapperTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Skip_when_busy_without_a_wait_timeout_skips_at_once_instead_of_running_after_the_holder()
+    {
+        var jobs = new NightlyJobs(_provider);
+        Task<int> skipped;
+        await using (EtcdLockHandle held = await _other.AcquireAsync("/jobs/hourly"))
+        {
+            skipped = jobs.HourlyAsync(CancellationToken.None);
+            // One attempt: the call is over while the other node still holds the job's lock.
+            Assert.Equal(0, await skipped.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+
+        Assert.Equal(0, jobs.Runs);
+        Assert.Equal(1, await jobs.HourlyAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Wait_timeout_throws_naming_the_key()
     {
         var jobs = new NightlyJobs(_provider);
@@ -125,6 +141,43 @@ public sealed class GeneratedWrapperTests : IAsyncLifetime
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running.WaitAsync(TimeSpan.FromSeconds(20)));
         Assert.True(handle.IsLost);
+    }
+
+    [Fact]
+    public async Task Lost_hold_reaches_the_caller_as_EtcdLockLostException_with_key_fencing_token_and_reason()
+    {
+        var service = new OrderService(_provider);
+        var entered = new TaskCompletionSource<EtcdLockHandle>();
+        using var cts = new CancellationTokenSource();
+        Task running = service.WaitUntilCancelledAsync(11, entered, cts.Token);
+        EtcdLockHandle handle = await entered.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        await _client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = handle.LeaseId });
+
+        var ex = await Assert.ThrowsAsync<EtcdLockLostException>(() => running.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal($"{_prefix}/orders/11/slow", ex.Key);
+        Assert.Equal(handle.FencingToken, ex.FencingToken);
+        Assert.False(string.IsNullOrEmpty(ex.Reason));
+        Assert.Contains(ex.Reason!, ex.Message);
+        Assert.NotEqual(cts.Token, ex.CancellationToken);
+        Assert.IsAssignableFrom<OperationCanceledException>(ex.InnerException);
+        Assert.True(running.IsCanceled, "a lost hold still ends the call as cancelled, as an OperationCanceledException does");
+    }
+
+    [Fact]
+    public async Task Caller_cancellation_stays_an_OperationCanceledException_with_the_callers_token()
+    {
+        var service = new OrderService(_provider);
+        var entered = new TaskCompletionSource<EtcdLockHandle>();
+        using var cts = new CancellationTokenSource();
+        Task running = service.WaitUntilCancelledAsync(12, entered, cts.Token);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        cts.Cancel();
+
+        var ex = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.IsNotType<EtcdLockLostException>(ex);
+        Assert.Equal(cts.Token, ex.CancellationToken);
     }
 
     [Fact]

@@ -65,6 +65,20 @@ public partial class OrderService(IEtcdLockProvider locks)
         await Task.Delay(Timeout.Infinite, ct);
     }
 
+    [EtcdLock("/orders/<id>/nest", Ttl = 5)]
+    public partial Task OuterWaitAsync(int id, TaskCompletionSource<EtcdLockHandle> entered, CancellationToken ct);
+
+    private Task OuterWaitAsyncCore(int id, TaskCompletionSource<EtcdLockHandle> entered, CancellationToken ct) => InnerWaitAsync(id, entered, ct);
+
+    [EtcdLock("/orders/<id>/nest", Ttl = 5)]
+    public partial Task InnerWaitAsync(int id, TaskCompletionSource<EtcdLockHandle> entered, CancellationToken ct);
+
+    private async Task InnerWaitAsyncCore(int id, TaskCompletionSource<EtcdLockHandle> entered, CancellationToken ct)
+    {
+        entered.SetResult(EtcdLockContext.Current!);
+        await Task.Delay(Timeout.Infinite, ct);
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int seen;
@@ -84,6 +98,11 @@ public partial class NightlyJobs(IEtcdLockProvider locks)
     public partial Task<int> RunAsync(CancellationToken ct);
 
     private Task<int> RunAsyncCore(CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref Runs));
+
+    [EtcdLock("/jobs/hourly", Ttl = 5, WhenBusy = LockBusyBehavior.Skip)]
+    public partial Task<int> HourlyAsync(CancellationToken ct);
+
+    private Task<int> HourlyAsyncCore(CancellationToken ct) => Task.FromResult(Interlocked.Increment(ref Runs));
 
     [EtcdLock("/jobs/report", Ttl = 5, WaitTimeoutMilliseconds = 300)]
     public partial Task ReportAsync(CancellationToken ct);

@@ -554,6 +554,17 @@ public sealed class DiagnosticTests
         }
         """);
 
+    [Fact]
+    public void Parameters_named_like_the_generated_locals_are_clean() => AssertClean("""
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLock("/o/<__lock>/<__lockCancelled>")]
+            public partial Task ShipAsync(int __lock, int __lockCancelled, CancellationToken ct);
+
+            private Task ShipAsyncCore(int __lock, int __lockCancelled, CancellationToken ct) => Task.CompletedTask;
+        }
+        """);
+
     // AL0019
     [Fact]
     public async Task Missing_CancellationToken_is_a_warning_on_the_identifier_and_still_generates()
@@ -564,7 +575,7 @@ public sealed class DiagnosticTests
                 [EtcdLock("/orders/<id>")]
                 public partial Task {|AL0019:ShipAsync|}(int id);
 
-                [EtcdLock("/jobs", WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
+                [EtcdLock("/jobs", WhenBusy = LockBusyBehavior.Skip)]
                 public static partial ValueTask<int> {|AL0019:@RunAsync|}();
 
                 private static readonly IEtcdLockProvider Static = null!;
@@ -619,6 +630,102 @@ public sealed class DiagnosticTests
 
         Assert.Empty(all);
         outcome.AssertCompilesCleanly();
+    }
+
+    // One error per mistake: an [EtcdLock] method with an AL error still gets an implementation (one that throws), so
+    // the compiler adds no CS8795 "Partial method must have an implementation part".
+    [Theory]
+    [InlineData("AL0002", "[EtcdLock(\"/o/<idd>\")] public partial Task ShipAsync(int id, CancellationToken ct);", "private Task ShipAsyncCore(int id, CancellationToken ct) => Task.CompletedTask;")]
+    [InlineData("AL0008", "[EtcdLock(\"/o\", Ttl = 0)] public partial Task<string?> ShipAsync(int id, CancellationToken ct);", "private Task<string?> ShipAsyncCore(int id, CancellationToken ct) => Task.FromResult<string?>(null);")]
+    [InlineData("AL0009", "[EtcdLock(\"/o\", WaitTimeoutMilliseconds = -2)] internal partial ValueTask<int> ShipAsync(int id, CancellationToken ct = default);", "private ValueTask<int> ShipAsyncCore(int id, CancellationToken ct) => default;")]
+    [InlineData("AL0012", "[EtcdLock(\"/o/<id>\")] public partial Task ShipAsync(int id, params string[] tags);", "")]
+    [InlineData("AL0013", "[EtcdLock(\"/o/<id>\")] public partial Task ShipAsync(int id);", "private Task ShipAsyncCore(long id) => Task.CompletedTask;")]
+    [InlineData("AL0006", "[EtcdLock(\"/o/<value>\")] public partial Task<T?> PutAsync<T>(T value) where T : class, new();", "private Task<T?> PutAsyncCore<T>(T value) where T : class, new() => Task.FromResult<T?>(value);")]
+    [InlineData("AL0016", "[EtcdLock(\"/o/<id>\")] public partial int Ship(int id);", "private int ShipCore(int id) => id;")]
+    [InlineData("AL0016", "[EtcdLock(\"/o/<id>\")] private partial void Ship(int id);", "private void ShipCore(int id) { }")]
+    [InlineData("AL0016", "[EtcdLock(\"/o\")] public partial ref int Ship();", "")]
+    [InlineData("AL0016", "[EtcdLock(\"/o\")] public partial System.Collections.Generic.IAsyncEnumerable<int> ShipAsync();", "")]
+    [InlineData("AL0017", "[EtcdLock(\"/o/<id>\")] public partial Task ShipAsync(int id, ref int a, in int b, out int c, Span<byte> d, scoped ReadOnlySpan<char> e);", "")]
+    public async Task Error_brings_no_CS8795_and_no_other_error(string id, string method, string core)
+    {
+        string source = TestCompilation.Usings + $$"""
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                {{method}}
+
+                {{core}}
+            }
+            """;
+        var (outcome, all) = await TestCompilation.RunWithAnalyzerAsync(source);
+
+        Assert.Contains(all, d => d.Id == id && d.Severity == DiagnosticSeverity.Error);
+        var compilerErrors = outcome.Compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        Assert.True(compilerErrors.Count == 0, "The user sees more than the AL error:\n" + string.Join("\n", compilerErrors) + "\n\n" + outcome.AllSources());
+    }
+
+    [Fact]
+    public async Task Error_in_a_static_method_without_provider_brings_no_CS8795()
+    {
+        var (outcome, all) = await TestCompilation.RunWithAnalyzerAsync(TestCompilation.Usings + """
+            public static partial class Jobs
+            {
+                [EtcdLock("/jobs")]
+                public static partial Task RunAsync(CancellationToken ct);
+
+                private static Task RunAsyncCore(CancellationToken ct) => Task.CompletedTask;
+            }
+            """);
+
+        Assert.Contains(all, d => d.Id == DiagnosticIds.ProviderMissing);
+        Assert.Empty(outcome.Compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+    }
+
+    [Theory]
+    [InlineData("public class Outer { public partial class Svc(IEtcdLockProvider locks) { [EtcdLock(\"/o\")] public partial Task ShipAsync(); private Task ShipAsyncCore() => Task.CompletedTask; } }")]
+    [InlineData("public partial class Svc(IEtcdLockProvider locks) { [EtcdLock(\"/o\")] public Task ShipAsync() => Task.CompletedTask; private Task ShipAsyncCore() => Task.CompletedTask; }")]
+    [InlineData("public partial class Svc(IEtcdLockProvider locks) { [EtcdLock(\"/o/<idd>\")] public partial Task ShipAsync(Missing id); }")]
+    public void Error_that_leaves_no_valid_implementation_generates_none(string source)
+        => Assert.Empty(TestCompilation.Run(TestCompilation.Usings + source).Sources);
+
+    [Fact]
+    public async Task Error_stub_throws_and_never_runs_the_body()
+    {
+        // A build that lowered the AL error's severity (.editorconfig) still compiles: the stub must not run the Core.
+        GeneratorOutcome outcome = TestCompilation.Run(TestCompilation.Usings + """
+            namespace Shop;
+
+            public partial class Svc(IEtcdLockProvider locks)
+            {
+                public int CoreCalls;
+
+                [EtcdLock("/o/<idd>", Ttl = 0)]
+                public partial Task ShipAsync(int id, CancellationToken ct);
+
+                private Task ShipAsyncCore(int id, CancellationToken ct) { CoreCalls++; return Task.CompletedTask; }
+            }
+            """);
+        Assert.Equal(["AL0002", "AL0008"], outcome.GeneratorDiagnostics.Select(d => d.Id).Order());
+        Snapshot.Match(outcome.AllSources());
+
+        using var stream = new MemoryStream();
+        var emit = outcome.Compilation.Emit(stream);
+        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics));
+        var context = new System.Runtime.Loader.AssemblyLoadContext("error-stub", isCollectible: true);
+        try
+        {
+            stream.Position = 0;
+            Type type = context.LoadFromStream(stream).GetType("Shop.Svc")!;
+            object service = Activator.CreateInstance(type, [null])!;
+            var error = Assert.Throws<System.Reflection.TargetInvocationException>(() => type.GetMethod("ShipAsync")!.Invoke(service, [1, CancellationToken.None]));
+            var stub = Assert.IsType<InvalidOperationException>(error.InnerException);
+            Assert.Contains("AL0002", stub.Message, StringComparison.Ordinal);
+            Assert.Contains("AL0008", stub.Message, StringComparison.Ordinal);
+            Assert.Equal(0, (int)type.GetField("CoreCalls")!.GetValue(service)!);
+        }
+        finally
+        {
+            context.Unload();
+        }
     }
 
     // Spans inside literals with escapes, verbatim and raw strings, and constants.

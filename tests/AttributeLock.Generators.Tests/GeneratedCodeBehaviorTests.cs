@@ -54,6 +54,16 @@ public sealed class GeneratedCodeBehaviorTests
             [EtcdLock("/jobs/<day>", WaitTimeoutMilliseconds = 0, WhenBusy = LockBusyBehavior.Skip)]
             public partial Task<string> NightlyAsync(DateOnly day);
 
+            [EtcdLock("/jobs/weekly/<day>", WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> WeeklyAsync(DateOnly day);
+
+            [EtcdLock("/jobs/monthly/<day>", WaitTimeoutMilliseconds = -1, WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> MonthlyAsync(DateOnly day);
+
+            private Task<string> WeeklyAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
+            private Task<string> MonthlyAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
             private Task ShipAsyncCore(string tenant, int id, CancellationToken ct) { CoreCalls++; return Task.CompletedTask; }
 
             private Task ByCountryAsyncCore(Order order) { CoreCalls++; return Task.CompletedTask; }
@@ -131,6 +141,19 @@ public sealed class GeneratedCodeBehaviorTests
 
         Assert.Null(result);
         Assert.Equal(["TryAcquire /jobs/2026-01-31 ttl= wait=00:00:00"], calls);
+        Assert.Equal(0, CoreCalls(service));
+    }
+
+    [Fact]
+    public async Task Skip_without_a_wait_timeout_makes_one_attempt_and_an_explicit_wait_is_kept()
+    {
+        (object service, List<string> calls) = Create();
+        var day = new DateOnly(2026, 1, 31);
+
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("WeeklyAsync")!.Invoke(service, [day])!);
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("MonthlyAsync")!.Invoke(service, [day])!);
+
+        Assert.Equal(["TryAcquire /jobs/weekly/2026-01-31 ttl= wait=00:00:00", "TryAcquire /jobs/monthly/2026-01-31 ttl= wait=-00:00:00.0010000"], calls);
         Assert.Equal(0, CoreCalls(service));
     }
 

@@ -75,7 +75,7 @@ public static class DiagnosticDescriptors
         DiagnosticIds.InvalidWaitTimeout,
         "Lock wait timeout is invalid",
         "WaitTimeoutMilliseconds is {0}; use -1 to wait without limit, 0 for a single attempt or a positive number of milliseconds",
-        "WaitTimeoutMilliseconds is how long a call waits for a busy lock: -1 (the default) until it is acquired or the call is cancelled, 0 a single attempt, a positive value that many milliseconds. Other negative values are errors.");
+        "WaitTimeoutMilliseconds is how long a call waits for a busy lock: -1 until it is acquired or the call is cancelled, 0 a single attempt, a positive value that many milliseconds. Other negative values are errors. Left unset it is -1, or 0 with WhenBusy = Skip.");
 
     /// <summary>AL0010: the method is not a partial declaration without a body.</summary>
     public static readonly DiagnosticDescriptor MethodNotPartial = Error(

@@ -23,6 +23,10 @@ namespace AttributeLock.Generators.Models;
 /// <param name="CoreName">The Core method's name plus type arguments, e.g. <c>ShipAsyncCore&lt;T&gt;</c>.</param>
 /// <param name="Arguments">The parameter names (escaped) in order, as passed to Core.</param>
 /// <param name="LockLocal">The name of the local that holds the lock scope.</param>
+/// <param name="ErrorIds">
+/// For a method with AL errors, the ids (<c>AL0002, AL0012</c>): the implementation only throws and the lock fields
+/// are empty. <c>null</c> for a real wrapper.
+/// </param>
 internal sealed record LockMethodModel(
     string Identity,
     string BaseHintName,
@@ -43,4 +47,5 @@ internal sealed record LockMethodModel(
     string? CancellationTokenParameter,
     string CoreName,
     EquatableArray<string> Arguments,
-    string LockLocal);
+    string LockLocal,
+    string? ErrorIds);

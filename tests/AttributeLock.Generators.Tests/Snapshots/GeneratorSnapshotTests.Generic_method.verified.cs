@@ -22,6 +22,10 @@ namespace Shop
             {
                 return await LoadAsyncCore<TKey, TItem>(key, __lock.CancellationToken).ConfigureAwait(false);
             }
+            catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+            {
+                throw __lock.CancellationFor(__lockCancelled);
+            }
             finally
             {
                 await __lock.DisposeAsync().ConfigureAwait(false);

@@ -24,6 +24,10 @@ namespace Shop.Data
                     {
                         await SaveAsyncCore(key, value, __lock.CancellationToken).ConfigureAwait(false);
                     }
+                    catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+                    {
+                        throw __lock.CancellationFor(__lockCancelled);
+                    }
                     finally
                     {
                         await __lock.DisposeAsync().ConfigureAwait(false);

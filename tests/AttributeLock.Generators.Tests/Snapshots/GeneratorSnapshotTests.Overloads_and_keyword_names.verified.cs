@@ -20,6 +20,10 @@ namespace Shop
             {
                 await RunAsyncCore(@class).ConfigureAwait(false);
             }
+            catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+            {
+                throw __lock.CancellationFor(__lockCancelled);
+            }
             finally
             {
                 await __lock.DisposeAsync().ConfigureAwait(false);
@@ -49,6 +53,10 @@ namespace Shop
             try
             {
                 await RunAsyncCore(@class, locks).ConfigureAwait(false);
+            }
+            catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+            {
+                throw __lock.CancellationFor(__lockCancelled);
             }
             finally
             {

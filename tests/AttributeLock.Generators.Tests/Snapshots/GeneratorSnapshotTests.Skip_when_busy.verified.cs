@@ -25,6 +25,10 @@ namespace Shop
 
                 await CleanupAsyncCore(__lock.CancellationToken).ConfigureAwait(false);
             }
+            catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+            {
+                throw __lock.CancellationFor(__lockCancelled);
+            }
             finally
             {
                 await __lock.DisposeAsync().ConfigureAwait(false);
@@ -59,6 +63,10 @@ namespace Shop
                 }
 
                 return await CountAsyncCore(__lock.CancellationToken).ConfigureAwait(false);
+            }
+            catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+            {
+                throw __lock.CancellationFor(__lockCancelled);
             }
             finally
             {

@@ -20,6 +20,10 @@ namespace Shop
             {
                 return await BuildAsyncCore(year, sections).ConfigureAwait(false);
             }
+            catch (global::System.OperationCanceledException __lockCancelled) when (__lock.IsScopeCancellation(__lockCancelled))
+            {
+                throw __lock.CancellationFor(__lockCancelled);
+            }
             finally
             {
                 await __lock.DisposeAsync().ConfigureAwait(false);
