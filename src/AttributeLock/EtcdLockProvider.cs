@@ -629,22 +629,27 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
         EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex);
 
+    /// <summary>
+    /// The checks <c>AddEtcdLocks</c> runs at host start, for a provider built directly: all mistakes in one message,
+    /// each naming the setting and its value; the exception type is the first mistake's (no endpoint:
+    /// <see cref="InvalidOperationException"/>; a number out of range: <see cref="ArgumentOutOfRangeException"/>;
+    /// anything else: <see cref="ArgumentException"/>).
+    /// </summary>
     private static void Validate(EtcdLockProviderOptions options)
     {
-        if (options.DefaultTtlSeconds < 1)
+        List<EtcdLockProviderOptionsValidator.Failure> failures = EtcdLockProviderOptionsValidator.Check(options, source: null);
+        if (failures.Count == 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.DefaultTtlSeconds, "DefaultTtlSeconds must be at least 1.");
+            return;
         }
 
-        if (options.ConnectTimeout <= TimeSpan.Zero)
+        string message = "Invalid etcd lock options: " + string.Join(" ", failures.Select(f => f.Message));
+        throw failures[0].Kind switch
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.ConnectTimeout, "ConnectTimeout must be positive.");
-        }
-
-        if (options.MaxKeyBytes < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxKeyBytes, "MaxKeyBytes must be positive.");
-        }
+            EtcdLockProviderOptionsValidator.FailureKind.Missing => new InvalidOperationException(message),
+            EtcdLockProviderOptionsValidator.FailureKind.OutOfRange => new ArgumentOutOfRangeException(nameof(options), message),
+            _ => new ArgumentException(message, nameof(options)),
+        };
     }
 
     internal static string NormalizeEndpoints(IEnumerable<string> endpoints, string defaultScheme = "http://")
