@@ -42,6 +42,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private int _outageQuietFailures;
     // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
     private readonly string _localHolder;
+    // The last configuration mistake the channel met while connecting, for requests that end without a cause.
+    private readonly ConnectionDiagnostics _diagnostics = new();
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -62,7 +64,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         bool tls = options.TlsCaCertificatePath is not null;
         _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
         string[] hosts = _endpoints.Split(',').Select(e => new Uri(e).Host).ToArray();
-        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts);
+        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts, _diagnostics);
         _client = options.Username is null
             ? new EtcdClient(_endpoints, serverName: hosts[0], configureChannelOptions: channel, interceptors: interceptors)
             : new EtcdClient(_endpoints, options.Username, options.Password ?? "", serverName: hosts[0], configureChannelOptions: channel);
@@ -627,7 +629,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private const long RaisedTtlBoundSeconds = 10;
 
     internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
-        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex);
+        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex, _diagnostics.RecentProblem(_options.ConnectTimeout + TimeSpan.FromSeconds(1)));
 
     /// <summary>
     /// The checks <c>AddEtcdLocks</c> runs at host start, for a provider built directly: all mistakes in one message,
