@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 
 namespace AttributeLock.HealthChecks;
 
@@ -7,15 +8,23 @@ namespace AttributeLock.HealthChecks;
 /// status) when etcd does not answer a read through the provider's connection within
 /// <see cref="EtcdLockProviderOptions.ConnectTimeout"/>; <see cref="HealthStatus.Degraded"/> when etcd answers but holds
 /// were lost within <see cref="EtcdLockHealthCheckOptions.DegradedWindow"/> (a lost hold means its lease expired or
-/// was revoked while the caller still worked under the lock); otherwise <see cref="HealthStatus.Healthy"/>.
+/// was revoked while the caller still worked under the lock); otherwise <see cref="HealthStatus.Healthy"/>. A provider
+/// that cannot be created because its options are invalid (no endpoint, a malformed one, ...) is reported as the
+/// failure status too, with the configuration error as description, instead of making the health endpoint throw.
 /// </summary>
 public sealed class EtcdLockHealthCheck : IHealthCheck
 {
-    private readonly EtcdLockProvider _provider;
+    private readonly Func<EtcdLockProvider> _provider;
     private readonly LostHoldMonitor _monitor;
     private readonly EtcdLockHealthCheckOptions _options;
 
     internal EtcdLockHealthCheck(EtcdLockProvider provider, LostHoldMonitor monitor, EtcdLockHealthCheckOptions options)
+        : this(() => provider, monitor, options)
+    {
+    }
+
+    // provider: resolves the provider when the check runs; its creation fails when the options are invalid.
+    internal EtcdLockHealthCheck(Func<EtcdLockProvider> provider, LostHoldMonitor monitor, EtcdLockHealthCheckOptions options)
     {
         _provider = provider;
         _monitor = monitor;
@@ -26,10 +35,22 @@ public sealed class EtcdLockHealthCheck : IHealthCheck
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
+        EtcdLockProvider provider;
+        try
+        {
+            provider = _provider();
+        }
+        catch (Exception ex) when (ex is OptionsValidationException or ArgumentException or InvalidOperationException or UriFormatException
+            or IOException or System.Security.Cryptography.CryptographicException)
+        {
+            // Invalid options (no endpoint, a malformed one, a missing certificate file), or no provider registered.
+            return new HealthCheckResult(context.Registration.FailureStatus, $"the etcd lock provider is misconfigured: {ex.Message}", ex);
+        }
+
         TimeSpan roundTrip;
         try
         {
-            roundTrip = await _provider.PingAsync(cancellationToken).ConfigureAwait(false);
+            roundTrip = await provider.PingAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is EtcdLockUnavailableException or ObjectDisposedException)
         {

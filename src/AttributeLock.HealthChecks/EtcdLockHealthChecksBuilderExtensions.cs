@@ -17,7 +17,8 @@ public static class EtcdLockHealthChecksBuilderExtensions
     /// (or <paramref name="failureStatus"/>) when etcd cannot be reached within the provider's
     /// <see cref="AttributeLock.EtcdLockProviderOptions.ConnectTimeout"/>, Degraded when a lock hold was lost within
     /// <paramref name="degradedWindow"/> (default 5 minutes), Healthy otherwise. Lost holds are counted from the host's
-    /// start (or from the first check without a host).
+    /// start (or from the first check without a host). Invalid provider options are reported as Unhealthy (or
+    /// <paramref name="failureStatus"/>) naming the mistake; with a host they already stop its start.
     /// </summary>
     /// <param name="builder">The health checks builder.</param>
     /// <param name="name">The check's name; default <see cref="DefaultName"/>.</param>
@@ -44,7 +45,9 @@ public static class EtcdLockHealthChecksBuilderExtensions
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, LostHoldMonitorStarter>());
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new EtcdLockHealthCheck(sp.GetRequiredService<AttributeLock.EtcdLockProvider>(), sp.GetRequiredService<LostHoldMonitor>(), options),
+            // The provider is resolved when the check runs, inside it: invalid options make the check Unhealthy
+            // (naming the mistake) instead of making the health endpoint itself throw.
+            sp => new EtcdLockHealthCheck(() => sp.GetRequiredService<AttributeLock.EtcdLockProvider>(), sp.GetRequiredService<LostHoldMonitor>(), options),
             failureStatus,
             tags));
     }

@@ -8,7 +8,7 @@ namespace AttributeLock;
 /// <summary>How the provider's gRPC channel to etcd is set up: HTTP/2 keep-alive pings and TLS.</summary>
 internal static class ConnectionSettings
 {
-    public static Action<GrpcChannelOptions> ConfigureChannel(EtcdLockProviderOptions options, string[] hosts)
+    public static Action<GrpcChannelOptions> ConfigureChannel(EtcdLockProviderOptions options, string[] hosts, ConnectionDiagnostics? diagnostics = null)
     {
         bool https = options.TlsCaCertificatePath is not null
             || options.Endpoints.Any(e => e.Contains("https://", StringComparison.OrdinalIgnoreCase));
@@ -42,6 +42,10 @@ internal static class ConnectionSettings
             }
 
             channel.HttpHandler = handler;
+            if (diagnostics is not null)
+            {
+                channel.LoggerFactory = diagnostics;
+            }
         };
     }
 

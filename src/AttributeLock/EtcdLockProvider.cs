@@ -36,8 +36,14 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private bool _disposed;
     private int _inFlight;
     private TaskCompletionSource? _drained;
+    // Outage logging: when the first failed revoke of the current outage was warned about (0: none), and how many
+    // failures were logged at Debug since.
+    private long _outageStarted;
+    private int _outageQuietFailures;
     // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
     private readonly string _localHolder;
+    // The last configuration mistake the channel met while connecting, for requests that end without a cause.
+    private readonly ConnectionDiagnostics _diagnostics = new();
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -58,7 +64,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         bool tls = options.TlsCaCertificatePath is not null;
         _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
         string[] hosts = _endpoints.Split(',').Select(e => new Uri(e).Host).ToArray();
-        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts);
+        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts, _diagnostics);
         _client = options.Username is null
             ? new EtcdClient(_endpoints, serverName: hosts[0], configureChannelOptions: channel, interceptors: interceptors)
             : new EtcdClient(_endpoints, options.Username, options.Password ?? "", serverName: hosts[0], configureChannelOptions: channel);
@@ -261,16 +267,28 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         _watcher.Remove(hold);
         try
         {
-            await RevokeAsync(hold.LeaseId).ConfigureAwait(false);
+            if (hold.IsLost)
+            {
+                // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
+                // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
+                // flight, retried until the TTL has passed), so that others need not wait for the TTL.
+                RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
+            }
+            else
+            {
+                await RevokeAsync(hold.LeaseId).ConfigureAwait(false);
+                EtcdAnswered();
+            }
         }
         catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
             // Already expired or revoked: the key is gone either way.
+            EtcdAnswered();
         }
         catch (Exception ex)
         {
             // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
-            Log.RevokeFailed(Logger, ex, hold.Key, hold.LeaseId);
+            RevokeFailed(hold.Key, hold.LeaseId, ex);
             RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, warned: true);
         }
         finally
@@ -305,7 +323,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
         catch (Exception ex)
         {
-            Log.RevokeFailed(Logger, ex, hold.Key, hold.LeaseId);
+            Log.RevokeFailed(Logger, hold.Key, hold.LeaseId, ex.Message);
         }
     }
 
@@ -336,14 +354,49 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         try
         {
             await RevokeAsync(lease.Id).ConfigureAwait(false);
+            EtcdAnswered();
         }
         catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
             // Already expired or revoked: nothing left behind.
+            EtcdAnswered();
         }
         catch (Exception ex)
         {
-            Log.RevokeFailed(Logger, ex, fullKey, lease.Id);
+            RevokeFailed(fullKey, lease.Id, ex);
+        }
+    }
+
+    /// <summary>
+    /// A revoke of a lease whose grant was confirmed failed. An outage is warned about once, at its first failed revoke
+    /// (the reason, no stack trace: it is a timeout or an unreachable endpoint, not a bug); further failures are logged at
+    /// Debug until etcd answers again.
+    /// </summary>
+    private void RevokeFailed(string fullKey, long leaseId, Exception ex)
+    {
+        if (Interlocked.CompareExchange(ref _outageStarted, Stopwatch.GetTimestamp(), 0) == 0)
+        {
+            Log.RevokeFailed(Logger, fullKey, leaseId, ex.Message);
+        }
+        else
+        {
+            Interlocked.Increment(ref _outageQuietFailures);
+            Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
+        }
+    }
+
+    /// <summary>etcd answered a request: an outage warned about is over (logged once, with what was kept quiet).</summary>
+    internal void EtcdAnswered()
+    {
+        if (Volatile.Read(ref _outageStarted) == 0)
+        {
+            return;
+        }
+
+        long started = Interlocked.Exchange(ref _outageStarted, 0);
+        if (started != 0)
+        {
+            Log.EtcdAnswersAgain(Logger, Stopwatch.GetElapsedTime(started).TotalSeconds, Interlocked.Exchange(ref _outageQuietFailures, 0));
         }
     }
 
@@ -363,6 +416,13 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
 
     internal CallOptions CallOptions(CancellationToken cancellationToken) => new(deadline: DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
+
+    /// <summary>Call options with a deadline shared by several requests (an acquire's first grant and transaction).</summary>
+    internal CallOptions CallOptions(CancellationToken cancellationToken, DateTime? deadline) =>
+        new(deadline: deadline ?? DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
+
+    /// <summary>The deadline of an acquire's first attempt: its grant and transaction together get one request timeout.</summary>
+    internal DateTime FirstAttemptDeadline() => DateTime.UtcNow + _options.ConnectTimeout;
 
     /// <summary>
     /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or
@@ -440,10 +500,12 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             try
             {
                 await RevokeAsync(leaseId).ConfigureAwait(false);
+                EtcdAnswered();
                 return;
             }
             catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
             {
+                EtcdAnswered();
                 if (!uncertainGrant || notFoundOnce)
                 {
                     return;
@@ -459,10 +521,16 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
             catch (Exception ex)
             {
-                // One warning per lease; its retries (every 500 ms until TTL + 1 s) only at Debug.
-                if (failures++ == 0)
+                if (uncertainGrant)
                 {
-                    Log.RevokeFailed(Logger, ex, fullKey, leaseId);
+                    // The grant never got an answer: most likely etcd never saw it, and the acquire or refill that sent
+                    // it has already reported the failure. Revoked in case it committed, quietly.
+                    Log.UncertainGrantRevokeFailed(Logger, fullKey, leaseId, ex.Message);
+                }
+                else if (failures++ == 0)
+                {
+                    // At most one warning per outage (see RevokeFailed); its retries (every 500 ms until TTL + 1 s) at Debug.
+                    RevokeFailed(fullKey, leaseId, ex);
                 }
                 else
                 {
@@ -483,7 +551,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <param name="ttlSeconds">The TTL asked for.</param>
     /// <param name="spare">Granted for the spare pool: counted as a spare until a take hands it out.</param>
     /// <param name="token">Cancels the grant (its id is then revoked in the background).</param>
-    internal async ValueTask<KeptLease> GrantLeaseAsync(string fullKey, int ttlSeconds, bool spare, CancellationToken token)
+    /// <param name="deadline">The request's deadline when shared with others (an acquire's first attempt); else one request timeout from now.</param>
+    internal async ValueTask<KeptLease> GrantLeaseAsync(string fullKey, int ttlSeconds, bool spare, CancellationToken token, DateTime? deadline = null)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -492,7 +561,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             LeaseGrantResponse granted;
             try
             {
-                granted = await Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds, ID = id }, CallOptions(token)).ConfigureAwait(false);
+                granted = await Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds, ID = id }, CallOptions(token, deadline)).ConfigureAwait(false);
             }
             catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
             {
@@ -560,24 +629,29 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private const long RaisedTtlBoundSeconds = 10;
 
     internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
-        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex);
+        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex, _diagnostics.RecentProblem(_options.ConnectTimeout + TimeSpan.FromSeconds(1)));
 
+    /// <summary>
+    /// The checks <c>AddEtcdLocks</c> runs at host start, for a provider built directly: all mistakes in one message,
+    /// each naming the setting and its value; the exception type is the first mistake's (no endpoint:
+    /// <see cref="InvalidOperationException"/>; a number out of range: <see cref="ArgumentOutOfRangeException"/>;
+    /// anything else: <see cref="ArgumentException"/>).
+    /// </summary>
     private static void Validate(EtcdLockProviderOptions options)
     {
-        if (options.DefaultTtlSeconds < 1)
+        List<EtcdLockProviderOptionsValidator.Failure> failures = EtcdLockProviderOptionsValidator.Check(options, source: null);
+        if (failures.Count == 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.DefaultTtlSeconds, "DefaultTtlSeconds must be at least 1.");
+            return;
         }
 
-        if (options.ConnectTimeout <= TimeSpan.Zero)
+        string message = "Invalid etcd lock options: " + string.Join(" ", failures.Select(f => f.Message));
+        throw failures[0].Kind switch
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.ConnectTimeout, "ConnectTimeout must be positive.");
-        }
-
-        if (options.MaxKeyBytes < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxKeyBytes, "MaxKeyBytes must be positive.");
-        }
+            EtcdLockProviderOptionsValidator.FailureKind.Missing => new InvalidOperationException(message),
+            EtcdLockProviderOptionsValidator.FailureKind.OutOfRange => new ArgumentOutOfRangeException(nameof(options), message),
+            _ => new ArgumentException(message, nameof(options)),
+        };
     }
 
     internal static string NormalizeEndpoints(IEnumerable<string> endpoints, string defaultScheme = "http://")
@@ -602,6 +676,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <returns>A task that completes when the provider has stopped.</returns>
     public async ValueTask DisposeAsync()
     {
+        // Bounded by one request timeout in all: during an outage the revokes cannot complete anyway, and the leases
+        // expire by their TTL; with etcd answering they complete in milliseconds.
+        long started = Stopwatch.GetTimestamp();
         LockHold[] open;
         Task drained;
         lock (_holds)
@@ -624,8 +701,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             hold.MarkLost("the lock provider was disposed while the lock was held");
         }
 
-        // Revoke in parallel, each bounded by the request timeout; then let acquires in progress undo their work.
-        await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).ConfigureAwait(false);
+        // The holds are lost now: their releases revoke in the background (counted in flight, waited for below).
+        await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // Only now may the drain be signalled: work that ended before this point (the in-flight count touching 0 while
         // the spares' revokes above were not started yet) must not let dispose go on while those revokes still run.
         lock (_holds)
@@ -641,11 +718,17 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             }
         }
 
-        await drained.WaitAsync(_options.ConnectTimeout + _options.ConnectTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await drained.WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _watcher.DisposeAsync().ConfigureAwait(false);
         await Keeper.DisposeAsync().ConfigureAwait(false);
         _client.Dispose();
         Metrics.Dispose();
+
+        TimeSpan Remaining()
+        {
+            TimeSpan left = _options.ConnectTimeout - Stopwatch.GetElapsedTime(started);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
     }
 
     /// <summary>Same as <see cref="DisposeAsync"/>, blocking.</summary>

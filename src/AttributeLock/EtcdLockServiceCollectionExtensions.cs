@@ -12,7 +12,10 @@ public static class EtcdLockServiceCollectionExtensions
 {
     /// <summary>
     /// Registers one <see cref="EtcdLockProvider"/> (a singleton, also as <see cref="IEtcdLockProvider"/>) configured by
-    /// <paramref name="configure"/> and by any other <see cref="EtcdLockProviderOptions"/> configuration.
+    /// <paramref name="configure"/> and by any other <see cref="EtcdLockProviderOptions"/> configuration. The options are
+    /// validated when the host starts (<c>ValidateOnStart</c>): no endpoint, a malformed endpoint, a TTL below 1 s, a
+    /// non-positive timeout or a missing TLS file stop the start with an <see cref="OptionsValidationException"/> naming
+    /// the setting and its value.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Sets the options, for example the endpoints.</param>
@@ -20,7 +23,9 @@ public static class EtcdLockServiceCollectionExtensions
     public static IServiceCollection AddEtcdLocks(this IServiceCollection services, Action<EtcdLockProviderOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddOptions<EtcdLockProviderOptions>();
+        services.AddOptions<EtcdLockProviderOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EtcdLockProviderOptions>, EtcdLockProviderOptionsValidator>(
+            sp => new EtcdLockProviderOptionsValidator(sp.GetService<EtcdLockConfigurationSource>())));
         if (configure is not null)
         {
             services.Configure(configure);
@@ -53,6 +58,8 @@ public static class EtcdLockServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.Configure<EtcdLockProviderOptions>(configuration);
         services.Configure<EtcdLockProviderOptions>(o => BindEndpointList(configuration, o));
+        // Validation errors name settings by their configuration path (EtcdLocks:Endpoints:0), not their C# name.
+        services.TryAddSingleton(new EtcdLockConfigurationSource(configuration));
         return services.AddEtcdLocks(configure);
     }
 

@@ -13,8 +13,8 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Error, "Lost lock {Key} (lease {LeaseId}, fencing token {FencingToken}): {Reason}. Another holder may now have it.")]
     public static partial void Lost(ILogger logger, string key, long leaseId, long fencingToken, string reason);
 
-    [LoggerMessage(4, LogLevel.Warning, "Could not revoke lease {LeaseId} of lock {Key}; the lock frees itself when the lease's TTL runs out")]
-    public static partial void RevokeFailed(ILogger logger, Exception exception, string key, long leaseId);
+    [LoggerMessage(4, LogLevel.Warning, "Could not revoke lease {LeaseId} of lock {Key} ({Reason}); it is retried in the background, and the lock frees itself when the lease's TTL runs out at the latest. Further revoke failures are logged at Debug until etcd answers again")]
+    public static partial void RevokeFailed(ILogger logger, string key, long leaseId, string reason);
 
     [LoggerMessage(15, LogLevel.Debug, "Revoking lease {LeaseId} of lock {Key} failed again ({Reason}); retrying until the lease's TTL has passed")]
     public static partial void RevokeRetryFailed(ILogger logger, string key, long leaseId, string reason);
@@ -54,4 +54,10 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Debug, "Reading {Count} held keys failed ({Reason}); they are read again at their next renewal, and each lease's deadline is watched meanwhile")]
     public static partial void HeldKeyReadFailed(ILogger logger, int count, string reason);
+
+    [LoggerMessage(18, LogLevel.Debug, "Revoking lease {LeaseId} (for {Key}), whose grant got no answer, failed ({Reason}); retried in the background in case the grant committed")]
+    public static partial void UncertainGrantRevokeFailed(ILogger logger, string key, long leaseId, string reason);
+
+    [LoggerMessage(19, LogLevel.Information, "etcd answers again after {Seconds:F1} s of failed lease revokes ({QuietFailures} further failures were logged at Debug)")]
+    public static partial void EtcdAnswersAgain(ILogger logger, double seconds, int quietFailures);
 }

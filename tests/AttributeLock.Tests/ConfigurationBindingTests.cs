@@ -19,15 +19,21 @@ public sealed class ConfigurationBindingTests
     [Fact]
     public void Every_option_is_bound()
     {
+        // The TLS files must exist: the options are validated when they are read.
+        string dir = Directory.CreateTempSubdirectory("attributelock-binding-").FullName;
+        string ca = Path.Combine(dir, "ca.pem"), cert = Path.Combine(dir, "c.pem"), key = Path.Combine(dir, "k.pem");
+        File.WriteAllText(ca, "");
+        File.WriteAllText(cert, "");
+        File.WriteAllText(key, "");
         IConfiguration config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["EtcdLocks:Endpoints:0"] = "http://127.0.0.1:1",
             ["EtcdLocks:KeyPrefix"] = "/fleet",
             ["EtcdLocks:Username"] = "u",
             ["EtcdLocks:Password"] = "p",
-            ["EtcdLocks:TlsCaCertificatePath"] = "/ca.pem",
-            ["EtcdLocks:TlsClientCertificatePath"] = "/c.pem",
-            ["EtcdLocks:TlsClientKeyPath"] = "/k.pem",
+            ["EtcdLocks:TlsCaCertificatePath"] = ca,
+            ["EtcdLocks:TlsClientCertificatePath"] = cert,
+            ["EtcdLocks:TlsClientKeyPath"] = key,
             ["EtcdLocks:ConnectTimeout"] = "00:00:02.5",
             ["EtcdLocks:DefaultTtlSeconds"] = "9",
             ["EtcdLocks:MaxKeyBytes"] = "100",
@@ -40,9 +46,10 @@ public sealed class ConfigurationBindingTests
         Assert.Equal("/fleet", o.KeyPrefix);
         Assert.Equal("u", o.Username);
         Assert.Equal("p", o.Password);
-        Assert.Equal("/ca.pem", o.TlsCaCertificatePath);
-        Assert.Equal("/c.pem", o.TlsClientCertificatePath);
-        Assert.Equal("/k.pem", o.TlsClientKeyPath);
+        Directory.Delete(dir, recursive: true);
+        Assert.Equal(ca, o.TlsCaCertificatePath);
+        Assert.Equal(cert, o.TlsClientCertificatePath);
+        Assert.Equal(key, o.TlsClientKeyPath);
         Assert.Equal(TimeSpan.FromMilliseconds(2500), o.ConnectTimeout);
         Assert.Equal(9, o.DefaultTtlSeconds);
         Assert.Equal(100, o.MaxKeyBytes);

@@ -48,6 +48,7 @@ internal sealed class AcquireProtocol
         LockHold? hold = null;
         string step = "the local queue";
         Exception? lastFailure = null; // the transient failure of the last round, while riding out an outage
+        bool etcdFailed = false; // the acquire ends on an etcd failure: its undo must not wait for etcd either
         try
         {
             (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
@@ -65,12 +66,16 @@ internal sealed class AcquireProtocol
             while (true)
             {
                 budget.Token.ThrowIfCancellationRequested();
+                // Until etcd has answered once, a round's grant and transaction share one request timeout, so that a
+                // caller meeting an outage hears within ConnectTimeout, not once per request.
+                DateTime? deadline = waiting ? null : _provider.FirstAttemptDeadline();
                 try
                 {
                     step = "the lease grant";
-                    (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, budget.Token).ConfigureAwait(false);
+                    (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
                     step = "the lock transaction";
-                    (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, budget.Token).ConfigureAwait(false);
+                    (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, deadline, budget.Token).ConfigureAwait(false);
+                    _provider.EtcdAnswered();
                     if (outcome == TakeOutcome.LeaseGone)
                     {
                         lease.MarkLost("the lease was not found by the lock transaction");
@@ -137,6 +142,7 @@ internal sealed class AcquireProtocol
             if (budget.TimedOut && lastFailure is not null)
             {
                 // The wait ended while etcd was failing: that, not a busy key, is what the caller needs to hear.
+                etcdFailed = true;
                 throw _provider.Unavailable(request.FullKey, step, lastFailure);
             }
 
@@ -148,6 +154,7 @@ internal sealed class AcquireProtocol
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             if (ex is RpcException or OperationCanceledException)
             {
+                etcdFailed = true;
                 throw _provider.Unavailable(request.FullKey, step, ex);
             }
 
@@ -157,8 +164,9 @@ internal sealed class AcquireProtocol
         {
             if (hold is null)
             {
-                // Ended by cancellation, timeout or dispose: the caller hears at once, the revokes go on behind it.
-                await UndoAsync(request.FullKey, lease, pregrant, gate, inBackground: budget.Token.IsCancellationRequested).ConfigureAwait(false);
+                // Ended by cancellation, timeout, dispose or an etcd failure: the caller hears at once, the revokes go on
+                // behind it (retried until done or the lease's TTL has passed).
+                await UndoAsync(request.FullKey, lease, pregrant, gate, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
             }
         }
     }
@@ -196,7 +204,7 @@ internal sealed class AcquireProtocol
     }
 
     /// <summary>Step 2: a kept lease, re-granted when the one we had was lost (it may have expired while we waited).</summary>
-    private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, CancellationToken token)
+    private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, DateTime? deadline, CancellationToken token)
     {
         if (lease is null && pregrant is not null)
         {
@@ -215,25 +223,27 @@ internal sealed class AcquireProtocol
 
         if (lease is not null && lease.State != LeaseState.Kept)
         {
-            await _provider.RevokeQuietlyAsync(request.FullKey, lease).ConfigureAwait(false);
+            // A lost lease is revoked behind the caller: etcd may be what made it lost, and the caller goes on.
+            lease.Retire();
+            _provider.RevokeInBackground(request.FullKey, lease.Id, (int)lease.TtlSeconds);
             lease = null;
         }
 
         // A spare granted ahead of time when there is a usable one (this acquire alone gets it), else a grant now.
-        return (lease ?? _provider.Spares.TryTake(request.TtlSeconds) ?? await GrantAsync(request, token).ConfigureAwait(false), pregrant);
+        return (lease ?? _provider.Spares.TryTake(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
     }
 
-    private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token) =>
-        _provider.GrantLeaseAsync(request.FullKey, request.TtlSeconds, spare: false, token);
+    private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token, DateTime? deadline = null) =>
+        _provider.GrantLeaseAsync(request.FullKey, request.TtlSeconds, spare: false, token, deadline);
 
     /// <summary>Step 3: the lock transaction.</summary>
-    private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, CancellationToken token)
+    private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, DateTime? deadline, CancellationToken token)
     {
         TxnResponse answer;
         try
         {
             // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
-            answer = await _provider.Kv.TxnAsync(LockTransaction(request.KeyBytes, _provider.HolderBytes, lease.Id), _provider.CallOptions(token)).ConfigureAwait(false);
+            answer = await _provider.Kv.TxnAsync(LockTransaction(request.KeyBytes, _provider.HolderBytes, lease.Id), _provider.CallOptions(token, deadline)).ConfigureAwait(false);
         }
         catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
