@@ -295,7 +295,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         {
             if (hold.OverwrittenInPlace)
             {
-                await DeleteOverwrittenKeyAsync(hold).ConfigureAwait(false);
+                // Behind the caller, like the revoke of a lost hold (counted in flight: dispose waits for it).
+                RunInBackground(() => DeleteOverwrittenKeyAsync(hold));
             }
 
             Gates.Exit(hold.Key, hold.Gate);

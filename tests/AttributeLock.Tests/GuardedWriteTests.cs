@@ -118,7 +118,7 @@ public sealed class GuardedWriteTests : EtcdTestBase
 
         // Revoking the lease alone would leave the lease-less key forever; the release deletes it (still our incarnation).
         await handle.DisposeAsync();
-        Assert.Null(await GetKeyAsync(handle.Key));
+        await Eventually(async () => await GetKeyAsync(handle.Key) is null, TimeSpan.FromSeconds(10), "the overwritten lock key deleted by the release");
         await using EtcdLockHandle? next = await other.TryAcquireAsync(key);
         Assert.NotNull(next);
     }
@@ -137,6 +137,6 @@ public sealed class GuardedWriteTests : EtcdTestBase
         Assert.Same(lost.Task, await Task.WhenAny(lost.Task, Task.Delay(TimeSpan.FromSeconds(20))));
         Assert.True(handle.IsLost);
         await handle.DisposeAsync();
-        Assert.Null(await GetKeyAsync(handle.Key));
+        await Eventually(async () => await GetKeyAsync(handle.Key) is null, TimeSpan.FromSeconds(10), "the overwritten lock key deleted by the release");
     }
 }
