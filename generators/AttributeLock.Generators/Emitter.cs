@@ -82,41 +82,14 @@ internal static class Emitter
 
         string scope = model.LockLocal;
 
-        writer.Start().Append("[global::System.CodeDom.Compiler.GeneratedCode(\"AttributeLock.Generators\", \"").Append(GeneratorVersion).Append("\")]");
-        writer.End();
-
-        StringBuilder line = writer.Start();
-        if (model.Modifiers.Length != 0)
-        {
-            line.Append(model.Modifiers).Append(' ');
-        }
-
-        line.Append("async partial ").Append(model.ReturnType).Append(' ').Append(model.Name).Append(model.TypeParameters).Append('(');
-        string[] parameters = model.Parameters.Items;
-        for (int i = 0; i < parameters.Length; i++)
-        {
-            if (i > 0)
-            {
-                line.Append(", ");
-            }
-
-            line.Append(parameters[i]);
-        }
-
-        line.Append(')');
-        writer.End();
-        foreach (string constraint in model.Constraints.Items)
-        {
-            writer.Start().Append("    ").Append(constraint);
-            writer.End();
-        }
+        WriteSignature(ref writer, model, "async partial ");
 
         writer.Open();
         writer.Start().Append("var ").Append(scope).Append(" = await global::AttributeLock.EtcdLockInvocation.EnterAsync(");
         writer.End();
         writer.Start().Append("    ").Append(model.Provider).Append(',');
         writer.End();
-        line = writer.Start().Append("    ");
+        StringBuilder line = writer.Start().Append("    ");
         WriteKey(line, model);
         line.Append(',');
         writer.End();
@@ -204,10 +177,10 @@ internal static class Emitter
     }
 
     /// <summary>
-    /// The implementation of a method with AL errors: it throws and never calls the Core. It exists so that the user sees
-    /// the AL error alone, not also CS8795 ("Partial method must have an implementation part").
+    /// The generated-code attribute, then the method's declaration as the user wrote it (modifiers, return type, name,
+    /// type parameters, parameters, constraints), with <paramref name="partialKeywords"/> before the return type.
     /// </summary>
-    private static void WriteErrorStub(ref Writer writer, LockMethodModel model)
+    private static void WriteSignature(ref Writer writer, LockMethodModel model, string partialKeywords)
     {
         writer.Start().Append("[global::System.CodeDom.Compiler.GeneratedCode(\"AttributeLock.Generators\", \"").Append(GeneratorVersion).Append("\")]");
         writer.End();
@@ -217,7 +190,7 @@ internal static class Emitter
             line.Append(model.Modifiers).Append(' ');
         }
 
-        line.Append("partial ").Append(model.ReturnType).Append(' ').Append(model.Name).Append(model.TypeParameters).Append('(');
+        line.Append(partialKeywords).Append(model.ReturnType).Append(' ').Append(model.Name).Append(model.TypeParameters).Append('(');
         string[] parameters = model.Parameters.Items;
         for (int i = 0; i < parameters.Length; i++)
         {
@@ -236,10 +209,18 @@ internal static class Emitter
             writer.Start().Append("    ").Append(constraint);
             writer.End();
         }
+    }
 
+    /// <summary>
+    /// The implementation of a method with AL errors: it throws and never calls the Core. It exists so that the user sees
+    /// the AL error alone, not also CS8795 ("Partial method must have an implementation part").
+    /// </summary>
+    private static void WriteErrorStub(ref Writer writer, LockMethodModel model)
+    {
+        WriteSignature(ref writer, model, "partial ");
         writer.Open();
         string ids = model.ErrorIds!;
-        line = writer.Start().Append("throw new global::System.InvalidOperationException(");
+        StringBuilder line = writer.Start().Append("throw new global::System.InvalidOperationException(");
         string name = model.Name.StartsWith("@", StringComparison.Ordinal) ? model.Name.Substring(1) : model.Name;
         AppendLiteral(
             line,
