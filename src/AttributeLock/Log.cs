@@ -25,14 +25,14 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Information, "Lock {Key}: recognised our own holder value in a transaction answered as busy (a retried request); the lock is ours")]
     public static partial void RecoveredRetriedTransaction(ILogger logger, string key);
 
-    [LoggerMessage(7, LogLevel.Warning, "Lease keep-alive stream failed; re-opening it")]
-    public static partial void KeepAliveStreamFailed(ILogger logger, Exception? exception);
+    [LoggerMessage(7, LogLevel.Warning, "A lease keep-alive stream failed ({Reason}); its {Pending} unanswered renewals are sent again on another stream while their leases' deadlines have not passed. Further stream failures in the next 10 s are logged at Debug")]
+    public static partial void KeepAliveStreamFailed(ILogger logger, string reason, int pending);
+
+    [LoggerMessage(20, LogLevel.Debug, "A lease keep-alive stream failed again ({Reason}); {Pending} unanswered renewals are sent again")]
+    public static partial void KeepAliveStreamFailedAgain(ILogger logger, string reason, int pending);
 
     [LoggerMessage(8, LogLevel.Debug, "Watch on lock {Key} ended ({Reason}); re-checking with the transaction")]
     public static partial void WatchEnded(ILogger logger, string key, string reason);
-
-    [LoggerMessage(9, LogLevel.Warning, "Renewal of lease {LeaseId} failed ({Reason}); retrying while its deadline has not passed")]
-    public static partial void RenewalFailed(ILogger logger, long leaseId, string reason);
 
     [LoggerMessage(10, LogLevel.Warning, "The key watch stream ended ({Reason}); re-opening it")]
     public static partial void KeyWatchStreamEnded(ILogger logger, string reason);

@@ -3,8 +3,9 @@ using System.Diagnostics;
 namespace AttributeLock.Engine;
 
 /// <summary>
-/// One lease granted by this process: its client-side deadline, watched by its own timer from the moment the grant
-/// was sent, and its renewals, each an independent request (see <see cref="LeaseKeeper"/>).
+/// One lease granted by this process: its client-side deadline, watched from the moment the grant was sent, and its
+/// renewals, sent on the provider's shared keep-alive stream (see <see cref="LeaseKeeper"/>). Both run on the
+/// process's lease schedule thread (<see cref="LeaseScheduler"/>), not on the thread pool.
 /// </summary>
 /// <remarks>
 /// Invariants (state, deadline and schedule change only under <c>_gate</c>):
@@ -12,11 +13,12 @@ namespace AttributeLock.Engine;
 /// <item>The deadline is the send time of the request etcd last confirmed (the grant or a renewal) plus the TTL etcd
 /// answered. etcd restarts the TTL when it receives the request, which is after we sent it, so this deadline is never
 /// later than etcd's own expiry: a loss is declared no later than another holder could get the key.</item>
-/// <item>The timer always runs while the state is <see cref="LeaseState.Kept"/>, due at the earlier of the next renewal
-/// and the deadline, so the deadline is watched even when no renewal is ever sent or answered. Nothing but the timer
-/// and a renewal's completion moves the schedule.</item>
-/// <item>Lost and Retired are final: no later answer revives the lease.</item>
-/// <item>No user code runs under <c>_gate</c> or on the timer: a loss is handed to <see cref="ILeaseOwner.OnLeaseLost"/>,
+/// <item>While the state is <see cref="LeaseState.Kept"/> an entry is always queued with the scheduler, due no later
+/// than the earlier of the next renewal and the deadline, so the deadline is watched even when no renewal is ever sent
+/// or answered. Nothing but the scheduler and a renewal's completion moves the schedule.</item>
+/// <item>Lost and Retired are final: no later answer revives the lease. An ended lease drops its owner, so the
+/// scheduler's stale entry keeps nothing of the hold reachable.</item>
+/// <item>No user code runs under <c>_gate</c> or on the scheduler: a loss is handed to <see cref="ILeaseOwner.OnLeaseLost"/>,
 /// which only records it and queues the signal.</item>
 /// </list>
 /// </remarks>
@@ -26,8 +28,10 @@ internal sealed class KeptLease
 
     private readonly object _gate = new();
     private readonly LeaseKeeper _keeper;
-    private readonly Timer _timer;
     private LeaseState _state;
+    // The due time of the entry this lease has queued with the scheduler (long.MaxValue: none queued).
+    private long _queuedDue = long.MaxValue;
+    private volatile bool _ended;
     private long _deadline;
     private long _nextRenewal;
     // Renewals sent and not yet answered. A second one is sent (a hedge, perhaps to another member) when the first
@@ -57,19 +61,10 @@ internal sealed class KeptLease
         _nextRenewal = grantSentTimestamp + RenewInterval;
         _deadline = grantSentTimestamp + ttlSeconds * Stopwatch.Frequency;
         _grantSent = grantSentTimestamp;
-
-        // The timer must not carry the context of the request that granted the lease (its trace, its log scopes).
-        using (ExecutionContext.SuppressFlow())
-        {
-            _timer = new Timer(static s => ((KeptLease)s!).OnTimer(), this, Timeout.Infinite, Timeout.Infinite);
-        }
-
         lock (_gate)
         {
             ArmTimer();
         }
-
-        DeadlineWatchdog.Watch(this, _deadline);
     }
 
     public long Id { get; }
@@ -78,7 +73,14 @@ internal sealed class KeptLease
 
     public long RenewInterval { get; }
 
-    public bool IsLost => State == LeaseState.Lost;
+    /// <summary>
+    /// A shared keep-alive stream got stuck on this lease's renewal: it is renewed over streams of its own until etcd
+    /// answers it again (see <see cref="LeaseKeeper"/>).
+    /// </summary>
+    public volatile bool RenewsAlone;
+
+    /// <summary>Released or lost (read without the lock, by the scheduler's compaction).</summary>
+    public bool HasEnded => _ended;
 
     private volatile bool _isSpare;
 
@@ -123,7 +125,7 @@ internal sealed class KeptLease
     {
         get
         {
-            CheckDeadline(requeue: false);
+            CheckDeadline();
             lock (_gate)
             {
                 return _state;
@@ -131,11 +133,8 @@ internal sealed class KeptLease
         }
     }
 
-    /// <summary>
-    /// Declares the lease lost if its deadline has passed; otherwise, with <paramref name="requeue"/> (the watchdog's
-    /// call), queues its current deadline with the watchdog again.
-    /// </summary>
-    public void CheckDeadline(bool requeue = true)
+    /// <summary>Declares the lease lost if its deadline has passed.</summary>
+    public void CheckDeadline()
     {
         long deadline;
         lock (_gate)
@@ -152,10 +151,6 @@ internal sealed class KeptLease
         {
             MarkLost(DeadlinePassedReason());
         }
-        else if (requeue)
-        {
-            DeadlineWatchdog.Watch(this, deadline);
-        }
     }
 
     /// <summary>From now on a loss of this lease is reported to <paramref name="owner"/> (the hold it carries).</summary>
@@ -171,9 +166,9 @@ internal sealed class KeptLease
 
             if (LeaseClock.GetTimestamp() >= _deadline)
             {
-                // Passed while nobody looked (a starved timer): lost, and never a hold.
+                // Passed while nobody looked (a late schedule): lost, and never a hold.
                 _state = LeaseState.Lost;
-                _timer.Change(Timeout.Infinite, Timeout.Infinite);
+                End();
                 return false;
             }
 
@@ -187,17 +182,40 @@ internal sealed class KeptLease
         // Under _gate. With the most renewals in flight only the deadline can be due.
         long due = _inFlight >= MaxInFlight ? _deadline : Math.Min(_nextRenewal, _deadline);
         _timerDue = due;
-        long dueMs = (long)Math.Ceiling((due - LeaseClock.GetTimestamp()) * 1000.0 / Stopwatch.Frequency);
-        _timer.Change(Math.Clamp(dueMs, 0, int.MaxValue - 1), Timeout.Infinite);
+        if (due < _queuedDue)
+        {
+            _queuedDue = due;
+            LeaseScheduler.Schedule(this, due);
+        }
+
+        Debug.Assert(_queuedDue <= due, "a kept lease always has an entry queued no later than its next due time");
     }
 
-    private void OnTimer()
+    /// <summary>Ends the lease's schedule (under <c>_gate</c>, once the state left Kept): drops the owner.</summary>
+    private void End()
+    {
+        Debug.Assert(_state != LeaseState.Kept, "only an ended lease ends its schedule");
+        if (!_ended)
+        {
+            _ended = true;
+            _owner = null;
+            LeaseScheduler.OnEnded();
+        }
+    }
+
+    /// <summary>The scheduler ran the entry queued for <paramref name="due"/>: renew, declare lost, or queue again.</summary>
+    public void OnScheduled(long due)
     {
         bool renew = false;
         bool expired = false;
         ILeaseOwner? owner;
         lock (_gate)
         {
+            if (due == _queuedDue)
+            {
+                _queuedDue = long.MaxValue; // the queued entry is consumed; ArmTimer queues the next
+            }
+
             if (_state != LeaseState.Kept)
             {
                 return;
@@ -300,12 +318,11 @@ internal sealed class KeptLease
         {
             static string Ms(long ticks) => (ticks * 1000.0 / Stopwatch.Frequency).ToString("F0", System.Globalization.CultureInfo.InvariantCulture);
             long now = LeaseClock.GetTimestamp();
-            // A timer that is due and has not run yet counts too (a starved pool never runs it; the watchdog thread,
-            // which called this, does not depend on the pool).
+            // A schedule entry that is due and has not run yet counts too.
             long late = Math.Max(0, Math.Max(_maxTimerLate, now - _timerDue));
             string lastSent = _sent == 0 ? "none sent" : $"the last sent {Ms(now - _lastSent)} ms ago";
             // A timer runs within milliseconds of its due time in a healthy process; half a renewal interval late is not.
-            string hint = late >= RenewInterval / 2 ? "; this process ran its renewals late: a starved thread pool or a paused process?" : "";
+            string hint = late >= RenewInterval / 2 ? "; this process ran its renewals late: a paused process or a machine out of CPU?" : "";
             return $"no renewal confirmed within the lease's TTL of {TtlSeconds} s (granted {Ms(now - _grantSent)} ms ago; " +
                 $"renewals: {_sent} sent, {_answered} answered, {_failed} failed, {lastSent}, slowest answer {Ms(_slowestAnswer)} ms; " +
                 $"renewal timer up to {Ms(late)} ms late{hint})";
@@ -325,7 +342,7 @@ internal sealed class KeptLease
 
             _state = LeaseState.Lost;
             owner = _owner;
-            _timer.Change(Timeout.Infinite, Timeout.Infinite);
+            End();
         }
 
         _keeper.Forget(this);
@@ -340,10 +357,10 @@ internal sealed class KeptLease
             if (_state == LeaseState.Kept)
             {
                 _state = LeaseState.Retired;
+                End();
             }
         }
 
-        _timer.Dispose();
         _keeper.Forget(this);
     }
 }

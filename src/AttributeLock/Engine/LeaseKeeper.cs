@@ -7,27 +7,56 @@ using Microsoft.Extensions.Logging;
 namespace AttributeLock.Engine;
 
 /// <summary>
-/// Keeps this provider's leases alive. Each lease schedules itself with its own timer (<see cref="KeptLease"/>); a
-/// renewal is one short keep-alive stream of its own (one request, one answer), so a stalled renewal of one lease
-/// never delays another lease's renewal or its loss signal, and no answer has to be matched to a shared stream.
+/// Keeps this provider's leases alive. Each lease schedules its own renewals and watches its own deadline
+/// (<see cref="KeptLease"/>, run by <see cref="LeaseScheduler"/>); the renewals of all leases travel over one shared
+/// keep-alive stream (<see cref="KeepAliveStream"/>), as etcd's Go client does, instead of a stream per renewal.
 /// </summary>
 /// <remarks>
-/// A renewal every TTL/3 per held lease costs one HTTP/2 stream on the provider's connection; etcd's leader answers
-/// keep-alives without a consensus round. Renewals run with no ExecutionContext of any caller.
+/// <para>One stream carries every lease, and etcd answers a stream's renewals one at a time in order: a renewal that
+/// etcd holds (a member cut off from the leader holds each up to its request timeout; the leader holds the renewal of
+/// an expired lease until its revoke commits, and revokes are rate-limited) would hold every lease behind it. So a
+/// sweep every 100 ms fails a stream that owes answers and has answered nothing for <see cref="StuckAfterMs"/> ms, or
+/// whose oldest renewal is older than its lease's TTL (at least 0.5 s, at most the connect timeout). Its unanswered
+/// renewals are sent again soon on a fresh stream (perhaps to another member), and the lease whose renewal was at the
+/// head is renewed on a stream of its own per renewal until etcd answers it again, so it cannot hold the fresh shared
+/// stream too. A stream that is slow but answers is left alone: under load, failing it would only send more.</para>
+/// <para>Safety never depends on any of this: each lease's deadline runs from the send time of the last renewal etcd
+/// confirmed, and is watched by the <see cref="LeaseScheduler"/> thread.</para>
 /// </remarks>
 internal sealed class LeaseKeeper : IAsyncDisposable
 {
+    /// <summary>How long a stream may owe answers without answering anything before it counts as stuck.</summary>
+    public const int StuckAfterMs = 250;
+
+    private static readonly long s_stuckAfter = StuckAfterMs * Stopwatch.Frequency / 1000;
+    private static readonly long s_minHard = Stopwatch.Frequency / 2;
+    private static readonly long s_warnEvery = 10 * Stopwatch.Frequency;
+
     private readonly Lease.LeaseClient _client;
     private readonly ILogger _logger;
     private readonly TimeSpan _callTimeout;
+    private readonly long _maxHard;
     private readonly ConcurrentDictionary<long, KeptLease> _leases = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly object _gate = new();
+    // Under _gate: the stream new renewals go to (null: the next renewal opens one), the open streams, and when a
+    // stream failure was last logged at Warning.
+    private KeepAliveStream? _current;
+    private readonly List<KeepAliveStream> _open = new(); // the current stream, while it has not failed
+    private long _lastWarned = long.MinValue / 2;
+    private bool _disposed;
+    private readonly Timer _sweep;
 
     public LeaseKeeper(Lease.LeaseClient client, ILogger logger, TimeSpan callTimeout)
     {
         _client = client;
         _logger = logger;
         _callTimeout = callTimeout;
+        _maxHard = Math.Max(s_minHard, (long)(callTimeout.TotalSeconds * Stopwatch.Frequency));
+        using (ExecutionContext.SuppressFlow())
+        {
+            _sweep = new Timer(static s => ((LeaseKeeper)s!).Sweep(), this, 100, 100);
+        }
     }
 
     /// <summary>How many leases are kept now (granted and neither released nor lost).</summary>
@@ -42,6 +71,31 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>The ids of the kept leases that are spares.</summary>
     public long[] SpareIds => _leases.Values.Where(l => l.IsSpare).Select(l => l.Id).ToArray();
 
+    /// <summary>
+    /// How far renewals are behind now: the age of the oldest unanswered renewal on the shared stream, or how late the
+    /// schedule thread runs, whichever is more. Milliseconds when etcd and the machine keep up.
+    /// </summary>
+    public TimeSpan RenewalLag()
+    {
+        long now = LeaseClock.GetTimestamp();
+        long lag = LeaseScheduler.LatenessTicks(now);
+        KeepAliveStream[] streams;
+        lock (_gate)
+        {
+            streams = _open.ToArray();
+        }
+
+        foreach (KeepAliveStream stream in streams)
+        {
+            if (stream.Oldest() is (long sent, _))
+            {
+                lag = Math.Max(lag, now - sent);
+            }
+        }
+
+        return TimeSpan.FromSeconds(lag / (double)Stopwatch.Frequency);
+    }
+
     public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
         var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp, isSpare);
@@ -51,17 +105,129 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     public void Forget(KeptLease lease) => _leases.TryRemove(new KeyValuePair<long, KeptLease>(lease.Id, lease));
 
-    /// <summary>Sends one renewal of <paramref name="lease"/>; called from its timer, never awaited there.</summary>
-    public void StartRenewal(KeptLease lease) => _ = RenewAsync(lease);
-
-    private async Task RenewAsync(KeptLease lease)
+    /// <summary>Sends one renewal of <paramref name="lease"/> on the current stream; called from its timer, never blocks.</summary>
+    public void StartRenewal(KeptLease lease)
     {
         long sent = LeaseClock.GetTimestamp();
+        if (lease.RenewsAlone)
+        {
+            _ = RenewAloneAsync(lease, sent);
+            return;
+        }
+
+        while (true)
+        {
+            KeepAliveStream stream;
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    break;
+                }
+
+                stream = _current ??= Open();
+            }
+
+            if (stream.TrySend(lease, sent))
+            {
+                return;
+            }
+
+            lock (_gate)
+            {
+                if (_current == stream)
+                {
+                    _current = null;
+                }
+            }
+        }
+
+        lease.OnRenewalFailed();
+    }
+
+    private KeepAliveStream Open()
+    {
+        // Under _gate.
+        var stream = new KeepAliveStream(_client, _stop.Token, OnStreamFailed);
+        _open.Add(stream);
+        return stream;
+    }
+
+    private void OnStreamFailed(KeepAliveStream stream, string reason, int pending)
+    {
+        bool warn;
+        lock (_gate)
+        {
+            _open.Remove(stream);
+            if (_current == stream)
+            {
+                _current = null;
+            }
+
+            if (_disposed)
+            {
+                return;
+            }
+
+            long now = LeaseClock.GetTimestamp();
+            warn = now - _lastWarned >= s_warnEvery;
+            if (warn)
+            {
+                _lastWarned = now;
+            }
+        }
+
+        if (warn)
+        {
+            Log.KeepAliveStreamFailed(_logger, reason, pending);
+        }
+        else
+        {
+            Log.KeepAliveStreamFailedAgain(_logger, reason, pending);
+        }
+    }
+
+    private void Sweep()
+    {
+        KeepAliveStream[] streams;
+        lock (_gate)
+        {
+            if (_disposed || _open.Count == 0)
+            {
+                return;
+            }
+
+            streams = _open.ToArray();
+        }
+
+        long now = LeaseClock.GetTimestamp();
+        foreach (KeepAliveStream stream in streams)
+        {
+            if (stream.Oldest() is not (long sent, KeptLease head))
+            {
+                continue;
+            }
+
+            long stuck = stream.StuckTicks(now);
+            long age = now - sent;
+            long hard = Math.Clamp(head.TtlSeconds * Stopwatch.Frequency, s_minHard, _maxHard);
+            if (stuck >= s_stuckAfter || age >= hard)
+            {
+                // The head's renewal is the one etcd (or the way to it) holds: renew that lease alone for a while.
+                head.RenewsAlone = true;
+                stream.Fail($"no answer for {Math.Max(stuck, age) * 1000 / Stopwatch.Frequency} ms");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Renews a lease whose renewal a shared stream got stuck on, over a short stream of its own with a deadline, so it
+    /// holds no other lease; back on the shared stream once etcd answers it.
+    /// </summary>
+    private async Task RenewAloneAsync(KeptLease lease, long sent)
+    {
         try
         {
-            // A slow answer still counts (the deadline runs from the send time); a renewal stuck on a member that does
-            // not answer (paused, cut off from the leader) is covered by the hedge the lease sends a renewal interval
-            // later, which may reach another member.
             TimeSpan timeout = TimeSpan.FromSeconds(Math.Max(0.5, Math.Min(_callTimeout.TotalSeconds, lease.TtlSeconds)));
             using var call = _client.LeaseKeepAlive(new CallOptions(deadline: DateTime.UtcNow + timeout, cancellationToken: _stop.Token));
             await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = lease.Id }).ConfigureAwait(false);
@@ -70,25 +236,36 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                 throw new InvalidOperationException("the keep-alive stream ended without an answer");
             }
 
+            lease.RenewsAlone = false;
             lease.OnRenewed(sent, call.ResponseStream.Current.TTL);
         }
-        catch (Exception ex)
+        catch (Exception)
         {
-            if (!_stop.IsCancellationRequested)
-            {
-                Log.RenewalFailed(_logger, lease.Id, ex.Message);
-            }
-
             lease.OnRenewalFailed();
         }
     }
 
     public ValueTask DisposeAsync()
     {
+        KeepAliveStream[] streams;
+        lock (_gate)
+        {
+            _disposed = true;
+            streams = _open.ToArray();
+            _open.Clear();
+            _current = null;
+        }
+
+        _sweep.Dispose();
         _stop.Cancel();
         foreach (KeptLease lease in _leases.Values)
         {
             lease.Retire();
+        }
+
+        foreach (KeepAliveStream stream in streams)
+        {
+            stream.Fail("the provider is disposed");
         }
 
         _leases.Clear();

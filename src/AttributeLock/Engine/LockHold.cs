@@ -49,7 +49,7 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
 
     public override void OnAbandoned() => Provider.OnAbandoned(this);
 
-    protected override void Refresh() => Lease.CheckDeadline(requeue: false);
+    protected override void Refresh() => Lease.CheckDeadline();
 
     public override Etcdserverpb.Compare[] OwnershipComparisons() => GuardedWrites.OwnershipComparisons(KeyBytes, FencingToken, Lease.Id);
 
