@@ -8,7 +8,9 @@ namespace AttributeLock.HealthChecks;
 /// status) when etcd does not answer a read through the provider's connection within
 /// <see cref="EtcdLockProviderOptions.ConnectTimeout"/>; <see cref="HealthStatus.Degraded"/> when etcd answers but holds
 /// were lost within <see cref="EtcdLockHealthCheckOptions.DegradedWindow"/> (a lost hold means its lease expired or
-/// was revoked while the caller still worked under the lock); otherwise <see cref="HealthStatus.Healthy"/>. A provider
+/// was revoked while the caller still worked under the lock), or when the provider's lease renewals are a second or
+/// more behind (it holds more locks than it or etcd can renew, or etcd answers slowly; new acquires then wait and are
+/// refused instead of every hold being lost at once); otherwise <see cref="HealthStatus.Healthy"/>. A provider
 /// that cannot be created because its options are invalid (no endpoint, a malformed one, ...) is reported as the
 /// failure status too, with the configuration error as description, instead of making the health endpoint throw.
 /// </summary>
@@ -68,6 +70,15 @@ public sealed class EtcdLockHealthCheck : IHealthCheck
         if (last is { } at)
         {
             data["lastHoldLostAt"] = at.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        TimeSpan lag = provider.RenewalLag;
+        data["renewalLagMs"] = Math.Round(lag.TotalMilliseconds, 1);
+        if (lag >= EtcdLockProvider.RenewalLagLimit)
+        {
+            return HealthCheckResult.Degraded(
+                $"etcd answered in {roundTrip.TotalMilliseconds:0} ms, but lease renewals are {lag.TotalMilliseconds:0} ms behind: new acquires wait, then are refused, until they catch up (too many holds for this process or etcd?)",
+                data: data);
         }
 
         if (lost > 0)

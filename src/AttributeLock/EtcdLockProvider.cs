@@ -75,6 +75,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
         _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions, options.ConnectTimeout);
         Metrics = new LockMetrics(meterFactory);
+        Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
         HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
         HolderBytes = ByteString.CopyFromUtf8(HolderId);
         _localHolder = HolderId + " (a caller in this process)";
@@ -163,6 +164,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
         try
         {
+            await WaitWhileRenewalsLagAsync(request, cancellationToken).ConfigureAwait(false);
             return await _protocol.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -170,6 +172,53 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             EndInFlight();
         }
     }
+
+    /// <summary>
+    /// When <see cref="RenewalLag"/> reaches this (one second), new acquires wait for the renewals to catch up, at most
+    /// <see cref="EtcdLockProviderOptions.ConnectTimeout"/>, then are refused with <see cref="EtcdLockUnavailableException"/>;
+    /// the health check reports the provider degraded.
+    /// </summary>
+    public static TimeSpan RenewalLagLimit { get; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Back-pressure: while the renewals of the leases this provider keeps are more than <see cref="RenewalLagLimit"/>
+    /// behind (more holds than this process or etcd can renew, or etcd answering slowly), a new acquire waits for them
+    /// to catch up, at most one connect timeout, then is refused with the reason. Taking more holds then would only
+    /// push every hold already taken past its deadline at once.
+    /// </summary>
+    private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, CancellationToken cancellationToken)
+    {
+        TimeSpan lag = Keeper.RenewalLag();
+        if (lag < RenewalLagLimit)
+        {
+            return;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < _options.ConnectTimeout)
+        {
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            lag = Keeper.RenewalLag();
+            if (lag < RenewalLagLimit)
+            {
+                return;
+            }
+        }
+
+        throw new EtcdLockUnavailableException(request.FullKey,
+            $"Lock '{request.FullKey}' was not tried: the renewals of the {Keeper.Count} leases this provider keeps are {lag.TotalMilliseconds:0} ms behind " +
+            $"(more than {RenewalLagLimit.TotalMilliseconds:0} ms for {_options.ConnectTimeout.TotalSeconds:0.#} s), so new acquires are refused until they catch up rather than push the holds already taken past their deadlines. " +
+            "This process holds more locks than it or etcd can renew, or etcd answers slowly; see the attributelock.renewal.lag metric.",
+            null, isTransient: true);
+    }
+
+    /// <summary>
+    /// How far the renewals of the leases this provider keeps are behind now: the age of the oldest renewal etcd has
+    /// not answered yet, or how late the process runs its renewal schedule, whichever is more. A few milliseconds when
+    /// etcd and the machine keep up; see <see cref="RenewalLagLimit"/>. Published as the
+    /// <see cref="EtcdLockTelemetry.RenewalLag"/> gauge.
+    /// </summary>
+    public TimeSpan RenewalLag => Keeper.RenewalLag();
 
     /// <summary>An acquire or a background revoke ended; the last one after dispose lets dispose go on.</summary>
     private void EndInFlight()

@@ -27,6 +27,15 @@ public static class EtcdLockTelemetry
     /// <summary>Counter: acquires that gave up because the lock stayed busy.</summary>
     public const string Timeouts = "attributelock.acquire.timeouts";
 
+    /// <summary>Gauge: leases the provider keeps alive now (holds, queued callers' pre-grants and spares).</summary>
+    public const string KeptLeases = "attributelock.leases.kept";
+
+    /// <summary>
+    /// Gauge, ms: how far the provider's renewals are behind (the oldest unanswered renewal, or how late the renewal
+    /// schedule runs). Above one second new acquires wait, then are refused, so that the holds already taken are kept.
+    /// </summary>
+    public const string RenewalLag = "attributelock.renewal.lag";
+
     internal static readonly ActivitySource ActivitySource = new(Name, typeof(EtcdLockTelemetry).Assembly.GetName().Version?.ToString());
 }
 
@@ -65,6 +74,13 @@ internal sealed class LockMetrics : IDisposable
     private static readonly KeyValuePair<string, object?>[] s_acquired = [new("outcome", "acquired")];
     private static readonly KeyValuePair<string, object?>[] s_busy = [new("outcome", "busy")];
     private static readonly KeyValuePair<string, object?>[] s_recovered = [new("outcome", "recovered")];
+
+    /// <summary>Publishes the gauges of a provider's lease keeper.</summary>
+    public void ObserveKeeper(Func<int> keptLeases, Func<TimeSpan> renewalLag)
+    {
+        Meter.CreateObservableGauge(EtcdLockTelemetry.KeptLeases, keptLeases, description: "Leases kept alive now.");
+        Meter.CreateObservableGauge(EtcdLockTelemetry.RenewalLag, () => renewalLag().TotalMilliseconds, "ms", "How far lease renewals are behind.");
+    }
 
     public void CountTransaction(string outcome) => Transactions.Add(1, outcome switch
     {

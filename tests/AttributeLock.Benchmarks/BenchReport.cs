@@ -16,6 +16,7 @@ public sealed class BenchReport(bool quick)
     public Dictionary<string, CallFigure> Calls { get; } = new(StringComparer.Ordinal);
     public List<RunResult> Runs { get; } = [];
     public HerdResult? Herd { get; set; }
+    public List<ScaleResult>? Scale { get; set; }
     public GeneratorResult? Generator { get; set; }
     public IReadOnlyList<AllocationProfile.Profile>? Allocations { get; set; }
     public IReadOnlyList<PairedFigure>? Paired { get; set; }
@@ -98,7 +99,7 @@ public sealed class BenchReport(bool quick)
         md.AppendLine(Inv($"## AttributeLock benchmark results ({(quick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Elapsed.TotalSeconds:0} s)"));
         md.AppendLine();
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        md.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, {memory / (1024.0 * 1024 * 1024):0.#} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}{(Calls.Count + Runs.Count > 0 || Herd is not null || Paired is not null || Allocations is not null ? $"; etcd {EtcdVersion}, one member, data dir {DataDir} on {DataDirFileSystem(DataDir)}" : "; no etcd (generator section only)")}. Load average (1/5/15 min) before {LoadBefore}, after {LoadAfter}."));
+        md.AppendLine(Inv($"Machine: {Environment.ProcessorCount} cores, {memory / (1024.0 * 1024 * 1024):0.#} GiB, {RuntimeInformation.OSDescription}, .NET {Environment.Version}{(Calls.Count + Runs.Count > 0 || Herd is not null || Paired is not null || Allocations is not null || Scale is not null ? $"; etcd {EtcdVersion}, one member, data dir {DataDir} on {DataDirFileSystem(DataDir)}" : "; no etcd (generator section only)")}. Load average (1/5/15 min) before {LoadBefore}, after {LoadAfter}."));
         md.AppendLine();
 
         if (Calls.Count > 0)
@@ -162,6 +163,20 @@ public sealed class BenchReport(bool quick)
             md.AppendLine(Inv($"| both (etcd's `grpc_server_handled_total{{grpc_method=\"Txn\"}}` delta) | {herd.Acquisitions} | {herd.EtcdTxnDelta:0} | | {herd.EtcdTxnDelta / herd.HandOffs:0.00} | |"));
             md.AppendLine();
             md.AppendLine(Inv($"{herd.HandOffs} hand-offs; the processes' own counters add up to {herd.Processes.Sum(p => p.Transactions)} transactions, etcd counted {herd.EtcdTxnDelta:0}."));
+            md.AppendLine();
+        }
+
+        if (Scale is { Count: > 0 } scale)
+        {
+            md.AppendLine("### Scale of one process: holds kept alive at once");
+            md.AppendLine();
+            md.AppendLine("| holds | TTL s | acquired in s | acquire failures | lost | client CPU ms/s | etcd CPU ms/s | renewals/s | allocated MiB/s | gen-2 GCs | heap held MiB | B kept per released hold | released in s | max threads |");
+            md.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (ScaleResult r in scale)
+            {
+                md.AppendLine(Inv($"| {r.Holds} | {r.TtlSeconds} | {r.AcquireSeconds:0.0} | {r.AcquireFailures} | {r.Lost} | {r.ClientCpuMsPerSecond:0} | {r.EtcdCpuMsPerSecond:0} | {r.RenewalsPerSecond:0} | {r.AllocatedMiBPerSecond:0.0} | {r.Gen2Collections} | {r.HeapMiBHeld:0.0} | {r.RetainedBytesPerReleasedHold:0} | {r.ReleaseSeconds:0.0} | {r.MaxThreads} |"));
+            }
+
             md.AppendLine();
         }
 

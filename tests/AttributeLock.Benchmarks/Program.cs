@@ -4,6 +4,8 @@
 //   [--quick] [--only calls,paired,contention,herd,allocs,generator] [--artifacts DIR]
 //       Starts a throw-away etcd (tmpfs data dir) unless ETCD_ENDPOINTS is set, runs the sections, prints the
 //       tables and the targets, and writes them to DIR/attributelock-summary.md.
+//   --only scale [--scale-holds 1000,10000,50000] [--scale-seconds 120] [--scale-ttl 10]
+//       N holds kept alive at once by one provider (not in the default set: it takes minutes per size).
 //   --only generator [--warmup-rounds N] [--rounds N]
 //       The generator comparison alone (EtcdLockGenerator against the runtime's LoggerMessage generator, interleaved
 //       rounds after N warm-up rounds; default 35 and 30, quick 10 and 10). It needs no etcd, so none is started.
@@ -101,6 +103,15 @@ try
     {
         Console.WriteLine("== Thundering herd (2 processes x 32 waiters, one key) ==");
         report.Herd = await HerdHarness.RunAsync(BenchEnvironment.Endpoint, waiters: 32, rounds: quick ? 2 : 10);
+    }
+
+    if (sections.Contains("scale"))
+    {
+        int[] sizes = (ArgValue("--scale-holds") ?? (quick ? "1000" : "1000,10000,50000")).Split(',').Select(int.Parse).ToArray();
+        var keep = TimeSpan.FromSeconds(double.Parse(ArgValue("--scale-seconds") ?? (quick ? "20" : "120"), System.Globalization.CultureInfo.InvariantCulture));
+        int ttl = int.Parse(ArgValue("--scale-ttl") ?? "10", System.Globalization.CultureInfo.InvariantCulture);
+        Console.WriteLine($"== Scale of one process ({string.Join(", ", sizes)} holds, TTL {ttl}, kept {keep.TotalSeconds:0} s each) ==");
+        report.Scale = await ScaleHarness.RunAsync(BenchEnvironment.Endpoint, server?.ProcessId, sizes, keep, ttl);
     }
 
     if (sections.Contains("allocs"))

@@ -15,8 +15,7 @@ namespace AttributeLock.Engine;
 /// <para>One stream carries every lease, and etcd answers a stream's renewals one at a time in order: a renewal that
 /// etcd holds (a member cut off from the leader holds each up to its request timeout; the leader holds the renewal of
 /// an expired lease until its revoke commits, and revokes are rate-limited) would hold every lease behind it. So a
-/// sweep every 100 ms fails a stream that owes answers and has answered nothing for <see cref="StuckAfterMs"/> ms, or
-/// whose oldest renewal is older than its lease's TTL (at least 0.5 s, at most the connect timeout). Its unanswered
+/// sweep every 100 ms fails a stream that owes answers and has answered nothing for <see cref="StuckAfterMs"/> ms. Its unanswered
 /// renewals are sent again soon on a fresh stream (perhaps to another member), and the lease whose renewal was at the
 /// head is renewed on a stream of its own per renewal until etcd answers it again, so it cannot hold the fresh shared
 /// stream too. A stream that is slow but answers is left alone: under load, failing it would only send more.</para>
@@ -29,13 +28,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public const int StuckAfterMs = 250;
 
     private static readonly long s_stuckAfter = StuckAfterMs * Stopwatch.Frequency / 1000;
-    private static readonly long s_minHard = Stopwatch.Frequency / 2;
     private static readonly long s_warnEvery = 10 * Stopwatch.Frequency;
 
     private readonly Lease.LeaseClient _client;
     private readonly ILogger _logger;
     private readonly TimeSpan _callTimeout;
-    private readonly long _maxHard;
     private readonly ConcurrentDictionary<long, KeptLease> _leases = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
@@ -52,7 +49,6 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         _client = client;
         _logger = logger;
         _callTimeout = callTimeout;
-        _maxHard = Math.Max(s_minHard, (long)(callTimeout.TotalSeconds * Stopwatch.Frequency));
         using (ExecutionContext.SuppressFlow())
         {
             _sweep = new Timer(static s => ((LeaseKeeper)s!).Sweep(), this, 100, 100);
@@ -208,14 +204,15 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                 continue;
             }
 
+            // Only a stream that answers nothing is failed. One that answers slowly (etcd or this process short of
+            // CPU for the renewals asked) is left alone: sending its renewals again would add to the load; the lag
+            // shows in RenewalLag and holds back new acquires instead.
             long stuck = stream.StuckTicks(now);
-            long age = now - sent;
-            long hard = Math.Clamp(head.TtlSeconds * Stopwatch.Frequency, s_minHard, _maxHard);
-            if (stuck >= s_stuckAfter || age >= hard)
+            if (stuck >= s_stuckAfter)
             {
                 // The head's renewal is the one etcd (or the way to it) holds: renew that lease alone for a while.
                 head.RenewsAlone = true;
-                stream.Fail($"no answer for {Math.Max(stuck, age) * 1000 / Stopwatch.Frequency} ms");
+                stream.Fail($"no answer for {stuck * 1000 / Stopwatch.Frequency} ms (the oldest renewal sent {(now - sent) * 1000 / Stopwatch.Frequency} ms ago)");
             }
         }
     }

@@ -1,0 +1,117 @@
+using System.Diagnostics.Metrics;
+using Etcdserverpb;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace AttributeLock.Tests;
+
+/// <summary>
+/// Past what etcd answers, a provider says so: the renewal lag is published, and new acquires wait, then are refused
+/// with the reason, instead of piling more leases onto renewals that are already late.
+/// </summary>
+[Collection(nameof(LeaseCountingCollection))]
+public sealed class BackPressureTests : EtcdTestBase
+{
+    [Fact]
+    public async Task When_renewals_fall_behind_new_acquires_are_refused_with_the_reason_and_the_lag_is_published()
+    {
+        // etcd's answers to renewals are slowed to about 300 a second on this provider; 1,500 TTL-10 holds want 450.
+        var slow = new SlowKeepAliveAnswers();
+        var provider = NewProvider(o => o.ConnectTimeout = TimeSpan.FromSeconds(2), interceptors: [slow]);
+        double lastLag = 0;
+        long lastKept = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter == provider.Meter && instrument.Name is EtcdLockTelemetry.RenewalLag or EtcdLockTelemetry.KeptLeases)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, _, _) => lastLag = value);
+        listener.SetMeasurementEventCallback<int>((_, value, _, _) => lastKept = value);
+        listener.Start();
+
+        string prefix = UniqueKey("back-pressure");
+        var handles = new List<EtcdLockHandle>();
+        EtcdLockUnavailableException? refused = null;
+        try
+        {
+            for (int i = 0; i < 1500 && refused is null; i += 50)
+            {
+                try
+                {
+                    handles.AddRange(await Task.WhenAll(Enumerable.Range(i, 50).Select(n =>
+                        provider.AcquireAsync($"{prefix}/{n}", new EtcdLockOptions { TtlSeconds = 10 }).AsTask())));
+                }
+                catch (EtcdLockUnavailableException ex)
+                {
+                    refused = ex;
+                }
+            }
+
+            // Renewals start a third of a TTL after the grants and fall behind from then on; once they are a second
+            // behind, the next acquire is refused after waiting one connect timeout.
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            for (int attempt = 0; sw.Elapsed < TimeSpan.FromSeconds(30) && refused is null; attempt++)
+            {
+                await Task.Delay(200);
+                try
+                {
+                    handles.Add(await provider.AcquireAsync($"{prefix}/extra-{attempt}", new EtcdLockOptions { TtlSeconds = 10 }));
+                }
+                catch (EtcdLockUnavailableException ex)
+                {
+                    refused = ex;
+                }
+            }
+
+            listener.RecordObservableInstruments();
+            Console.WriteLine($"{handles.Count} holds taken; refused: {refused?.Message}; lag gauge {lastLag:0} ms, kept-leases gauge {lastKept}");
+            Assert.NotNull(refused);
+            Assert.Contains("ms behind", refused!.Message);
+            Assert.True(refused.IsTransient);
+            Assert.True(lastKept > 0, "the kept-leases gauge was not published");
+            Assert.True(lastLag >= 1000, $"the renewal-lag gauge said {lastLag} ms while acquires were refused for lag");
+        }
+        finally
+        {
+            slow.Stop();
+            await Task.WhenAll(handles.Select(h => h.DisposeAsync().AsTask()));
+        }
+    }
+
+    /// <summary>Hands each keep-alive answer over after a short delay, one at a time: a slow but answering etcd.</summary>
+    private sealed class SlowKeepAliveAnswers : Interceptor
+    {
+        private volatile bool _stopped;
+
+        public void Stop() => _stopped = true;
+
+        public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
+        {
+            var call = continuation(context);
+            if (typeof(TResponse) != typeof(LeaseKeepAliveResponse))
+            {
+                return call;
+            }
+
+            return new AsyncDuplexStreamingCall<TRequest, TResponse>(call.RequestStream, new SlowReader<TResponse>(call.ResponseStream, this), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+        }
+
+        private sealed class SlowReader<T>(IAsyncStreamReader<T> inner, SlowKeepAliveAnswers owner) : IAsyncStreamReader<T>
+        {
+            public T Current => inner.Current;
+
+            public async Task<bool> MoveNext(CancellationToken cancellationToken)
+            {
+                if (!owner._stopped)
+                {
+                    await Task.Delay(3, cancellationToken);
+                }
+
+                return await inner.MoveNext(cancellationToken);
+            }
+        }
+    }
+}
