@@ -1,9 +1,7 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
-using Google.Protobuf;
 
 namespace AttributeLock.Tests;
 
@@ -86,81 +84,5 @@ public abstract class EtcdTestBase : IAsyncLifetime
 
             await Task.Delay(50);
         }
-    }
-}
-
-/// <summary>Writes a provider's log to the console (the test's output), with the milliseconds since it was made.</summary>
-internal sealed class ConsoleLog(Microsoft.Extensions.Logging.LogLevel minimum = Microsoft.Extensions.Logging.LogLevel.Trace) : Microsoft.Extensions.Logging.ILogger
-{
-    private readonly Stopwatch _sw = Stopwatch.StartNew();
-
-    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= minimum;
-
-    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-    {
-        if (IsEnabled(logLevel))
-        {
-            Console.WriteLine($"[{_sw.ElapsedMilliseconds,6} ms] {logLevel}: {formatter(state, exception)}");
-        }
-    }
-}
-
-/// <summary>Counts the measurements of one provider's Meter.</summary>
-public sealed class MeterCounter : IDisposable
-{
-    private readonly MeterListener _listener = new();
-    private long _total;
-    private readonly Dictionary<string, long> _byOutcome = new();
-
-    public MeterCounter(Meter meter, string instrument)
-    {
-        _listener.InstrumentPublished = (i, l) =>
-        {
-            if (ReferenceEquals(i.Meter, meter) && i.Name == instrument)
-            {
-                l.EnableMeasurementEvents(i);
-            }
-        };
-        _listener.SetMeasurementEventCallback<long>((i, value, tags, _) =>
-        {
-            lock (_byOutcome)
-            {
-                _total += value;
-                foreach (var t in tags)
-                {
-                    if (t.Key == "outcome")
-                    {
-                        string k = t.Value?.ToString() ?? "";
-                        _byOutcome[k] = _byOutcome.GetValueOrDefault(k) + value;
-                    }
-                }
-            }
-        });
-        _listener.Start();
-    }
-
-    public long Total { get { lock (_byOutcome) { return _total; } } }
-
-    public long Outcome(string outcome) { lock (_byOutcome) { return _byOutcome.GetValueOrDefault(outcome); } }
-
-    public void Dispose() => _listener.Dispose();
-}
-
-/// <summary>Starts the test worker (a separate OS process).</summary>
-public static class Worker
-{
-    public static Process Start(params string[] args)
-    {
-        string dll = Path.Combine(AppContext.BaseDirectory, "AttributeLock.TestWorker.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        return Process.Start(psi)!;
     }
 }
