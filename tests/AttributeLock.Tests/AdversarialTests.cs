@@ -13,7 +13,7 @@ using Grpc.Core.Interceptors;
 namespace AttributeLock.Tests;
 
 [Collection(nameof(AdversarialCollection))]
-public sealed class AdversarialTests : EtcdTestBase
+public sealed class AdversarialTests : ProviderTestBase
 {
     private const string Prefix = "/attributelock-tests";
 

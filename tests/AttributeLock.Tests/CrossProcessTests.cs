@@ -3,7 +3,7 @@ using Etcdserverpb;
 
 namespace AttributeLock.Tests;
 
-public sealed class CrossProcessTests : EtcdTestBase
+public sealed class CrossProcessTests : ProviderTestBase
 {
     [Fact]
     public async Task Two_processes_with_eight_tasks_each_never_lose_an_increment()

@@ -4,7 +4,7 @@ namespace AttributeLock.Tests;
 
 /// <summary>Compares etcd's lease count before and after; runs alone so other tests' leases do not interfere.</summary>
 [Collection(nameof(LeaseCountingCollection))]
-public sealed class TimeoutAndCancellationTests : EtcdTestBase
+public sealed class TimeoutAndCancellationTests : ProviderTestBase
 {
     [Fact]
     public async Task Timeout_throws_naming_key_holder_and_wait_and_leaves_no_lease()

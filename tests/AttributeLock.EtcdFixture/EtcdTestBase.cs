@@ -1,14 +1,18 @@
 using System.Diagnostics;
-using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
+using Xunit;
 
-namespace AttributeLock.Tests;
+namespace AttributeLock.EtcdFixture;
 
-/// <summary>Gives tests the shared real etcd, providers on it and a plain client to look behind the library's back.</summary>
+/// <summary>
+/// The base of tests on a real etcd: the shared server (<see cref="SharedEtcd"/>), a plain client to look and act behind
+/// the library's back, and disposal of what a test made. Each test project derives its own base from it with the
+/// providers it needs (those may use the product's internals, visible to that project only).
+/// </summary>
 public abstract class EtcdTestBase : IAsyncLifetime
 {
-    private readonly List<EtcdLockProvider> _providers = new();
+    private readonly List<IAsyncDisposable> _disposables = new();
 
     protected string Endpoints { get; private set; } = "";
 
@@ -20,24 +24,22 @@ public abstract class EtcdTestBase : IAsyncLifetime
         Client = new EtcdClient(SharedEtcd.First(Endpoints));
     }
 
+    /// <summary>Disposes what <see cref="Track"/> was given, the last first, then the client.</summary>
     public virtual async Task DisposeAsync()
     {
-        foreach (var p in _providers)
+        for (int i = _disposables.Count - 1; i >= 0; i--)
         {
-            await p.DisposeAsync();
+            await _disposables[i].DisposeAsync();
         }
 
         Client.Dispose();
     }
 
-    protected EtcdLockProvider NewProvider(Action<EtcdLockProviderOptions>? configure = null, Grpc.Core.Interceptors.Interceptor[]? interceptors = null)
+    /// <summary>Disposes <paramref name="disposable"/> at the end of the test.</summary>
+    protected T Track<T>(T disposable) where T : IAsyncDisposable
     {
-        var options = new EtcdLockProviderOptions { Endpoints = { Endpoints }, KeyPrefix = "/attributelock-tests" };
-        configure?.Invoke(options);
-        // Warnings and errors (a renewal that failed, a lost hold and why) go to the test's output, shown when it fails.
-        var p = new EtcdLockProvider(options, new ConsoleLog(Microsoft.Extensions.Logging.LogLevel.Warning), null, interceptors);
-        _providers.Add(p);
-        return p;
+        _disposables.Add(disposable);
+        return disposable;
     }
 
     protected static string UniqueKey(string name) => $"/{name}/{Guid.NewGuid():N}";
@@ -54,22 +56,6 @@ public abstract class EtcdTestBase : IAsyncLifetime
     protected async Task<int> LeaseCountAsync() => (await Client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Count;
 
     protected async Task<HashSet<long>> LeaseIdsAsync() => (await Client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Select(l => l.ID).ToHashSet();
-
-    /// <summary>
-    /// The leases etcd has now that it did not have in <paramref name="before"/>, except the spares the given providers
-    /// keep (granted ahead of time for their next acquire): what an acquire left behind. Empty when nothing leaked.
-    /// </summary>
-    protected async Task<List<long>> LeasesLeftAsync(HashSet<long> before, params EtcdLockProvider[] providers)
-    {
-        HashSet<long> now = await LeaseIdsAsync();
-        now.ExceptWith(before);
-        foreach (EtcdLockProvider p in providers)
-        {
-            now.ExceptWith(p.SpareLeaseIds);
-        }
-
-        return now.ToList();
-    }
 
     /// <summary>Waits for a condition that must become true, failing with <paramref name="what"/> after <paramref name="limit"/>.</summary>
     protected static async Task Eventually(Func<Task<bool>> condition, TimeSpan limit, string what)
