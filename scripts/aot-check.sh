@@ -10,41 +10,25 @@
 # Installs clang and zlib1g-dev (the native linker's needs) with apt-get when they are missing.
 # AOT_CHECK_KEEP=DIR keeps both builds of the consumer (DIR/aot, DIR/jit) for measurements.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root="$AL_ROOT"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 if ! command -v clang >/dev/null 2>&1 || [ ! -f /usr/include/zlib.h ]; then
   echo "aot-check: installing clang and zlib1g-dev (needed to link the native binary)" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "error: clang/zlib1g-dev are missing and this user cannot install them" >&2; exit 1; }
-    SUDO="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq clang zlib1g-dev >/dev/null
+  apt_install clang zlib1g-dev || exit 1
 fi
 
+projects=(AttributeLock AttributeLock.HealthChecks)
 work=$(mktemp -d)
 version="0.1.0-aot.$(date +%s)"
-packages="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
-trap 'rm -rf "$work" "$packages/attributelock/$version" "$packages/attributelock.healthchecks/$version"' EXIT
-dotnet build "$root/generators/AttributeLock.Generators" -c Release -v q -nologo >/dev/null
-for project in AttributeLock AttributeLock.HealthChecks; do
-  dotnet pack "$root/src/$project" -c Release -o "$work/feed" -p:Version="$version" -v q -nologo >/dev/null
-done
+trap 'rm -rf "$work"; forget_packed "$version" "${projects[@]}"' EXIT
+pack_local "$version" "$work/feed" "${projects[@]}"
 echo "aot-check: packed AttributeLock and AttributeLock.HealthChecks $version"
 
 mkdir -p "$work/consumer"
 cd "$work/consumer"
-cat > nuget.config <<XML
-<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <add key="attributelock-local" value="$work/feed" />
-  </packageSources>
-</configuration>
-XML
+local_feed_config "$work/feed"
 cat > Consumer.csproj <<XML
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>

@@ -5,16 +5,13 @@
 # and runs a throw-away consumer that gets the library, its source generator and the other packages from those packages
 # alone (a local folder source), against a real etcd (scripts/with-etcd.sh).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root="$AL_ROOT"
+projects=(AttributeLock AttributeLock.DistributedLock AttributeLock.Testing AttributeLock.HealthChecks)
 work=$(mktemp -d)
-packages="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
-trap 'rm -rf "$work" "$packages/attributelock/$version" "$packages/attributelock.distributedlock/$version" "$packages/attributelock.testing/$version" "$packages/attributelock.healthchecks/$version"' EXIT
 version="0.1.0-check.$(date +%s)"
-dotnet build "$root/generators/AttributeLock.Generators" -c Release -v q -nologo > "$work/build.log" 2>&1 || { cat "$work/build.log" >&2; echo "error: the generator did not build" >&2; exit 1; }
-for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing AttributeLock.HealthChecks; do
-  dotnet pack "$root/src/$p" -c Release -o "$work/feed" -p:Version="$version" -v q -nologo > "$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; echo "error: dotnet pack of $p failed" >&2; exit 1; }
-  [ -f "$work/feed/$p.$version.nupkg" ] || { echo "error: dotnet pack made no $p package" >&2; exit 1; }
-done
+trap 'rm -rf "$work"; forget_packed "$version" "${projects[@]}"' EXIT
+pack_local "$version" "$work/feed" "${projects[@]}"
 pkg="$work/feed/AttributeLock.$version.nupkg"
 unzip -l "$pkg" > "$work/contents.txt"
 grep -q "analyzers/dotnet/cs/AttributeLock.Generators.dll" "$work/contents.txt" || { echo "error: the package lacks the generator under analyzers/dotnet/cs" >&2; exit 1; }
@@ -26,7 +23,7 @@ help_base=$(grep -o 'HelpLinkBase = "[^"]*"' "$root/generators/AttributeLock.Gen
 repo_url="https://github.com/attributelock/attributelock"
 case "$help_base" in "$repo_url"/*) ;; *) echo "error: the diagnostics' help links ($help_base) are not under $repo_url" >&2; exit 1 ;; esac
 [ -f "$root/LICENSE" ] || { echo "error: no LICENSE file at the repository root" >&2; exit 1; }
-for p in AttributeLock AttributeLock.DistributedLock AttributeLock.Testing AttributeLock.HealthChecks; do
+for p in "${projects[@]}"; do
   nupkg="$work/feed/$p.$version.nupkg"
   nuspec=$(unzip -p "$nupkg" "$p.nuspec")
   files=$(unzip -Z1 "$nupkg")
@@ -39,14 +36,7 @@ echo "packages: README, MIT licence, project and repository URL ($repo_url) in a
 
 mkdir -p "$work/consumer"
 cd "$work/consumer"
-cat > nuget.config <<XML
-<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <packageSources>
-    <add key="attributelock-local" value="$work/feed" />
-  </packageSources>
-</configuration>
-XML
+local_feed_config "$work/feed"
 cat > Consumer.csproj <<XML
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>

@@ -6,8 +6,6 @@ using BenchmarkDotNet.Reports;
 
 namespace AttributeLock.Benchmarks;
 
-public sealed record CallFigure(string Method, string Description, double MedianMs, double MeanMs, double P95Ms, long? AllocatedBytes);
-
 /// <summary>Collects every section's figures and prints them with the targets of issue 5.</summary>
 public sealed class BenchReport(bool quick)
 {

@@ -8,45 +8,6 @@ using Microsoft.CodeAnalysis.CSharp;
 
 namespace AttributeLock.Benchmarks;
 
-public sealed record IncrementalRun(string Edit, double Ms, double TrackedMs, IReadOnlyDictionary<string, string> StepReasons, int OutputSteps, int ReEmitted);
-
-/// <summary>One generator's figures over the measured rounds (one value per round).</summary>
-public sealed record GeneratorSeries(string Name, double ColdMs, double[] FullMs, double[] EditedMs, double[] NoEditMs, long[] FullAllocatedBytes, long[] FullAllocatedBytesAllThreads, int GeneratedFiles)
-{
-    public double FullMedianMs => Stats.Percentile(FullMs, 50);
-
-    public double EditedMedianMs => Stats.Percentile(EditedMs, 50);
-
-    public double NoEditMedianMs => Stats.Percentile(NoEditMs, 50);
-
-    /// <summary>Allocation of a full run on the thread that runs the driver (the driver runs generators synchronously).</summary>
-    public long FullAllocatedMedian => (long)Stats.Percentile([.. FullAllocatedBytes.Select(b => (double)b)], 50);
-
-    public long FullAllocatedMedianAllThreads => (long)Stats.Percentile([.. FullAllocatedBytesAllThreads.Select(b => (double)b)], 50);
-}
-
-public sealed record GeneratorResult(
-    int Methods,
-    int WarmupRounds,
-    int Rounds,
-    string LoggerMessageGenerator,
-    GeneratorSeries Ours,
-    GeneratorSeries LoggerMessage,
-    GeneratorSeries OursFloor,
-    GeneratorSeries LoggerMessageFloor,
-    GeneratorSeries OursReplay,
-    GeneratorSeries LoggerMessageReplay,
-    long OursGeneratedChars,
-    long LoggerMessageGeneratedChars,
-    double[] FullRatios,
-    double[] EditedRatios,
-    double[] NoEditRatios,
-    double TrackedMs,
-    IReadOnlyDictionary<string, double> StepMs,
-    IReadOnlyList<IncrementalRun> Incremental,
-    string LoadBefore,
-    string LoadAfter);
-
 /// <summary>
 /// (8) The generator, measured against the runtime's own <c>[LoggerMessage]</c> generator on equivalent input in the
 /// same process: 1,000 attributed methods in 50 files for each. After the warm-up rounds (the first round pays the JIT
@@ -357,43 +318,5 @@ public static class GeneratorBenchmark
 
         sb.AppendLine("}");
         return sb.ToString();
-    }
-}
-
-/// <summary>
-/// A generator that finds the methods with an attribute the way <see cref="EtcdLockGenerator"/> (or the LoggerMessage
-/// generator) does and does nothing else: what Roslyn itself costs to find them, the floor under the real generator.
-/// </summary>
-internal sealed class FindOnlyGenerator(string attributeMetadataName) : IIncrementalGenerator
-{
-    public void Initialize(IncrementalGeneratorInitializationContext context)
-    {
-        IncrementalValuesProvider<string> names = context.SyntaxProvider.ForAttributeWithMetadataName(
-            attributeMetadataName,
-            static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax,
-            static (attributeContext, _) => attributeContext.TargetSymbol.Name);
-        context.RegisterSourceOutput(names.Collect(), static (_, _) => { });
-    }
-}
-
-/// <summary>
-/// Finds the methods like <see cref="FindOnlyGenerator"/>, then adds the given generated files (text built ahead):
-/// Roslyn's cost of taking a generator's output, without the generator's own work.
-/// </summary>
-internal sealed class ReplayGenerator(string attributeMetadataName, (string HintName, Microsoft.CodeAnalysis.Text.SourceText Text)[] outputs) : IIncrementalGenerator
-{
-    public void Initialize(IncrementalGeneratorInitializationContext context)
-    {
-        IncrementalValuesProvider<string> names = context.SyntaxProvider.ForAttributeWithMetadataName(
-            attributeMetadataName,
-            static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax,
-            static (attributeContext, _) => attributeContext.TargetSymbol.Name);
-        context.RegisterSourceOutput(names.Collect(), (spc, _) =>
-        {
-            foreach ((string hintName, Microsoft.CodeAnalysis.Text.SourceText text) in outputs)
-            {
-                spc.AddSource(hintName, text);
-            }
-        });
     }
 }

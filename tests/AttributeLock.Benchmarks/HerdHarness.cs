@@ -4,17 +4,6 @@ using AttributeLock.EtcdFixture;
 
 namespace AttributeLock.Benchmarks;
 
-/// <summary>What one process of the herd did: its acquisitions and the lock transactions its provider sent.</summary>
-public sealed record HerdProcessResult(string Process, long Acquisitions, long Transactions, long Busy, double Seconds);
-
-public sealed record HerdResult(int WaitersPerProcess, int Rounds, IReadOnlyList<HerdProcessResult> Processes, double EtcdTxnDelta)
-{
-    public long Acquisitions => Processes.Sum(p => p.Acquisitions);
-
-    /// <summary>Hand-offs: every acquisition but the first (the key starts free).</summary>
-    public long HandOffs => Math.Max(1, Acquisitions - 1);
-}
-
 /// <summary>
 /// (7) Thundering herd: <c>waiters</c> callers in each of two OS processes (this one and a second copy of this
 /// program in worker mode) on one key. Counts the transactions etcd handled (its /metrics) and those each

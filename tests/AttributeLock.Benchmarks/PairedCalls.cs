@@ -3,13 +3,6 @@ using Google.Protobuf;
 
 namespace AttributeLock.Benchmarks;
 
-public sealed record PairedFigure(string Name, double[] CallMs)
-{
-    public double MedianMs => Stats.Percentile(CallMs, 50);
-
-    public double P99Ms => Stats.Percentile(CallMs, 99);
-}
-
 /// <summary>
 /// One caller, the single-call variants interleaved round-robin (Put, (1), (1r), (2), (2n), (P), Put, (1), ...), each call
 /// timed on its own. BenchmarkDotNet measures one benchmark after the other, so a drift of the machine between them

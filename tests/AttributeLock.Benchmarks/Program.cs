@@ -157,19 +157,3 @@ string? ArgValue(string name)
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
-
-namespace AttributeLock.Benchmarks
-{
-    /// <summary>The etcd the in-process benchmarks talk to (set before BenchmarkDotNet runs them).</summary>
-    public static class BenchEnvironment
-    {
-        private static string? s_endpoint;
-
-        public static string Endpoint
-        {
-            get => s_endpoint ?? Environment.GetEnvironmentVariable("ETCD_ENDPOINTS")?.Split(',')[0].Trim()
-                ?? throw new InvalidOperationException("No etcd endpoint: run the benchmarks through Program (scripts/bench.sh) or set ETCD_ENDPOINTS.");
-            set => s_endpoint = value;
-        }
-    }
-}

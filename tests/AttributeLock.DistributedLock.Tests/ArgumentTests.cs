@@ -3,7 +3,7 @@ using Medallion.Threading;
 namespace AttributeLock.DistributedLock.Tests;
 
 /// <summary>DistributedLock's argument rules: invalid timeouts throw synchronously, before any I/O.</summary>
-public sealed class ArgumentTests : EtcdTestBase
+public sealed class ArgumentTests : DistributedLockTestBase
 {
     public static TheoryData<long> InvalidMilliseconds => new() { -2, -2000, long.MinValue / 10_000, (long)int.MaxValue + 1, (long)int.MaxValue * 1000 };
 

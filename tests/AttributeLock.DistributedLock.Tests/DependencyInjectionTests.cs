@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AttributeLock.DistributedLock.Tests;
 
 /// <summary>AddEtcdDistributedLocks registers DistributedLock's provider over the container's engine.</summary>
-public sealed class DependencyInjectionTests : EtcdTestBase
+public sealed class DependencyInjectionTests : DistributedLockTestBase
 {
     [Fact]
     public async Task The_registered_IDistributedLockProvider_takes_locks_in_etcd()

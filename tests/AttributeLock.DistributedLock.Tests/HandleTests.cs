@@ -5,7 +5,7 @@ using Medallion.Threading;
 namespace AttributeLock.DistributedLock.Tests;
 
 /// <summary>HandleLostToken, dispose and abandonment of handles.</summary>
-public sealed class HandleTests : EtcdTestBase
+public sealed class HandleTests : DistributedLockTestBase
 {
     private static readonly TimeSpan LostLimit = TimeSpan.FromSeconds(15);
 

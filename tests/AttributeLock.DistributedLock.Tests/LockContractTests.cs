@@ -4,7 +4,7 @@ using Medallion.Threading;
 namespace AttributeLock.DistributedLock.Tests;
 
 /// <summary>DistributedLock's lock contract: not reentrant, timeouts, cancellation, sync and async methods, mutual exclusion.</summary>
-public sealed class LockContractTests : EtcdTestBase
+public sealed class LockContractTests : DistributedLockTestBase
 {
     [Fact]
     public async Task Not_reentrant_in_the_same_async_flow()

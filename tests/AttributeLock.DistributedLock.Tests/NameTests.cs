@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AttributeLock.DistributedLock.Tests;
 
 /// <summary>Any name is accepted and maps to its own valid key (the GetSafeName contract).</summary>
-public sealed class NameTests : EtcdTestBase
+public sealed class NameTests : DistributedLockTestBase
 {
     private static readonly UTF8Encoding s_strictUtf8 = new(false, true);
 

@@ -6,16 +6,6 @@ using System.Threading.Channels;
 
 namespace AttributeLock.EtcdFixture;
 
-/// <summary>A direction of the traffic through a <see cref="FaultProxy"/>.</summary>
-public enum Direction
-{
-    /// <summary>From the client that connected to the proxy towards the target (requests).</summary>
-    ClientToTarget = 0,
-
-    /// <summary>From the target back to the client (answers).</summary>
-    TargetToClient = 1,
-}
-
 /// <summary>
 /// A loopback TCP proxy for fault tests: it listens on a free 127.0.0.1 port, forwards every connection to a target
 /// endpoint, and injects network faults at runtime, into the connections already open as well as new ones.

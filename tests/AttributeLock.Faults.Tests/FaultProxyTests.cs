@@ -8,10 +8,6 @@ using Xunit.Abstractions;
 
 namespace AttributeLock.Faults.Tests;
 
-/// <summary>Timing-sensitive fault tests run alone: two cores are shared, and other tests' load would skew the margins.</summary>
-[CollectionDefinition(nameof(ProxyTimingCollection), DisableParallelization = true)]
-public sealed class ProxyTimingCollection;
-
 /// <summary>
 /// The <see cref="FaultProxy"/> itself, with a plain dotnet-etcd client through it to a real etcd. Only lower time
 /// bounds are asserted; the upper ones are gRPC deadlines (a call must fail by its deadline, not hang).

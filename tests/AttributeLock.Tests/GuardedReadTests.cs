@@ -5,7 +5,7 @@ using Grpc.Core.Interceptors;
 namespace AttributeLock.Tests;
 
 /// <summary>The read half of a read-modify-write goes through the holder's provider, with its error mapping.</summary>
-public sealed class GuardedReadTests : EtcdTestBase
+public sealed class GuardedReadTests : ProviderTestBase
 {
     [Fact]
     public async Task GetAsync_reads_a_plain_key_through_the_provider_and_sees_other_writers()

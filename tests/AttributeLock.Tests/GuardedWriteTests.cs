@@ -4,7 +4,7 @@ using Google.Protobuf;
 
 namespace AttributeLock.Tests;
 
-public sealed class GuardedWriteTests : EtcdTestBase
+public sealed class GuardedWriteTests : ProviderTestBase
 {
     [Fact]
     public async Task A_guarded_write_lands_while_held_and_is_refused_after_another_holder_took_the_key()

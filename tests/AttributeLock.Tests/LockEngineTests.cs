@@ -5,7 +5,7 @@ using Grpc.Core.Interceptors;
 
 namespace AttributeLock.Tests;
 
-public sealed class LockEngineTests : EtcdTestBase
+public sealed class LockEngineTests : ProviderTestBase
 {
     [Fact]
     public async Task Acquire_writes_holder_value_and_release_deletes_key_and_lease()

@@ -6,7 +6,7 @@ namespace AttributeLock.Tests;
 
 /// <summary>How loss signals reach holders when many are lost at once and users' callbacks block.</summary>
 [Collection(nameof(LeaseCountingCollection))]
-public sealed class LossSignalTests : EtcdTestBase
+public sealed class LossSignalTests : ProviderTestBase
 {
     [Theory]
     [InlineData(64)]

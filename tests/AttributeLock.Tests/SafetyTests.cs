@@ -14,7 +14,7 @@ namespace AttributeLock.Tests;
 /// Regression tests of the safety issue: each failed on 8eaaa2a. One holder at a time, and a holder who may have
 /// lost the key is told, whatever the calling code does.
 /// </summary>
-public sealed class SafetyTests : EtcdTestBase
+public sealed class SafetyTests : ProviderTestBase
 {
     private static Task<T> Elsewhere<T>(Func<Task<T>> f)
     {

@@ -11,7 +11,7 @@ namespace AttributeLock.Tests;
 /// revoked when idle, lost, too old or at dispose. Each test checks ids (what etcd granted, what each hold got), so
 /// they do not depend on other tests' leases in the shared etcd.
 /// </summary>
-public sealed class SpareLeaseTests : EtcdTestBase
+public sealed class SpareLeaseTests : ProviderTestBase
 {
     /// <summary>Records every lease grant (id, send and answer times) and lock transaction; can delay grants and stop renewals.</summary>
     private sealed class GrantRecorder : Interceptor

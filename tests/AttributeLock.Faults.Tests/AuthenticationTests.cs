@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -85,26 +84,5 @@ public sealed class AuthenticationTests(Xunit.Abstractions.ITestOutputHelper out
 
         Assert.DoesNotContain(Password, good.ToString());
         Assert.DoesNotContain(Password, string.Join("\n", logs.Lines));
-    }
-}
-
-internal sealed class ListLoggerProvider : ILoggerProvider
-{
-    public ConcurrentQueue<string> Lines { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new ListLogger(this);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class ListLogger(ListLoggerProvider owner) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Lines.Enqueue($"{logLevel} {formatter(state, exception)} {exception}");
     }
 }

@@ -1,0 +1,3 @@
+namespace AttributeLock.EndToEnd.Tests;
+
+public sealed record Order(int Id, string CustomerId);

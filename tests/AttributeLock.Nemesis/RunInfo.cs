@@ -1,0 +1,32 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace AttributeLock.Nemesis;
+
+/// <summary>The parameters of a run, for the checker.</summary>
+internal sealed class RunInfo
+{
+    public int Seed { get; set; }
+    public double Minutes { get; set; }
+    public bool Guarded { get; set; }
+    public int Ttl { get; set; }
+    public int Clients { get; set; }
+    public int Callers { get; set; }
+    public List<string> Keys { get; set; } = [];
+    public string FairKey { get; set; } = "";
+    public double FaultPhaseSeconds { get; set; }
+    public double FairnessPhaseSeconds { get; set; }
+    public double FairnessMinShare { get; set; }
+    public string LockPrefix { get; set; } = "";
+    public string CounterPrefix { get; set; } = "";
+    /// <summary>Where idle holders hold their keys (empty in runs before idle holds existed).</summary>
+    public string IdlePrefix { get; set; } = "";
+    public string MarkerPrefix { get; set; } = "";
+    public int IdleHolds { get; set; }
+    public int IdleTtl { get; set; }
+    /// <summary>An idle hold's loss (the event in etcd) must be signalled within this many seconds.</summary>
+    public double IdleSignalBoundSeconds { get; set; }
+    /// <summary>The wall times of the fault phase (unix ms).</summary>
+    public long FaultStartWall { get; set; }
+    public long FaultEndWall { get; set; }
+}
