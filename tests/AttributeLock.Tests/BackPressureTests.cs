@@ -10,7 +10,7 @@ namespace AttributeLock.Tests;
 /// with the reason, instead of piling more leases onto renewals that are already late.
 /// </summary>
 [Collection(nameof(LeaseCountingCollection))]
-public sealed class BackPressureTests : EtcdTestBase
+public sealed class BackPressureTests : ProviderTestBase
 {
     [Fact]
     public async Task When_renewals_fall_behind_new_acquires_are_refused_with_the_reason_and_the_lag_is_published()

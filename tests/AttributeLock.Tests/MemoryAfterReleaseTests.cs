@@ -7,7 +7,7 @@ namespace AttributeLock.Tests;
 /// tokens, even while the released lease's TTL has not passed (a long TTL must not turn into a memory leak under a
 /// steady stream of short holds).
 /// </summary>
-public sealed class MemoryAfterReleaseTests : EtcdTestBase
+public sealed class MemoryAfterReleaseTests : ProviderTestBase
 {
     [Fact]
     public async Task A_released_hold_and_the_callbacks_registered_on_its_tokens_are_not_kept_reachable()
