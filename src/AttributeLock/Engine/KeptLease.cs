@@ -60,6 +60,7 @@ internal sealed class KeptLease
         RenewInterval = Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
         _nextRenewal = grantSentTimestamp + RenewInterval;
         _deadline = grantSentTimestamp + ttlSeconds * Stopwatch.Frequency;
+        _confirmedSent = grantSentTimestamp;
         _grantSent = grantSentTimestamp;
         lock (_gate)
         {
@@ -78,6 +79,15 @@ internal sealed class KeptLease
     /// answers it again (see <see cref="LeaseKeeper"/>).
     /// </summary>
     public volatile bool RenewsAlone;
+
+    // The send time of the last request etcd confirmed (the grant or a renewal); written under _gate, read without it.
+    private long _confirmedSent;
+
+    /// <summary>
+    /// How long past its renewal interval this lease has gone without a confirmed renewal (0 or less while on time).
+    /// Read without the lock, by the keeper's sweep.
+    /// </summary>
+    public long OverdueTicks(long now) => now - Volatile.Read(ref _confirmedSent) - RenewInterval;
 
     /// <summary>Released or lost (read without the lock, by the scheduler's compaction).</summary>
     public bool HasEnded => _ended;
@@ -283,6 +293,11 @@ internal sealed class KeptLease
             if (deadline > _deadline)
             {
                 _deadline = deadline;
+            }
+
+            if (sentTimestamp > _confirmedSent)
+            {
+                Volatile.Write(ref _confirmedSent, sentTimestamp);
             }
 
             _nextRenewal = Math.Max(_nextRenewal, sentTimestamp + RenewInterval);

@@ -43,6 +43,8 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     private long _lastWarned = long.MinValue / 2;
     private bool _disposed;
     private readonly Timer _sweep;
+    // The most overdue kept lease at the last sweep (Stopwatch ticks past its renewal interval; 0 when none is).
+    private long _overdue;
 
     public LeaseKeeper(Lease.LeaseClient client, ILogger logger, TimeSpan callTimeout)
     {
@@ -68,13 +70,15 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public long[] SpareIds => _leases.Values.Where(l => l.IsSpare).Select(l => l.Id).ToArray();
 
     /// <summary>
-    /// How far renewals are behind now: the age of the oldest unanswered renewal on the shared stream, or how late the
-    /// schedule thread runs, whichever is more. Milliseconds when etcd and the machine keep up.
+    /// How far renewals are behind now, the most of: how long past its renewal interval the most overdue lease has gone
+    /// without a confirmed renewal (as of the last sweep), the age of the oldest unanswered renewal on the shared stream,
+    /// and how late the schedule thread runs. 0 or milliseconds when etcd and the machine keep up. The first one is
+    /// what failed streams cannot hide: their renewals are sent again, but the leases stay overdue until answered.
     /// </summary>
     public TimeSpan RenewalLag()
     {
         long now = LeaseClock.GetTimestamp();
-        long lag = LeaseScheduler.LatenessTicks(now);
+        long lag = Math.Max(LeaseScheduler.LatenessTicks(now), Volatile.Read(ref _overdue));
         KeepAliveStream[] streams;
         lock (_gate)
         {
@@ -185,6 +189,15 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     private void Sweep()
     {
+        long now = LeaseClock.GetTimestamp();
+        long overdue = 0;
+        foreach (KeptLease lease in _leases.Values)
+        {
+            overdue = Math.Max(overdue, lease.OverdueTicks(now));
+        }
+
+        Volatile.Write(ref _overdue, overdue);
+
         KeepAliveStream[] streams;
         lock (_gate)
         {
@@ -196,7 +209,6 @@ internal sealed class LeaseKeeper : IAsyncDisposable
             streams = _open.ToArray();
         }
 
-        long now = LeaseClock.GetTimestamp();
         foreach (KeepAliveStream stream in streams)
         {
             if (stream.Oldest() is not (long sent, KeptLease head))
