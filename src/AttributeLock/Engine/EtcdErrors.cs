@@ -105,7 +105,7 @@ internal static class EtcdErrors
         if (problem is not null)
         {
             Exception last = ex is AggregateException both ? both.InnerExceptions[1] : ex;
-            string cause = last is RpcException r0 ? $"{r0.StatusCode}: {r0.Status.Detail}" : $"{last.GetType().Name}: {last.Message}";
+            string cause = Brief(last);
             return new EtcdLockUnavailableException(
                 fullKey,
                 $"etcd ({endpoints}) could not be reached for {what} for lock '{fullKey}': {problem}. This will not succeed on retry until the configuration is fixed: {cause}",
@@ -120,6 +120,9 @@ internal static class EtcdErrors
             ex,
             isTransient: true);
     }
+
+    /// <summary>A failure in one line: a gRPC status and its detail, or an exception's type and message.</summary>
+    public static string Brief(Exception ex) => ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : $"{ex.GetType().Name}: {ex.Message}";
 
     private static string Describe(RpcException ex) => ex.StatusCode switch
     {

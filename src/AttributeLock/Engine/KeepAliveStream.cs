@@ -60,29 +60,6 @@ internal sealed class KeepAliveStream
         }
     }
 
-    /// <summary>How many renewals sent on this stream are still unanswered.</summary>
-    public int PendingCount
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _pendingCount;
-            }
-        }
-    }
-
-    public bool IsFailed
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _failed;
-            }
-        }
-    }
-
     /// <summary>Queues a renewal of <paramref name="lease"/> sent at <paramref name="sent"/>.</summary>
     /// <returns><c>false</c> when the stream has failed: nothing was queued, the caller sends it elsewhere.</returns>
     public bool TrySend(KeptLease lease, long sent)
@@ -119,8 +96,12 @@ internal sealed class KeepAliveStream
         return true;
     }
 
-    /// <summary>The oldest unanswered renewal on this stream: its send time and its lease; <c>null</c> when none.</summary>
-    public (long Sent, KeptLease Lease)? Oldest()
+    /// <summary>
+    /// The oldest renewal this stream still owes an answer to (its send time and its lease), and how long the stream has
+    /// owed answers without answering anything; <c>null</c> when it owes nothing. A slow stream that keeps answering
+    /// is not stuck; one whose oldest renewal and last answer are both long ago is.
+    /// </summary>
+    public (long Sent, KeptLease Lease, long StuckTicks)? Owed(long now)
     {
         lock (_gate)
         {
@@ -128,36 +109,13 @@ internal sealed class KeepAliveStream
             {
                 if (!p.Done)
                 {
-                    return (p.Sent, p.Lease);
+                    return (p.Sent, p.Lease, now - Math.Max(_lastProgress, p.Sent));
                 }
 
                 _order.Dequeue();
             }
 
             return null;
-        }
-    }
-
-    /// <summary>
-    /// How long this stream has owed an answer without answering anything (0 when it owes nothing). A slow stream that
-    /// keeps answering is not stuck; one whose oldest renewal and last answer are both long ago is.
-    /// </summary>
-    public long StuckTicks(long now)
-    {
-        lock (_gate)
-        {
-            if (_pendingCount == 0 || _failed)
-            {
-                return 0;
-            }
-
-            while (_order.TryPeek(out Pending? p) && p.Done)
-            {
-                _order.Dequeue();
-            }
-
-            long oldest = _order.TryPeek(out Pending? first) ? first.Sent : now;
-            return now - Math.Max(_lastProgress, oldest);
         }
     }
 
@@ -200,8 +158,6 @@ internal sealed class KeepAliveStream
         _onFailed(this, reason, failed.Count);
     }
 
-    private static string Describe(Exception ex) => ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message;
-
     private async Task WriteLoopAsync()
     {
         try
@@ -219,7 +175,7 @@ internal sealed class KeepAliveStream
         }
         catch (Exception ex)
         {
-            Fail("sending a renewal failed: " + Describe(ex));
+            Fail("sending a renewal failed: " + EtcdErrors.Brief(ex));
         }
     }
 
@@ -257,7 +213,7 @@ internal sealed class KeepAliveStream
         }
         catch (Exception ex)
         {
-            reason = Describe(ex);
+            reason = EtcdErrors.Brief(ex);
         }
 
         Fail(reason);

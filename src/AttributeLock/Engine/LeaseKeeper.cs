@@ -36,15 +36,14 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     private readonly ConcurrentDictionary<long, KeptLease> _leases = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
-    // Under _gate: the stream new renewals go to (null: the next renewal opens one), the open streams, and when a
-    // stream failure was last logged at Warning.
+    // Under _gate: the stream new renewals go to, while it has not failed (null: the next renewal opens one), and when
+    // a stream failure was last logged at Warning.
     private KeepAliveStream? _current;
-    private readonly List<KeepAliveStream> _open = new(); // the current stream, while it has not failed
     private long _lastWarned = long.MinValue / 2;
     private bool _disposed;
     private readonly Timer _sweep;
-    // The most overdue kept lease at the last sweep (Stopwatch ticks past its renewal interval; 0 when none is).
-    private long _overdue;
+    // How far renewals were behind at the last sweep, in Stopwatch ticks (see RenewalLag).
+    private long _lag;
 
     public LeaseKeeper(Lease.LeaseClient client, ILogger logger, TimeSpan callTimeout)
     {
@@ -70,31 +69,13 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public long[] SpareIds => _leases.Values.Where(l => l.IsSpare).Select(l => l.Id).ToArray();
 
     /// <summary>
-    /// How far renewals are behind now, the most of: how long past its renewal interval the most overdue lease has gone
-    /// without a confirmed renewal (as of the last sweep), the age of the oldest unanswered renewal on the shared stream,
-    /// and how late the schedule thread runs. 0 or milliseconds when etcd and the machine keep up. The first one is
-    /// what failed streams cannot hide: their renewals are sent again, but the leases stay overdue until answered.
+    /// How far renewals are behind, as of the last sweep (at most 100 ms ago), the most of: how long past its renewal
+    /// interval the most overdue lease has gone without a confirmed renewal, the age of the oldest unanswered renewal on
+    /// the shared stream, and how late the schedule thread runs. 0 or milliseconds when etcd and the machine keep up.
+    /// The first one is what failed streams cannot hide: their renewals are sent again, but the leases stay overdue
+    /// until answered. Read on every acquire, so it is one field, computed by the sweep.
     /// </summary>
-    public TimeSpan RenewalLag()
-    {
-        long now = LeaseClock.GetTimestamp();
-        long lag = Math.Max(LeaseScheduler.LatenessTicks(now), Volatile.Read(ref _overdue));
-        KeepAliveStream[] streams;
-        lock (_gate)
-        {
-            streams = _open.ToArray();
-        }
-
-        foreach (KeepAliveStream stream in streams)
-        {
-            if (stream.Oldest() is (long sent, _))
-            {
-                lag = Math.Max(lag, now - sent);
-            }
-        }
-
-        return TimeSpan.FromSeconds(lag / (double)Stopwatch.Frequency);
-    }
+    public TimeSpan RenewalLag() => TimeSpan.FromSeconds(Volatile.Read(ref _lag) / (double)Stopwatch.Frequency);
 
     public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
@@ -125,7 +106,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                     break;
                 }
 
-                stream = _current ??= Open();
+                stream = _current ??= new KeepAliveStream(_client, _stop.Token, OnStreamFailed);
             }
 
             if (stream.TrySend(lease, sent))
@@ -145,20 +126,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         lease.OnRenewalFailed();
     }
 
-    private KeepAliveStream Open()
-    {
-        // Under _gate.
-        var stream = new KeepAliveStream(_client, _stop.Token, OnStreamFailed);
-        _open.Add(stream);
-        return stream;
-    }
-
     private void OnStreamFailed(KeepAliveStream stream, string reason, int pending)
     {
         bool warn;
         lock (_gate)
         {
-            _open.Remove(stream);
             if (_current == stream)
             {
                 _current = null;
@@ -190,36 +162,25 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     private void Sweep()
     {
         long now = LeaseClock.GetTimestamp();
-        long overdue = 0;
-        foreach (KeptLease lease in _leases.Values)
+        long lag = LeaseScheduler.LatenessTicks(now);
+        foreach (KeyValuePair<long, KeptLease> kept in _leases) // enumerating the pairs copies nothing (Values would)
         {
-            overdue = Math.Max(overdue, lease.OverdueTicks(now));
+            lag = Math.Max(lag, kept.Value.OverdueTicks(now));
         }
 
-        Volatile.Write(ref _overdue, overdue);
-
-        KeepAliveStream[] streams;
+        KeepAliveStream? stream;
         lock (_gate)
         {
-            if (_disposed || _open.Count == 0)
-            {
-                return;
-            }
-
-            streams = _open.ToArray();
+            stream = _disposed ? null : _current;
         }
 
-        foreach (KeepAliveStream stream in streams)
+        if (stream?.Owed(now) is (long sent, KeptLease head, long stuck))
         {
-            if (stream.Oldest() is not (long sent, KeptLease head))
-            {
-                continue;
-            }
+            lag = Math.Max(lag, now - sent);
 
             // Only a stream that answers nothing is failed. One that answers slowly (etcd or this process short of
             // CPU for the renewals asked) is left alone: sending its renewals again would add to the load; the lag
             // shows in RenewalLag and holds back new acquires instead.
-            long stuck = stream.StuckTicks(now);
             if (stuck >= s_stuckAfter)
             {
                 // The head's renewal is the one etcd (or the way to it) holds: renew that lease alone for a while.
@@ -227,6 +188,8 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                 stream.Fail($"no answer for {stuck * 1000 / Stopwatch.Frequency} ms (the oldest renewal sent {(now - sent) * 1000 / Stopwatch.Frequency} ms ago)");
             }
         }
+
+        Volatile.Write(ref _lag, Math.Max(0, lag));
     }
 
     /// <summary>
@@ -256,12 +219,11 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        KeepAliveStream[] streams;
+        KeepAliveStream? stream;
         lock (_gate)
         {
             _disposed = true;
-            streams = _open.ToArray();
-            _open.Clear();
+            stream = _current;
             _current = null;
         }
 
@@ -272,10 +234,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
             lease.Retire();
         }
 
-        foreach (KeepAliveStream stream in streams)
-        {
-            stream.Fail("the provider is disposed");
-        }
+        stream?.Fail("the provider is disposed");
 
         _leases.Clear();
         return ValueTask.CompletedTask;

@@ -76,18 +76,6 @@ internal static class LeaseScheduler
         }
     }
 
-    /// <summary>How many entries are queued (live and stale); for the probe.</summary>
-    public static int QueuedCount
-    {
-        get
-        {
-            lock (s_gate)
-            {
-                return s_queue.Count;
-            }
-        }
-    }
-
     private static void Run()
     {
         var due = new List<(KeptLease Lease, long Due)>();
