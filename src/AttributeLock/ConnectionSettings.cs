@@ -44,6 +44,13 @@ internal static class ConnectionSettings
             channel.HttpHandler = handler;
             if (diagnostics is not null)
             {
+                // Only a TLS handshake fails inside a request (a host DNS does not know fails in the connection layer,
+                // which logs it): plain-text channels skip the observing handler and its state machine per request.
+                if (https)
+                {
+                    channel.HttpHandler = diagnostics.Observe(handler);
+                }
+
                 channel.LoggerFactory = diagnostics;
             }
         };
