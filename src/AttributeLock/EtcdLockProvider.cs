@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using AttributeLock.Engine;
+using AttributeLock.Engine.Session;
 using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;

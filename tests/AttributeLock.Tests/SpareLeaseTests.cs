@@ -404,8 +404,8 @@ public sealed class SpareLeaseTests : ProviderTestBase
 
         await Eventually(() => Task.FromResult(provider.InFlightCount == 0), TimeSpan.FromSeconds(10), "refills and revokes done");
         Console.WriteLine($"20 acquires with 20 TTLs: {recorder.SentIds.Count} grants, {provider.SpareLeaseCount} spares kept");
-        Assert.Equal(AttributeLock.Engine.SpareLeases.MaxTtls, provider.SpareLeaseCount);
-        Assert.Equal(20 + AttributeLock.Engine.SpareLeases.MaxTtls, recorder.SentIds.Count);
+        Assert.Equal(AttributeLock.Engine.Session.SpareLeases.MaxTtls, provider.SpareLeaseCount);
+        Assert.Equal(20 + AttributeLock.Engine.Session.SpareLeases.MaxTtls, recorder.SentIds.Count);
         await provider.DisposeAsync();
         foreach (long id in recorder.SentIds)
         {
@@ -417,21 +417,21 @@ public sealed class SpareLeaseTests : ProviderTestBase
     public async Task A_TTL_value_untaken_for_longer_than_its_TTL_gives_its_spare_slot_to_a_new_value()
     {
         var provider = NewProvider();
-        for (int ttl = 2; ttl < 2 + AttributeLock.Engine.SpareLeases.MaxTtls; ttl++)
+        for (int ttl = 2; ttl < 2 + AttributeLock.Engine.Session.SpareLeases.MaxTtls; ttl++)
         {
             await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(ttl))).DisposeAsync();
         }
 
-        await Eventually(() => Task.FromResult(provider.SpareLeaseCount == AttributeLock.Engine.SpareLeases.MaxTtls), TimeSpan.FromSeconds(10), "a spare for each TTL");
+        await Eventually(() => Task.FromResult(provider.SpareLeaseCount == AttributeLock.Engine.Session.SpareLeases.MaxTtls), TimeSpan.FromSeconds(10), "a spare for each TTL");
         Dictionary<long, long> grantedTtlOf = await GrantedTtlsAsync(provider.SpareLeaseIds);
         long oldest = grantedTtlOf.Single(p => p.Value == 2).Key;
 
         // Every slot has now gone more than its TTL untaken (the spares themselves are renewed): a new TTL value gets
         // the slot taken least recently, the TTL-2 one, whose spare is revoked.
-        await Task.Delay(TimeSpan.FromSeconds(2 + AttributeLock.Engine.SpareLeases.MaxTtls));
+        await Task.Delay(TimeSpan.FromSeconds(2 + AttributeLock.Engine.Session.SpareLeases.MaxTtls));
         await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(30))).DisposeAsync();
         await Eventually(async () => (await GrantedTtlsAsync(provider.SpareLeaseIds)).ContainsValue(30), TimeSpan.FromSeconds(10), "a spare for the new TTL value");
-        Assert.Equal(AttributeLock.Engine.SpareLeases.MaxTtls, provider.SpareLeaseCount);
+        Assert.Equal(AttributeLock.Engine.Session.SpareLeases.MaxTtls, provider.SpareLeaseCount);
         Assert.DoesNotContain(oldest, provider.SpareLeaseIds);
         await Eventually(async () => await LeaseTtlAsync(oldest) == -1, TimeSpan.FromSeconds(10), "the evicted spare revoked");
     }

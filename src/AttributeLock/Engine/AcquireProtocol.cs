@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AttributeLock.Engine.Session;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AttributeLock.Engine.Session;
 
 namespace AttributeLock.Engine;
 

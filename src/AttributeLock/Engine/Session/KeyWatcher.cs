@@ -3,7 +3,7 @@ using Etcdserverpb;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// Checks that the keys of this provider's holds are still theirs, by two independent means: one multiplexed watch

@@ -4,7 +4,7 @@ using Etcdserverpb;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// Keeps this provider's leases alive. Each lease schedules its own renewals and watches its own deadline

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// Leases granted ahead of need, so that an uncontended acquire sends its lock transaction at once instead of waiting

@@ -1,4 +1,4 @@
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// One async gate per key inside a provider: callers of one process queue here, so only one of them at a time talks

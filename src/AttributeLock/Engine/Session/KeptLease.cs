@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// One lease granted by this process: its client-side deadline, watched from the moment the grant was sent, and its
