@@ -56,11 +56,18 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     }
 
     /// <summary>Creates a provider whose gRPC calls pass through <paramref name="interceptors"/> (tests inject faults here).</summary>
-    internal EtcdLockProvider(EtcdLockProviderOptions options, ILogger? logger, IMeterFactory? meterFactory, Grpc.Core.Interceptors.Interceptor[]? interceptors)
+    /// <param name="options">As in the public constructor.</param>
+    /// <param name="logger">As in the public constructor.</param>
+    /// <param name="meterFactory">As in the public constructor.</param>
+    /// <param name="interceptors">The gRPC interceptors every call passes through.</param>
+    /// <param name="tune">Changes the engine's settings derived from <paramref name="options"/> (tests shorten intervals).</param>
+    internal EtcdLockProvider(EtcdLockProviderOptions options, ILogger? logger, IMeterFactory? meterFactory, Grpc.Core.Interceptors.Interceptor[]? interceptors, Func<EngineSettings, EngineSettings>? tune = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
+        EngineSettings settings = EngineSettings.From(options, nameof(EtcdLockProvider));
+        Settings = tune is null ? settings : tune(settings);
         Logger = logger ?? NullLogger.Instance;
         bool tls = options.TlsCaCertificatePath is not null;
         _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
@@ -81,7 +88,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         HolderBytes = ByteString.CopyFromUtf8(HolderId);
         _localHolder = HolderId + " (a caller in this process)";
         _protocol = new AcquireProtocol(this);
-        Spares = new SpareLeases(this, options.SpareLeases);
+        Spares = new SpareLeases(this, Settings);
     }
 
     /// <summary>
@@ -90,8 +97,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// </summary>
     public string HolderId { get; }
 
-    /// <summary>How often a waiter re-reads the key while its watch is quiet, to survive a stalled watch stream.</summary>
-    internal TimeSpan WatchRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+    internal EngineSettings Settings { get; }
 
     internal Meter Meter => Metrics.Meter;
 

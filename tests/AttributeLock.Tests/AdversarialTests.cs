@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
+using AttributeLock.Engine.Session;
 using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -34,7 +35,10 @@ public sealed class AdversarialTests : ProviderTestBase
     private static EtcdLockProvider PrivateProvider(EtcdServer server, params Interceptor[] interceptors) => PrivateProvider(server, TimeSpan.FromSeconds(5), interceptors);
 
     private static EtcdLockProvider PrivateProvider(EtcdServer server, TimeSpan connectTimeout, params Interceptor[] interceptors) =>
-        new(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = connectTimeout }, Environment.GetEnvironmentVariable("ADV_LOG") is null ? null : new ConsoleLog(), null, interceptors.Length == 0 ? null : interceptors);
+        PrivateProvider(server, connectTimeout, null, interceptors);
+
+    private static EtcdLockProvider PrivateProvider(EtcdServer server, TimeSpan connectTimeout, Func<EngineSettings, EngineSettings>? tune, params Interceptor[] interceptors) =>
+        new(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = connectTimeout }, Environment.GetEnvironmentVariable("ADV_LOG") is null ? null : new ConsoleLog(), null, interceptors.Length == 0 ? null : interceptors, tune);
 
     private static async Task PrintWatchMetrics(EtcdServer server, string when)
     {
@@ -371,8 +375,7 @@ public sealed class AdversarialTests : ProviderTestBase
         await AssertNoUnobservedTaskExceptionAsync(async () =>
         {
             var holder = NewProvider();
-            var waiter = NewProvider();
-            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(100);
+            var waiter = NewProvider(tune: s => s with { WatchRecheckInterval = TimeSpan.FromMilliseconds(100) });
             string key = UniqueKey("adv-unobserved");
             await using EtcdLockHandle held = await holder.AcquireAsync(key);
             for (int i = 0; i < 10; i++)
@@ -416,8 +419,7 @@ public sealed class AdversarialTests : ProviderTestBase
                 }
             });
             await using var holder = PrivateProvider(server);
-            await using var waiter = PrivateProvider(server, TimeSpan.FromSeconds(1), pauseOnWatch);
-            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(200);
+            await using var waiter = PrivateProvider(server, TimeSpan.FromSeconds(1), s => s with { WatchRecheckInterval = TimeSpan.FromMilliseconds(200) }, pauseOnWatch);
             EtcdLockHandle held = await holder.AcquireAsync("/unanswered-watch", new EtcdLockOptions { TtlSeconds = 30 });
             Task<EtcdLockHandle> waiting = waiter.AcquireAsync("/unanswered-watch", new EtcdLockOptions { TtlSeconds = 30, WaitTimeout = TimeSpan.FromMinutes(1) }).AsTask();
             await Task.Delay(3000);

@@ -1,3 +1,4 @@
+using AttributeLock.Engine.Session;
 using AttributeLock.EtcdFixture;
 
 namespace AttributeLock.Tests;
@@ -8,12 +9,12 @@ namespace AttributeLock.Tests;
 /// </summary>
 public abstract class ProviderTestBase : EtcdTestBase
 {
-    protected EtcdLockProvider NewProvider(Action<EtcdLockProviderOptions>? configure = null, Grpc.Core.Interceptors.Interceptor[]? interceptors = null)
+    internal EtcdLockProvider NewProvider(Action<EtcdLockProviderOptions>? configure = null, Grpc.Core.Interceptors.Interceptor[]? interceptors = null, Func<EngineSettings, EngineSettings>? tune = null)
     {
         var options = new EtcdLockProviderOptions { Endpoints = { Endpoints }, KeyPrefix = "/attributelock-tests" };
         configure?.Invoke(options);
         // Warnings and errors (a renewal that failed, a lost hold and why) go to the test's output, shown when it fails.
-        var p = new EtcdLockProvider(options, new ConsoleLog(Microsoft.Extensions.Logging.LogLevel.Warning), null, interceptors);
+        var p = new EtcdLockProvider(options, new ConsoleLog(Microsoft.Extensions.Logging.LogLevel.Warning), null, interceptors, tune);
         return Track(p);
     }
 

@@ -239,8 +239,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
     [Fact]
     public async Task An_idle_spare_is_revoked_after_the_idle_period_and_not_replaced()
     {
-        var provider = NewProvider();
-        provider.Spares.IdleTimeoutOverride = TimeSpan.FromSeconds(2);
+        var provider = NewProvider(tune: s => s with { SpareIdleTimeout = TimeSpan.FromSeconds(2) });
         string key = UniqueKey("spare-idle");
         await (await provider.AcquireAsync(key, Ttl(3))).DisposeAsync();
         long spare = await SpareAsync(provider);

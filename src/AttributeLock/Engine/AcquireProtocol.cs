@@ -313,7 +313,7 @@ internal sealed class AcquireProtocol
             while (true)
             {
                 next ??= call.ResponseStream.MoveNext(callCts.Token);
-                Task finished = await Task.WhenAny(next, Task.Delay(_provider.WatchRecheckInterval, token)).ConfigureAwait(false);
+                Task finished = await Task.WhenAny(next, Task.Delay(_provider.Settings.WatchRecheckInterval, token)).ConfigureAwait(false);
                 token.ThrowIfCancellationRequested();
                 if (finished != next)
                 {

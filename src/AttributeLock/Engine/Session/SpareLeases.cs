@@ -32,20 +32,19 @@ internal sealed class SpareLeases
 {
     private readonly EtcdLockProvider _provider;
     private readonly bool _enabled;
+    private readonly TimeSpan? _idleTimeout;
     // A slot exists while its TTL has a spare pooled or being granted (it is removed when it empties), and at most
     // MaxTtls exist: a process computing many different TTLs keeps a few spares, not one per value.
     private readonly Dictionary<int, Slot> _slots = new();
     internal const int MaxTtls = 4;
     private bool _disposed;
 
-    public SpareLeases(EtcdLockProvider provider, bool enabled)
+    public SpareLeases(EtcdLockProvider provider, EngineSettings settings)
     {
         _provider = provider;
-        _enabled = enabled;
+        _enabled = settings.SpareLeases;
+        _idleTimeout = settings.SpareIdleTimeout;
     }
-
-    /// <summary>Tests shorten the idle period; <c>null</c>: max(2 × TTL, 30 s).</summary>
-    internal TimeSpan? IdleTimeoutOverride { get; set; }
 
     private sealed class Slot
     {
@@ -118,9 +117,9 @@ internal sealed class SpareLeases
         }
     }
 
-    /// <summary>How long a spare may stay untaken: max(2 × TTL, 30 s).</summary>
+    /// <summary>How long a spare may stay untaken: max(2 × TTL, 30 s), unless the settings say otherwise.</summary>
     public TimeSpan IdleTimeout(int ttlSeconds) =>
-        IdleTimeoutOverride ?? TimeSpan.FromSeconds(Math.Max(2L * ttlSeconds, 30L));
+        _idleTimeout ?? TimeSpan.FromSeconds(Math.Max(2L * ttlSeconds, 30L));
 
     /// <summary>
     /// Takes the spare for <paramref name="ttlSeconds"/> if there is a usable one, and starts a refill in the background
