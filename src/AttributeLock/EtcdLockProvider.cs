@@ -2,11 +2,9 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using AttributeLock.Engine;
 using AttributeLock.Engine.Session;
-using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,14 +22,10 @@ namespace AttributeLock;
 /// </remarks>
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {
-    private static long s_providerCount;
-
     private readonly EtcdLockProviderOptions _options;
-    private readonly EtcdClient _client;
+    private readonly EtcdConnection _connection;
     private readonly AcquireProtocol _protocol;
     private readonly KeyWatcher _watcher;
-    private readonly string _endpoints;
-    private readonly CancellationTokenSource _stop = new();
     // Open holds, so that dispose can tell them; guarded by itself together with _disposed and _inFlight.
     private readonly HashSet<LockHold> _holds = new();
     private bool _disposed;
@@ -43,8 +37,6 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private int _outageQuietFailures;
     // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
     private readonly string _localHolder;
-    // The last configuration mistake the channel met while connecting, for requests that end without a cause.
-    private readonly ConnectionDiagnostics _diagnostics = new();
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -68,24 +60,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         _options = options;
         EngineSettings settings = EngineSettings.From(options, nameof(EtcdLockProvider));
         Settings = tune is null ? settings : tune(settings);
-        Logger = logger ?? NullLogger.Instance;
-        bool tls = options.TlsCaCertificatePath is not null;
-        _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
-        string[] hosts = _endpoints.Split(',').Select(e => new Uri(e).Host).ToArray();
-        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts, _diagnostics);
-        _client = options.Username is null
-            ? new EtcdClient(_endpoints, serverName: hosts[0], configureChannelOptions: channel, interceptors: interceptors)
-            : new EtcdClient(_endpoints, options.Username, options.Password ?? "", serverName: hosts[0], configureChannelOptions: channel);
-        var connection = _client.GetConnection();
-        Kv = connection.KVClient;
-        Leases = connection.LeaseClient;
-        Watches = connection.WatchClient;
+        _connection = new EtcdConnection(options, Settings, logger ?? NullLogger.Instance, meterFactory, interceptors);
         Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
         _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions, options.ConnectTimeout);
-        Metrics = new LockMetrics(meterFactory);
         Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
-        HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
-        HolderBytes = ByteString.CopyFromUtf8(HolderId);
         _localHolder = HolderId + " (a caller in this process)";
         _protocol = new AcquireProtocol(this);
         Spares = new SpareLeases(this, Settings);
@@ -95,7 +73,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// Who this provider is, as written into the value of every key it holds: host name, process id and a
     /// per-provider id.
     /// </summary>
-    public string HolderId { get; }
+    public string HolderId => _connection.HolderId;
 
     internal EngineSettings Settings { get; }
 
@@ -129,18 +107,18 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal int WatchedKeyCount => _watcher.Count;
 
-    internal ILogger Logger { get; }
-    internal KV.KVClient Kv { get; }
-    internal Lease.LeaseClient Leases { get; }
-    internal Watch.WatchClient Watches { get; }
+    internal ILogger Logger => _connection.Logger;
+    internal KV.KVClient Kv => _connection.Kv;
+    internal Lease.LeaseClient Leases => _connection.Leases;
+    internal Watch.WatchClient Watches => _connection.Watches;
     internal LeaseKeeper Keeper { get; }
     internal LocalGates Gates { get; } = new();
-    internal LockMetrics Metrics { get; }
-    internal ByteString HolderBytes { get; }
+    internal LockMetrics Metrics => _connection.Metrics;
+    internal ByteString HolderBytes => _connection.HolderBytes;
 
     /// <summary>Whether a full key is a lock key this provider holds now (guarded writes may not write it).</summary>
     internal bool IsLockKeyHere(string fullKey) => Gates.HolderOf(fullKey) is not null;
-    internal CancellationToken StopToken => _stop.Token;
+    internal CancellationToken StopToken => _connection.StopToken;
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
@@ -470,16 +448,13 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal void OnLostCallbackFailed(LockHold hold, string what, Exception ex) => Log.LostCallbackFailed(Logger, ex, hold.Key, what);
 
-    internal CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
+    internal CallOptions CallOptions() => _connection.CallOptions();
 
-    internal CallOptions CallOptions(CancellationToken cancellationToken) => new(deadline: DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
+    internal CallOptions CallOptions(CancellationToken cancellationToken) => _connection.CallOptions(cancellationToken);
 
-    /// <summary>Call options with a deadline shared by several requests (an acquire's first grant and transaction).</summary>
-    internal CallOptions CallOptions(CancellationToken cancellationToken, DateTime? deadline) =>
-        new(deadline: deadline ?? DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
+    internal CallOptions CallOptions(CancellationToken cancellationToken, DateTime? deadline) => _connection.CallOptions(cancellationToken, deadline);
 
-    /// <summary>The deadline of an acquire's first attempt: its grant and transaction together get one request timeout.</summary>
-    internal DateTime FirstAttemptDeadline() => DateTime.UtcNow + _options.ConnectTimeout;
+    internal DateTime FirstAttemptDeadline() => _connection.FirstAttemptDeadline();
 
     /// <summary>
     /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or
@@ -685,8 +660,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     // raised TTL up to this bound is taken as etcd's doing when a retried grant is recognised as ours.
     private const long RaisedTtlBoundSeconds = 10;
 
-    internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
-        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex, _diagnostics.RecentProblem(_options.ConnectTimeout + TimeSpan.FromSeconds(1)));
+    internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) => _connection.Unavailable(fullKey, what, ex);
 
     /// <summary>
     /// The checks <c>AddEtcdLocks</c> runs at host start, for a provider built directly: all mistakes in one message,
@@ -709,20 +683,6 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             EtcdLockProviderOptionsValidator.FailureKind.OutOfRange => new ArgumentOutOfRangeException(nameof(options), message),
             _ => new ArgumentException(message, nameof(options)),
         };
-    }
-
-    internal static string NormalizeEndpoints(IEnumerable<string> endpoints, string defaultScheme = "http://")
-    {
-        var list = endpoints
-            .SelectMany(e => (e ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(e => e.Contains("://", StringComparison.Ordinal) ? e : defaultScheme + e)
-            .ToList();
-        if (list.Count == 0)
-        {
-            throw new InvalidOperationException("No etcd endpoint is configured (EtcdLockProviderOptions.Endpoints is empty).");
-        }
-
-        return string.Join(",", list);
     }
 
     /// <summary>
@@ -749,7 +709,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             open = _holds.ToArray();
         }
 
-        _stop.Cancel();
+        _connection.Stop();
         // Before the in-flight count is read below: the spares' revokes are counted, and refills still in flight
         // revoke what they grant from now on.
         Spares.Dispose();
@@ -778,8 +738,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         await drained.WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _watcher.DisposeAsync().ConfigureAwait(false);
         await Keeper.DisposeAsync().ConfigureAwait(false);
-        _client.Dispose();
-        Metrics.Dispose();
+        _connection.Dispose();
 
         TimeSpan Remaining()
         {
