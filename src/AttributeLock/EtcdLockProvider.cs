@@ -26,15 +26,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private readonly EtcdConnection _connection;
     private readonly AcquireProtocol _protocol;
     private readonly KeyWatcher _watcher;
-    // Open holds, so that dispose can tell them; guarded by itself together with _disposed and _inFlight.
-    private readonly HashSet<LockHold> _holds = new();
-    private bool _disposed;
-    private int _inFlight;
-    private TaskCompletionSource? _drained;
-    // Outage logging: when the first failed revoke of the current outage was warned about (0: none), and how many
-    // failures were logged at Debug since.
-    private long _outageStarted;
-    private int _outageQuietFailures;
+    private readonly SessionWork _work;
     // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
     private readonly string _localHolder;
 
@@ -61,6 +53,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         EngineSettings settings = EngineSettings.From(options, nameof(EtcdLockProvider));
         Settings = tune is null ? settings : tune(settings);
         _connection = new EtcdConnection(options, Settings, logger ?? NullLogger.Instance, meterFactory, interceptors);
+        _work = new SessionWork(_connection.Logger, Settings.OwnerName);
         Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
         _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions, options.ConnectTimeout);
         Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
@@ -94,16 +87,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal SpareLeases Spares { get; }
 
     /// <summary>Acquires, releases and background revokes or refills still running (dispose waits for them).</summary>
-    internal int InFlightCount
-    {
-        get
-        {
-            lock (_holds)
-            {
-                return _inFlight;
-            }
-        }
-    }
+    internal int InFlightCount => _work.InFlightCount;
 
     internal int WatchedKeyCount => _watcher.Count;
 
@@ -141,12 +125,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal async ValueTask<LockHold?> AcquireHoldAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
-        lock (_holds)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _inFlight++;
-        }
-
+        ObjectDisposedException.ThrowIf(!_work.TryBegin(), this);
         try
         {
             await WaitWhileRenewalsLagAsync(request, cancellationToken).ConfigureAwait(false);
@@ -154,7 +133,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
         finally
         {
-            EndInFlight();
+            _work.End();
         }
     }
 
@@ -205,24 +184,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// </summary>
     public TimeSpan RenewalLag => Keeper.RenewalLag();
 
-    /// <summary>An acquire or a background revoke ended; the last one after dispose lets dispose go on.</summary>
-    private void EndInFlight()
-    {
-        TaskCompletionSource? drained = null;
-        lock (_holds)
-        {
-            if (--_inFlight == 0 && _disposed)
-            {
-                drained = _drained;
-            }
-        }
-
-        drained?.TrySetResult();
-    }
-
     internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        ObjectDisposedException.ThrowIf(_work.IsDisposed, this);
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
         return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy);
@@ -235,24 +199,12 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <returns>The hold, or null when the lease was lost meanwhile (the caller revokes it and starts over).</returns>
     internal LockHold? TryRegisterHold(AcquireRequest request, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
-        lock (_holds)
-        {
-            if (_disposed)
-            {
-                throw new ObjectDisposedException(nameof(EtcdLockProvider), "The lock provider was disposed while the lock was being acquired.");
-            }
-
-            var hold = new LockHold(this, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
-            if (!lease.Attach(hold))
-            {
-                return null;
-            }
-
-            _holds.Add(hold);
-            gate.Holder = _localHolder;
-            return hold;
-        }
+        var hold = new LockHold(this, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
+        return _work.TryRegister(hold, lease) ? hold : null;
     }
+
+    /// <summary>Who holds a key through a local gate, for timeout messages: built once, not per acquire.</summary>
+    internal string LocalHolder => _localHolder;
 
     /// <summary>A renewal of a hold's lease is being sent: its key is read (batched) and, from the first, watched.</summary>
     internal void OnRenewalDue(LockHold hold)
@@ -270,18 +222,14 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     {
         // Counted in flight before the hold is marked released: a dispose that no longer sees the hold among the open
         // ones still waits for this revoke before it closes the connection.
-        lock (_holds)
-        {
-            _inFlight++;
-        }
-
+        _work.Begin();
         try
         {
             await ReleaseCoreAsync(hold).ConfigureAwait(false);
         }
         finally
         {
-            EndInFlight();
+            _work.End();
         }
     }
 
@@ -292,10 +240,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             return;
         }
 
-        lock (_holds)
-        {
-            _holds.Remove(hold);
-        }
+        _work.Unregister(hold);
 
         hold.Lease.Retire();
         _watcher.Remove(hold);
@@ -409,31 +354,17 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// </summary>
     private void RevokeFailed(string fullKey, long leaseId, Exception ex)
     {
-        if (Interlocked.CompareExchange(ref _outageStarted, Stopwatch.GetTimestamp(), 0) == 0)
+        if (_work.FailureStartsOutage())
         {
             Log.RevokeFailed(Logger, fullKey, leaseId, ex.Message);
         }
         else
         {
-            Interlocked.Increment(ref _outageQuietFailures);
             Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
         }
     }
 
-    /// <summary>etcd answered a request: an outage warned about is over (logged once, with what was kept quiet).</summary>
-    internal void EtcdAnswered()
-    {
-        if (Volatile.Read(ref _outageStarted) == 0)
-        {
-            return;
-        }
-
-        long started = Interlocked.Exchange(ref _outageStarted, 0);
-        if (started != 0)
-        {
-            Log.EtcdAnswersAgain(Logger, Stopwatch.GetElapsedTime(started).TotalSeconds, Interlocked.Exchange(ref _outageQuietFailures, 0));
-        }
-    }
+    internal void EtcdAnswered() => _work.EtcdAnswered();
 
     /// <summary>Revokes a lease (deleting its key). Callers treat NotFound (already expired or revoked) as done.</summary>
     private Task<LeaseRevokeResponse> RevokeAsync(long leaseId) =>
@@ -493,33 +424,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false, warned: false).ConfigureAwait(false);
         });
 
-    /// <summary>
-    /// Runs work behind the caller's back, counted as in flight (dispose waits for it), with no caller's context. Once
-    /// dispose has waited for the count to drain, nothing may start here: callers are themselves in flight, or (the
-    /// spare pool) start it under a lock that dispose takes before it waits.
-    /// </summary>
-    internal void RunInBackground(Func<Task> work)
-    {
-        lock (_holds)
-        {
-            _inFlight++;
-        }
-
-        using (ExecutionContext.SuppressFlow())
-        {
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await work().ConfigureAwait(false);
-                }
-                finally
-                {
-                    EndInFlight();
-                }
-            });
-        }
-    }
+    internal void RunInBackground(Func<Task> work) => _work.RunInBackground(work);
 
     private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant, bool warned)
     {
@@ -696,46 +601,24 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         // Bounded by one request timeout in all: during an outage the revokes cannot complete anyway, and the leases
         // expire by their TTL; with etcd answering they complete in milliseconds.
         long started = Stopwatch.GetTimestamp();
-        LockHold[] open;
-        Task drained;
-        lock (_holds)
+        if (!_work.TryBeginDispose(out ISessionHold[] open))
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            open = _holds.ToArray();
+            return;
         }
 
         _connection.Stop();
         // Before the in-flight count is read below: the spares' revokes are counted, and refills still in flight
         // revoke what they grant from now on.
         Spares.Dispose();
-        foreach (LockHold hold in open)
+        foreach (ISessionHold hold in open)
         {
             hold.MarkLost("the lock provider was disposed while the lock was held");
         }
 
         // The holds are lost now: their releases revoke in the background (counted in flight, waited for below).
-        await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        // Only now may the drain be signalled: work that ended before this point (the in-flight count touching 0 while
-        // the spares' revokes above were not started yet) must not let dispose go on while those revokes still run.
-        lock (_holds)
-        {
-            if (_inFlight == 0)
-            {
-                drained = Task.CompletedTask;
-            }
-            else
-            {
-                _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                drained = _drained.Task; // EndInFlight signals it when the count reaches 0
-            }
-        }
-
-        await drained.WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(open.Select(h => h.ReleaseAsync().AsTask())).WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // Only now may the drain be asked for (see SessionWork.DrainAsync).
+        await _work.DrainAsync().WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _watcher.DisposeAsync().ConfigureAwait(false);
         await Keeper.DisposeAsync().ConfigureAwait(false);
         _connection.Dispose();

@@ -4,7 +4,7 @@ using AttributeLock.Engine.Session;
 namespace AttributeLock.Engine;
 
 /// <summary>A hold of a key in etcd: its lease, its fencing token (the key's create revision) and its local gate.</summary>
-internal sealed class LockHold : HoldBase, ILeaseOwner
+internal sealed class LockHold : HoldBase, ISessionHold
 {
     public LockHold(EtcdLockProvider provider, string key, Google.Protobuf.ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
@@ -43,6 +43,8 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
     public void MarkOverwrittenInPlace() => _overwrittenInPlace = true;
 
     void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
+
+    void ISessionHold.OnRegistered() => Gate.Holder = Provider.LocalHolder;
 
     void ILeaseOwner.OnRenewalDue() => Provider.OnRenewalDue(this);
 
