@@ -59,7 +59,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
         _localHolder = HolderId + " (a caller in this process)";
         _protocol = new AcquireProtocol(this);
-        Spares = new SpareLeases(this, Settings);
+        Grants = new LeaseGrants(_connection, Keeper, _work, Settings);
     }
 
     /// <summary>
@@ -84,7 +84,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <summary>The ids of the spare leases kept now.</summary>
     internal long[] SpareLeaseIds => Keeper.SpareIds;
 
-    internal SpareLeases Spares { get; }
+    internal ILeaseGrants Grants { get; }
 
     /// <summary>Acquires, releases and background revokes or refills still running (dispose waits for them).</summary>
     internal int InFlightCount => _work.InFlightCount;
@@ -251,24 +251,13 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
                 // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
                 // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
                 // flight, retried until the TTL has passed), so that others need not wait for the TTL.
-                RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
+                Grants.RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
             }
             else
             {
-                await RevokeAsync(hold.LeaseId).ConfigureAwait(false);
-                EtcdAnswered();
+                // A failure is retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
+                await Grants.RevokeAsync(hold.Key, hold.LeaseId, (int)hold.TtlSeconds).ConfigureAwait(false);
             }
-        }
-        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-        {
-            // Already expired or revoked: the key is gone either way.
-            EtcdAnswered();
-        }
-        catch (Exception ex)
-        {
-            // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
-            RevokeFailed(hold.Key, hold.LeaseId, ex);
-            RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, warned: true);
         }
         finally
         {
@@ -328,47 +317,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             preferLocal: false);
     }
 
-    internal async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)
-    {
-        lease.Retire();
-        try
-        {
-            await RevokeAsync(lease.Id).ConfigureAwait(false);
-            EtcdAnswered();
-        }
-        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-        {
-            // Already expired or revoked: nothing left behind.
-            EtcdAnswered();
-        }
-        catch (Exception ex)
-        {
-            RevokeFailed(fullKey, lease.Id, ex);
-        }
-    }
-
-    /// <summary>
-    /// A revoke of a lease whose grant was confirmed failed. An outage is warned about once, at its first failed revoke
-    /// (the reason, no stack trace: it is a timeout or an unreachable endpoint, not a bug); further failures are logged at
-    /// Debug until etcd answers again.
-    /// </summary>
-    private void RevokeFailed(string fullKey, long leaseId, Exception ex)
-    {
-        if (_work.FailureStartsOutage())
-        {
-            Log.RevokeFailed(Logger, fullKey, leaseId, ex.Message);
-        }
-        else
-        {
-            Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
-        }
-    }
-
     internal void EtcdAnswered() => _work.EtcdAnswered();
-
-    /// <summary>Revokes a lease (deleting its key). Callers treat NotFound (already expired or revoked) as done.</summary>
-    private Task<LeaseRevokeResponse> RevokeAsync(long leaseId) =>
-        Leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ResponseAsync;
 
     /// <summary>Runs on the thread pool (see <see cref="LockHold"/>), never on the keeper's timers or readers.</summary>
     internal void OnHoldLost(LockHold hold, string reason)
@@ -387,183 +336,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal DateTime FirstAttemptDeadline() => _connection.FirstAttemptDeadline();
 
-    /// <summary>
-    /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or
-    /// the lease's TTL has passed (then it expired anyway). Dispose waits for these like for acquires in progress.
-    /// </summary>
-    /// <param name="fullKey">The lock key, for the log.</param>
-    /// <param name="leaseId">The lease.</param>
-    /// <param name="ttlSeconds">Its TTL.</param>
-    /// <param name="uncertainGrant">
-    /// The lease's grant was sent but never confirmed (cancelled, timed out): etcd may still apply it after answering a
-    /// revoke with NotFound (the two requests are handled concurrently), so NotFound counts only when a second revoke a
-    /// second later says it too.
-    /// </param>
-    /// <param name="warned">The caller already logged a failed revoke of this lease: the retries log only at Debug.</param>
-    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false, bool warned = false) =>
-        RunInBackground(() => RevokeLoopAsync(fullKey, leaseId, ttlSeconds, uncertainGrant, warned));
-
-    /// <summary>
-    /// Revokes a lease whose grant is still in flight, once it is granted (a grant that fails revokes its own id).
-    /// Counted as in flight from now on, so dispose cannot close the connection before the revoke went out.
-    /// </summary>
-    internal void RevokeWhenGrantedInBackground(string fullKey, Task<KeptLease> granting) =>
-        RunInBackground(async () =>
-        {
-            KeptLease lease;
-            try
-            {
-                lease = await granting.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                return; // GrantAsync already revokes an id whose grant it could not confirm
-            }
-
-            lease.Retire();
-            await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false, warned: false).ConfigureAwait(false);
-        });
-
     internal void RunInBackground(Func<Task> work) => _work.RunInBackground(work);
-
-    private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant, bool warned)
-    {
-        // In long: a TTL near int.MaxValue (68 years) must not wrap the give-up time into the past.
-        long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10L : 1L, ttlSeconds) + 1L) * Stopwatch.Frequency;
-        bool notFoundOnce = false;
-        int failures = warned ? 1 : 0;
-        while (Stopwatch.GetTimestamp() < giveUp)
-        {
-            try
-            {
-                await RevokeAsync(leaseId).ConfigureAwait(false);
-                EtcdAnswered();
-                return;
-            }
-            catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-            {
-                EtcdAnswered();
-                if (!uncertainGrant || notFoundOnce)
-                {
-                    return;
-                }
-
-                notFoundOnce = true;
-                await Task.Delay(1000).ConfigureAwait(false);
-                continue;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                if (uncertainGrant)
-                {
-                    // The grant never got an answer: most likely etcd never saw it, and the acquire or refill that sent
-                    // it has already reported the failure. Revoked in case it committed, quietly.
-                    Log.UncertainGrantRevokeFailed(Logger, fullKey, leaseId, ex.Message);
-                }
-                else if (failures++ == 0)
-                {
-                    // At most one warning per outage (see RevokeFailed); its retries (every 500 ms until TTL + 1 s) at Debug.
-                    RevokeFailed(fullKey, leaseId, ex);
-                }
-                else
-                {
-                    Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
-                }
-            }
-
-            await Task.Delay(500).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// Grants a lease with an id we choose, so that a grant whose outcome we do not know (cancelled, timed out, answer
-    /// lost) can still be revoked: nothing is left behind even then. The lease is kept (renewed, its deadline watched)
-    /// from the send time of the grant on.
-    /// </summary>
-    /// <param name="fullKey">The lock key it is for, for the log.</param>
-    /// <param name="ttlSeconds">The TTL asked for.</param>
-    /// <param name="spare">Granted for the spare pool: counted as a spare until a take hands it out.</param>
-    /// <param name="token">Cancels the grant (its id is then revoked in the background).</param>
-    /// <param name="deadline">The request's deadline when shared with others (an acquire's first attempt); else one request timeout from now.</param>
-    internal async ValueTask<KeptLease> GrantLeaseAsync(string fullKey, int ttlSeconds, bool spare, CancellationToken token, DateTime? deadline = null)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            long id = Random.Shared.NextInt64(1, long.MaxValue);
-            long sent = LeaseClock.GetTimestamp();
-            LeaseGrantResponse granted;
-            try
-            {
-                granted = await Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds, ID = id }, CallOptions(token, deadline)).ConfigureAwait(false);
-            }
-            catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
-            {
-                // Most likely our own grant: committed, its answer lost, and the request retried by the client. A lease
-                // with this id and our TTL is adopted (kept, and revoked like any other), so it is never left behind;
-                // its deadline runs from our first send, before etcd started its TTL. Otherwise another lease has the
-                // id (a 1 in 2^63 chance): not ours to revoke; pick another.
-                long adoptedTtl = await TryAdoptRetriedGrantAsync(id, ttlSeconds, token).ConfigureAwait(false);
-                if (adoptedTtl > 0)
-                {
-                    return Keeper.Register(id, adoptedTtl, sent, spare);
-                }
-
-                continue;
-            }
-            catch (Exception ex)
-            {
-                if (!EtcdErrors.IsDefiniteRefusal(ex))
-                {
-                    RevokeInBackground(fullKey, id, ttlSeconds, uncertainGrant: true);
-                }
-
-                throw;
-            }
-
-            if (!string.IsNullOrEmpty(granted.Error))
-            {
-                throw new EtcdLockUnavailableException(fullKey, $"etcd refused the lease for lock '{fullKey}': {granted.Error}", null, isTransient: false);
-            }
-
-            // The deadline is watched from the send time of the grant on, before anything else happens.
-            return Keeper.Register(granted.ID, granted.TTL, sent, spare);
-        }
-    }
-
-    /// <summary>
-    /// Whether the lease <paramref name="id"/>, which etcd says exists, looks like our own retried grant: alive, with the
-    /// TTL we asked for or the larger one etcd gives instead of a TTL below its minimum (1 s becomes 2 s).
-    /// </summary>
-    /// <returns>The TTL etcd granted it when it is adopted; 0 when it is not ours.</returns>
-    private async Task<long> TryAdoptRetriedGrantAsync(long id, int ttlSeconds, CancellationToken token)
-    {
-        try
-        {
-            LeaseTimeToLiveResponse found = await Leases.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = id }, CallOptions(token)).ConfigureAwait(false);
-            bool ours = found.TTL > 0 && (found.GrantedTTL == ttlSeconds || (ttlSeconds < found.GrantedTTL && found.GrantedTTL <= RaisedTtlBoundSeconds));
-            return ours ? found.GrantedTTL : 0;
-        }
-        catch (Exception ex)
-        {
-            // Unknown: revoked in the background in case it is ours (as an uncertain grant), and the caller goes on
-            // with a new id (or, cancelled, stops).
-            RevokeInBackground("(retried lease grant)", id, ttlSeconds, uncertainGrant: true);
-            if (ex is RpcException && !token.IsCancellationRequested)
-            {
-                return 0;
-            }
-
-            throw;
-        }
-    }
-
-    // etcd raises a TTL below its minimum (1.5 election timeouts: 2 s with its default settings) to that minimum; a
-    // raised TTL up to this bound is taken as etcd's doing when a retried grant is recognised as ours.
-    private const long RaisedTtlBoundSeconds = 10;
 
     internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) => _connection.Unavailable(fullKey, what, ex);
 
@@ -609,7 +382,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         _connection.Stop();
         // Before the in-flight count is read below: the spares' revokes are counted, and refills still in flight
         // revoke what they grant from now on.
-        Spares.Dispose();
+        Grants.DisposeSpares();
         foreach (ISessionHold hold in open)
         {
             hold.MarkLost("the lock provider was disposed while the lock was held");

@@ -226,16 +226,16 @@ internal sealed class AcquireProtocol
         {
             // A lost lease is revoked behind the caller: etcd may be what made it lost, and the caller goes on.
             lease.Retire();
-            _provider.RevokeInBackground(request.FullKey, lease.Id, (int)lease.TtlSeconds);
+            _provider.Grants.RevokeInBackground(request.FullKey, lease.Id, (int)lease.TtlSeconds);
             lease = null;
         }
 
         // A spare granted ahead of time when there is a usable one (this acquire alone gets it), else a grant now.
-        return (lease ?? _provider.Spares.TryTake(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
+        return (lease ?? _provider.Grants.TryTakeSpare(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
     }
 
     private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token, DateTime? deadline = null) =>
-        _provider.GrantLeaseAsync(request.FullKey, request.TtlSeconds, spare: false, token, deadline);
+        _provider.Grants.GrantAsync(request.FullKey, request.TtlSeconds, spare: false, token, deadline);
 
     /// <summary>Step 3: the lock transaction.</summary>
     private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, DateTime? deadline, CancellationToken token)
@@ -398,11 +398,11 @@ internal sealed class AcquireProtocol
                 if (inBackground)
                 {
                     lease.Retire();
-                    _provider.RevokeInBackground(fullKey, lease.Id, (int)lease.TtlSeconds);
+                    _provider.Grants.RevokeInBackground(fullKey, lease.Id, (int)lease.TtlSeconds);
                 }
                 else
                 {
-                    await _provider.RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+                    await _provider.Grants.RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
                 }
             }
 
@@ -410,7 +410,7 @@ internal sealed class AcquireProtocol
             {
                 if (inBackground && !pregrant.IsCompleted)
                 {
-                    _provider.RevokeWhenGrantedInBackground(fullKey, pregrant);
+                    _provider.Grants.RevokeWhenGrantedInBackground(fullKey, pregrant);
                 }
                 else
                 {
@@ -426,7 +426,7 @@ internal sealed class AcquireProtocol
 
                     if (granted is not null)
                     {
-                        await _provider.RevokeQuietlyAsync(fullKey, granted).ConfigureAwait(false);
+                        await _provider.Grants.RevokeQuietlyAsync(fullKey, granted).ConfigureAwait(false);
                     }
                 }
             }

@@ -19,18 +19,22 @@ namespace AttributeLock.Engine.Session;
 /// handed out (its slot is emptied when the loss is reported, and the take checks the state again).</item>
 /// <item>At most one refill per TTL is in flight (<c>Refilling</c>); a refill that finds its slot full, or the pool
 /// disposed, revokes what it granted. Nothing is refilled after dispose began.</item>
-/// <item>Every revoke and refill started here is counted in flight by the provider before <c>_slots</c> is released,
-/// so a dispose (which takes <c>_slots</c> after the provider is marked disposed and before it waits for the
+/// <item>Every revoke and refill started here is counted in flight (<see cref="ISessionWork"/>) before <c>_slots</c> is
+/// released, so a dispose (which takes <c>_slots</c> after the session is marked disposed and before it waits for the
 /// in-flight count to drain) either revokes the spare itself or waits for the work that will.</item>
 /// <item>A spare not taken for <see cref="IdleTimeout"/> is revoked (checked each time its renewal is due, so it lives
 /// at most the idle period plus TTL/3 after its grant).</item>
-/// <item>Lock order: <c>_slots</c>, then the provider's hold lock (counting in flight) or a lease's own lock. No lease
-/// calls back into this pool while holding its lock (owners are told outside it).</item>
+/// <item>Lock order: <c>_slots</c>, then the session's lock (counting in flight) or a lease's own lock. No lease calls
+/// back into this pool while holding its lock (owners are told outside it).</item>
 /// </list>
+/// <para>The pool belongs to <see cref="LeaseGrants"/>, which hands its spares out (<see cref="ILeaseGrants.TryTakeSpare"/>);
+/// it grants and revokes them through the same <see cref="ILeaseGrants"/>.</para>
 /// </remarks>
 internal sealed class SpareLeases
 {
-    private readonly EtcdLockProvider _provider;
+    private readonly ILeaseGrants _grants;
+    private readonly IEtcdCalls _calls;
+    private readonly ISessionWork _work;
     private readonly bool _enabled;
     private readonly TimeSpan? _idleTimeout;
     // A slot exists while its TTL has a spare pooled or being granted (it is removed when it empties), and at most
@@ -39,9 +43,11 @@ internal sealed class SpareLeases
     internal const int MaxTtls = 4;
     private bool _disposed;
 
-    public SpareLeases(EtcdLockProvider provider, EngineSettings settings)
+    public SpareLeases(ILeaseGrants grants, IEtcdCalls calls, ISessionWork work, EngineSettings settings)
     {
-        _provider = provider;
+        _grants = grants;
+        _calls = calls;
+        _work = work;
         _enabled = settings.SpareLeases;
         _idleTimeout = settings.SpareIdleTimeout;
     }
@@ -160,7 +166,7 @@ internal sealed class SpareLeases
             if (!slot.Refilling)
             {
                 slot.Refilling = true;
-                _provider.RunInBackground(() => RefillAsync(ttlSeconds, slot)); // counted in flight under _slots
+                _work.RunInBackground(() => RefillAsync(ttlSeconds, slot)); // counted in flight under _slots
             }
         }
 
@@ -179,7 +185,7 @@ internal sealed class SpareLeases
         }
 
         // Lost, or too little of its TTL left to be worth a hold: the caller grants instead and never notices. This
-        // runs inside an acquire, which the provider counts in flight, so dispose waits for the revoke to go out.
+        // runs inside an acquire, which is counted in flight, so dispose waits for the revoke to go out.
         RetireAndRevoke(lease, ttlSeconds);
         return null;
     }
@@ -191,14 +197,14 @@ internal sealed class SpareLeases
         try
         {
             // Dispose began before this ran (it started under _slots, so dispose waits for it): grant nothing.
-            _provider.StopToken.ThrowIfCancellationRequested();
+            _calls.StopToken.ThrowIfCancellationRequested();
 
-            // Cancelled by dispose: GrantLeaseAsync revokes an id whose grant it could not confirm.
-            lease = await _provider.GrantLeaseAsync("(spare lease)", ttlSeconds, spare: true, _provider.StopToken).ConfigureAwait(false);
+            // Cancelled by dispose: GrantAsync revokes an id whose grant it could not confirm.
+            lease = await _grants.GrantAsync("(spare lease)", ttlSeconds, spare: true, _calls.StopToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            Log.SpareGrantFailed(_provider.Logger, ttlSeconds, ex.Message);
+            Log.SpareGrantFailed(_calls.Logger, ttlSeconds, ex.Message);
         }
         finally
         {
@@ -253,7 +259,7 @@ internal sealed class SpareLeases
     private void RetireAndRevoke(KeptLease lease, int ttlSeconds)
     {
         lease.Retire();
-        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
+        _grants.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
     }
 
     /// <summary>Under <c>_slots</c>: forgets a slot with no spare and no refill (a later take makes a new one).</summary>
@@ -266,7 +272,7 @@ internal sealed class SpareLeases
     }
 
     /// <summary>
-    /// Called by the provider's dispose after it is marked disposed and before it waits for work in flight: revokes
+    /// Called by dispose after the session is marked disposed and before it waits for work in flight: revokes
     /// every pooled spare (counted in flight) and makes refills still in flight revoke what they grant.
     /// </summary>
     public void Dispose()
