@@ -23,10 +23,8 @@ namespace AttributeLock;
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {
     private readonly EtcdLockProviderOptions _options;
-    private readonly EtcdConnection _connection;
+    private readonly EtcdSession _session;
     private readonly AcquireProtocol _protocol;
-    private readonly KeyWatcher _watcher;
-    private readonly SessionWork _work;
     // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
     private readonly string _localHolder;
 
@@ -52,21 +50,16 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         _options = options;
         EngineSettings settings = EngineSettings.From(options, nameof(EtcdLockProvider));
         Settings = tune is null ? settings : tune(settings);
-        _connection = new EtcdConnection(options, Settings, logger ?? NullLogger.Instance, meterFactory, interceptors);
-        _work = new SessionWork(_connection.Logger, Settings.OwnerName);
-        Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
-        _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions, options.ConnectTimeout);
-        Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
+        _session = new EtcdSession(options, Settings, logger ?? NullLogger.Instance, meterFactory, interceptors);
         _localHolder = HolderId + " (a caller in this process)";
         _protocol = new AcquireProtocol(this);
-        Grants = new LeaseGrants(_connection, Keeper, _work, Settings);
     }
 
     /// <summary>
     /// Who this provider is, as written into the value of every key it holds: host name, process id and a
     /// per-provider id.
     /// </summary>
-    public string HolderId => _connection.HolderId;
+    public string HolderId => _session.Calls.HolderId;
 
     internal EngineSettings Settings { get; }
 
@@ -84,25 +77,25 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <summary>The ids of the spare leases kept now.</summary>
     internal long[] SpareLeaseIds => Keeper.SpareIds;
 
-    internal ILeaseGrants Grants { get; }
+    internal ILeaseGrants Grants => _session.Grants;
 
     /// <summary>Acquires, releases and background revokes or refills still running (dispose waits for them).</summary>
-    internal int InFlightCount => _work.InFlightCount;
+    internal int InFlightCount => _session.Work.InFlightCount;
 
-    internal int WatchedKeyCount => _watcher.Count;
+    internal int WatchedKeyCount => _session.Watcher.Count;
 
-    internal ILogger Logger => _connection.Logger;
-    internal KV.KVClient Kv => _connection.Kv;
-    internal Lease.LeaseClient Leases => _connection.Leases;
-    internal Watch.WatchClient Watches => _connection.Watches;
-    internal LeaseKeeper Keeper { get; }
-    internal LocalGates Gates { get; } = new();
-    internal LockMetrics Metrics => _connection.Metrics;
-    internal ByteString HolderBytes => _connection.HolderBytes;
+    internal ILogger Logger => _session.Calls.Logger;
+    internal KV.KVClient Kv => _session.Calls.Kv;
+    internal Lease.LeaseClient Leases => _session.Calls.Leases;
+    internal Watch.WatchClient Watches => _session.Calls.Watches;
+    internal LeaseKeeper Keeper => _session.Keeper;
+    internal LocalGates Gates => _session.Gates;
+    internal LockMetrics Metrics => _session.Calls.Metrics;
+    internal ByteString HolderBytes => _session.Calls.HolderBytes;
 
     /// <summary>Whether a full key is a lock key this provider holds now (guarded writes may not write it).</summary>
     internal bool IsLockKeyHere(string fullKey) => Gates.HolderOf(fullKey) is not null;
-    internal CancellationToken StopToken => _connection.StopToken;
+    internal CancellationToken StopToken => _session.Calls.StopToken;
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
@@ -125,7 +118,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal async ValueTask<LockHold?> AcquireHoldAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(!_work.TryBegin(), this);
+        ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
         try
         {
             await WaitWhileRenewalsLagAsync(request, cancellationToken).ConfigureAwait(false);
@@ -133,7 +126,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         }
         finally
         {
-            _work.End();
+            _session.Work.End();
         }
     }
 
@@ -186,7 +179,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
     {
-        ObjectDisposedException.ThrowIf(_work.IsDisposed, this);
+        ObjectDisposedException.ThrowIf(_session.Work.IsDisposed, this);
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
         return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy);
@@ -200,7 +193,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     internal LockHold? TryRegisterHold(AcquireRequest request, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
         var hold = new LockHold(this, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
-        return _work.TryRegister(hold, lease) ? hold : null;
+        return _session.Work.TryRegister(hold, lease) ? hold : null;
     }
 
     /// <summary>Who holds a key through a local gate, for timeout messages: built once, not per acquire.</summary>
@@ -211,7 +204,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     {
         if (hold.IsLive)
         {
-            _watcher.OnRenewalDue(hold);
+            _session.Watcher.OnRenewalDue(hold);
         }
     }
 
@@ -222,14 +215,14 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     {
         // Counted in flight before the hold is marked released: a dispose that no longer sees the hold among the open
         // ones still waits for this revoke before it closes the connection.
-        _work.Begin();
+        _session.Work.Begin();
         try
         {
             await ReleaseCoreAsync(hold).ConfigureAwait(false);
         }
         finally
         {
-            _work.End();
+            _session.Work.End();
         }
     }
 
@@ -240,10 +233,10 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             return;
         }
 
-        _work.Unregister(hold);
+        _session.Work.Unregister(hold);
 
         hold.Lease.Retire();
-        _watcher.Remove(hold);
+        _session.Watcher.Remove(hold);
         try
         {
             if (hold.IsLost)
@@ -317,7 +310,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             preferLocal: false);
     }
 
-    internal void EtcdAnswered() => _work.EtcdAnswered();
+    internal void EtcdAnswered() => _session.Work.EtcdAnswered();
 
     /// <summary>Runs on the thread pool (see <see cref="LockHold"/>), never on the keeper's timers or readers.</summary>
     internal void OnHoldLost(LockHold hold, string reason)
@@ -328,17 +321,17 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal void OnLostCallbackFailed(LockHold hold, string what, Exception ex) => Log.LostCallbackFailed(Logger, ex, hold.Key, what);
 
-    internal CallOptions CallOptions() => _connection.CallOptions();
+    internal CallOptions CallOptions() => _session.Calls.CallOptions();
 
-    internal CallOptions CallOptions(CancellationToken cancellationToken) => _connection.CallOptions(cancellationToken);
+    internal CallOptions CallOptions(CancellationToken cancellationToken) => _session.Calls.CallOptions(cancellationToken);
 
-    internal CallOptions CallOptions(CancellationToken cancellationToken, DateTime? deadline) => _connection.CallOptions(cancellationToken, deadline);
+    internal CallOptions CallOptions(CancellationToken cancellationToken, DateTime? deadline) => _session.Calls.CallOptions(cancellationToken, deadline);
 
-    internal DateTime FirstAttemptDeadline() => _connection.FirstAttemptDeadline();
+    internal DateTime FirstAttemptDeadline() => _session.Calls.FirstAttemptDeadline();
 
-    internal void RunInBackground(Func<Task> work) => _work.RunInBackground(work);
+    internal void RunInBackground(Func<Task> work) => _session.Work.RunInBackground(work);
 
-    internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) => _connection.Unavailable(fullKey, what, ex);
+    internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) => _session.Calls.Unavailable(fullKey, what, ex);
 
     /// <summary>
     /// The checks <c>AddEtcdLocks</c> runs at host start, for a provider built directly: all mistakes in one message,
@@ -374,15 +367,14 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         // Bounded by one request timeout in all: during an outage the revokes cannot complete anyway, and the leases
         // expire by their TTL; with etcd answering they complete in milliseconds.
         long started = Stopwatch.GetTimestamp();
-        if (!_work.TryBeginDispose(out ISessionHold[] open))
+        if (!_session.TryBeginDispose(out ISessionHold[] open))
         {
             return;
         }
 
-        _connection.Stop();
         // Before the in-flight count is read below: the spares' revokes are counted, and refills still in flight
         // revoke what they grant from now on.
-        Grants.DisposeSpares();
+        _session.Stop();
         foreach (ISessionHold hold in open)
         {
             hold.MarkLost("the lock provider was disposed while the lock was held");
@@ -391,10 +383,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         // The holds are lost now: their releases revoke in the background (counted in flight, waited for below).
         await Task.WhenAll(open.Select(h => h.ReleaseAsync().AsTask())).WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // Only now may the drain be asked for (see SessionWork.DrainAsync).
-        await _work.DrainAsync().WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _watcher.DisposeAsync().ConfigureAwait(false);
-        await Keeper.DisposeAsync().ConfigureAwait(false);
-        _connection.Dispose();
+        await _session.DrainAsync().WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _session.CloseAsync().ConfigureAwait(false);
 
         TimeSpan Remaining()
         {
