@@ -84,6 +84,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     internal int WatchedKeyCount => _session.Watcher.Count;
 
+    internal IEtcdCalls Calls => _session.Calls;
     internal ILogger Logger => _session.Calls.Logger;
     internal KV.KVClient Kv => _session.Calls.Kv;
     internal Lease.LeaseClient Leases => _session.Calls.Leases;

@@ -4,7 +4,7 @@ using AttributeLock.Engine.Session;
 namespace AttributeLock.Engine;
 
 /// <summary>A hold of a key in etcd: its lease, its fencing token (the key's create revision) and its local gate.</summary>
-internal sealed class LockHold : HoldBase, ISessionHold
+internal sealed class LockHold : HoldBase, ISessionHold, IHeldKey
 {
     public LockHold(EtcdLockProvider provider, string key, Google.Protobuf.ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
@@ -57,10 +57,10 @@ internal sealed class LockHold : HoldBase, ISessionHold
     public override Etcdserverpb.Compare[] OwnershipComparisons() => GuardedWrites.OwnershipComparisons(KeyBytes, FencingToken, Lease.Id);
 
     public override Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken) =>
-        GuardedWrites.WriteAsync(this, operations, cancellationToken);
+        GuardedWrites.WriteAsync(Provider.Calls, this, Provider.IsLockKeyHere, operations, cancellationToken);
 
     public override Task<Etcdserverpb.RangeResponse> ReadAsync(Etcdserverpb.RangeRequest request, CancellationToken cancellationToken) =>
-        GuardedWrites.ReadAsync(this, request, cancellationToken);
+        GuardedWrites.ReadAsync(Provider.Calls, this, request, cancellationToken);
 
     protected override void ReportLost(string reason) => Provider.OnHoldLost(this, reason);
 
