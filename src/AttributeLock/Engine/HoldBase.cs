@@ -142,13 +142,18 @@ internal abstract class HoldBase
     public bool ReleaseSignalled { get; private set; }
 
     /// <summary>Marks the hold released; returns false when it was released already.</summary>
-    public bool MarkReleased()
+    public bool MarkReleased() => MarkReleased(out _);
+
+    /// <summary>Marks the hold released; returns false when it was released already.</summary>
+    /// <param name="signalled">Whether the release handed an end signal to a thread of its own (only when someone could listen).</param>
+    public bool MarkReleased(out bool signalled)
     {
         bool signal;
         lock (_gate)
         {
             if (_state == HoldState.Released)
             {
+                signalled = false;
                 return false;
             }
 
@@ -166,6 +171,7 @@ internal abstract class HoldBase
             SignalThreads.Run(static h => h.SignalEnded(), this);
         }
 
+        signalled = signal;
         return true;
     }
 

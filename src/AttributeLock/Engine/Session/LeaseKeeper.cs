@@ -27,6 +27,13 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>How long a stream may owe answers without answering anything before it counts as stuck.</summary>
     public const int StuckAfterMs = 250;
 
+    /// <summary>
+    /// When <see cref="RenewalLag"/> reaches this (one second), new acquires wait for the renewals to catch up, at most
+    /// one request timeout, then are refused (the back-pressure step of an acquire); the health check reports the
+    /// provider degraded.
+    /// </summary>
+    public static readonly TimeSpan RenewalLagLimit = TimeSpan.FromSeconds(1);
+
     private static readonly long s_stuckAfter = StuckAfterMs * Stopwatch.Frequency / 1000;
     private static readonly long s_warnEvery = 10 * Stopwatch.Frequency;
 
