@@ -79,15 +79,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <summary>The session's connection, for a ping through it (<see cref="EtcdLockProviderPing"/>).</summary>
     internal IEtcdCalls Calls => _session.Calls;
 
-    // Test observation, until it moves to a probe of its own.
-    internal Meter Meter => _session.Calls.Metrics.Meter;
-    internal int KeptLeaseCount => _session.Keeper.Count;
-    internal int KeptLeaseCountExcludingSpares => _session.Keeper.NonSpareCount;
-    internal int SpareLeaseCount => _session.Keeper.SpareCount;
-    internal long[] SpareLeaseIds => _session.Keeper.SpareIds;
-    internal int InFlightCount => _session.Work.InFlightCount;
-    internal int WatchedKeyCount => _session.Watcher.Count;
-    internal CancellationToken StopToken => _session.Calls.StopToken;
+    /// <summary>What tests observe of the engine (kept leases, work in flight, watched keys, signals).</summary>
+    internal EtcdLockProviderProbe Probe => new(_session, _release);
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)

@@ -5,7 +5,7 @@ namespace AttributeLock.Tests;
 
 /// <summary>
 /// <see cref="EtcdTestBase"/> with <see cref="EtcdLockProvider"/>s on the shared etcd, made through the provider's
-/// internal constructor (gRPC interceptors) and seen through its internals (the spare leases it keeps).
+/// internal constructor (gRPC interceptors, engine settings) and observed through its probe (the spare leases it keeps).
 /// </summary>
 public abstract class ProviderTestBase : EtcdTestBase
 {
@@ -28,7 +28,7 @@ public abstract class ProviderTestBase : EtcdTestBase
         now.ExceptWith(before);
         foreach (EtcdLockProvider p in providers)
         {
-            now.ExceptWith(p.SpareLeaseIds);
+            now.ExceptWith(p.Probe.SpareLeaseIds);
         }
 
         return now.ToList();

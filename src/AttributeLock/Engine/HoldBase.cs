@@ -138,9 +138,6 @@ internal abstract class HoldBase
         SignalEnded();
     }
 
-    /// <summary>Whether the release handed an end signal to a thread of its own (only when someone could listen).</summary>
-    public bool ReleaseSignalled { get; private set; }
-
     /// <summary>Marks the hold released; returns false when it was released already.</summary>
     public bool MarkReleased() => MarkReleased(out _);
 
@@ -167,7 +164,6 @@ internal abstract class HoldBase
 
         if (signal)
         {
-            ReleaseSignalled = true;
             SignalThreads.Run(static h => h.SignalEnded(), this);
         }
 

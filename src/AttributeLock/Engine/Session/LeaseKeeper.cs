@@ -66,14 +66,25 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>How many leases are kept now (granted and neither released nor lost).</summary>
     public int Count => _leases.Count;
 
-    /// <summary>How many kept leases are not spares (one pass: a spare registered meanwhile is never subtracted).</summary>
-    public int NonSpareCount => _leases.Values.Count(l => !l.IsSpare);
+    /// <summary>
+    /// The kept leases and which of them are spares, counted in one pass (a lease registered or handed out meanwhile
+    /// is counted once, as what it was when the pass read it). For tests and diagnostics; allocates.
+    /// </summary>
+    public KeptLeaseSnapshot Snapshot()
+    {
+        int count = 0;
+        var spareIds = new List<long>();
+        foreach (KeyValuePair<long, KeptLease> kept in _leases)
+        {
+            count++;
+            if (kept.Value.IsSpare)
+            {
+                spareIds.Add(kept.Value.Id);
+            }
+        }
 
-    /// <summary>How many kept leases are spares (granted ahead, not handed to an acquire yet).</summary>
-    public int SpareCount => _leases.Values.Count(l => l.IsSpare);
-
-    /// <summary>The ids of the kept leases that are spares.</summary>
-    public long[] SpareIds => _leases.Values.Where(l => l.IsSpare).Select(l => l.Id).ToArray();
+        return new KeptLeaseSnapshot(count, spareIds.ToArray());
+    }
 
     /// <summary>
     /// How far renewals are behind, as of the last sweep (at most 100 ms ago), the most of: how long past its renewal
