@@ -354,6 +354,7 @@ internal sealed class LockAcquire
     /// <exception cref="ObjectDisposedException">Dispose began.</exception>
     private LockHold? TryRegisterHold(AcquireRequest request, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
+        Invariant.Require(_gates.IsHeldByAcquire(request.FullKey, gate), "an acquire registers its hold while it holds its key's local gate, which carries no other hold");
         var hold = new LockHold(_holds, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
         return _work.TryRegister(hold, lease) ? hold : null;
     }

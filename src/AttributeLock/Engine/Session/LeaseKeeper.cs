@@ -98,7 +98,8 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
         var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp, isSpare);
-        _leases[id] = lease;
+        bool added = _leases.TryAdd(id, lease);
+        Invariant.Require(added, "a lease is kept once: its id is not kept already");
         return lease;
     }
 

@@ -6,8 +6,8 @@ namespace AttributeLock.Engine.Session;
 /// <summary>The in-flight count, the open holds and the drain of dispose (see <see cref="ISessionWork"/>).</summary>
 /// <remarks>
 /// Invariants (<c>_disposed</c>, <c>_inFlight</c>, <c>_drained</c> and the open holds change only under <c>_gate</c>):
-/// a hold is registered at most once and only before dispose began; the count never goes below 0; the drain is
-/// signalled only when dispose asked for it, when the count reaches 0.
+/// a hold is registered at most once and only before dispose began; the count never goes below 0 (both checked with
+/// <see cref="Invariant"/>); the drain is signalled only when dispose asked for it, when the count reaches 0.
 /// </remarks>
 internal sealed class SessionWork : ISessionWork
 {
@@ -69,6 +69,7 @@ internal sealed class SessionWork : ISessionWork
         TaskCompletionSource? drained = null;
         lock (_gate)
         {
+            Invariant.Require(_inFlight > 0, "work in flight ends once: the in-flight count never goes below 0");
             if (--_inFlight == 0 && _disposed)
             {
                 drained = _drained;
@@ -111,7 +112,8 @@ internal sealed class SessionWork : ISessionWork
                 return false;
             }
 
-            _holds.Add(hold);
+            bool added = _holds.Add(hold);
+            Invariant.Require(added, "a hold is registered once");
             hold.OnRegistered();
             return true;
         }

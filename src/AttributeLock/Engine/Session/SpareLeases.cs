@@ -17,7 +17,7 @@ namespace AttributeLock.Engine.Session;
 /// <item>A taken spare becomes a hold only if it is still kept and its deadline is more than half a TTL away; otherwise
 /// it is revoked in the background and the acquire grants a lease as before. A spare lost while pooled is never
 /// handed out (its slot is emptied when the loss is reported, and the take checks the state again).</item>
-/// <item>At most one refill per TTL is in flight (<c>Refilling</c>); a refill that finds its slot full, or the pool
+/// <item>At most one refill per TTL is in flight (<c>Refilling</c>, checked when a refill ends); a refill that finds its slot full, or the pool
 /// disposed, revokes what it granted. Nothing is refilled after dispose began.</item>
 /// <item>Every revoke and refill started here is counted in flight (<see cref="ISessionWork"/>) before <c>_slots</c> is
 /// released, so a dispose (which takes <c>_slots</c> after the session is marked disposed and before it waits for the
@@ -210,6 +210,7 @@ internal sealed class SpareLeases
         {
             lock (_slots)
             {
+                Invariant.Require(slot.Refilling, "at most one refill per TTL is in flight");
                 slot.Refilling = false;
                 if (lease is not null)
                 {
