@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using AttributeLock.Engine;
-using dotnet_etcd;
-using Etcdserverpb;
+using AttributeLock.Engine.Lock;
+using AttributeLock.Engine.Session;
 using Google.Protobuf;
-using Grpc.Core;
-using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -16,34 +14,18 @@ namespace AttributeLock;
 /// cluster is enough: it shares one connection among all locks.
 /// </summary>
 /// <remarks>
-/// The protocol of one acquire is in <c>Engine/AcquireProtocol.cs</c>; how a hold is kept and when it counts as lost
-/// in <c>Engine/KeptLease.cs</c>, <c>Engine/KeyWatcher.cs</c> and <c>Engine/LockHold.cs</c>. Disposing the provider
-/// tells every open hold it is lost (<see cref="EtcdLockHandle.LostToken"/>), then revokes their leases and the spare
-/// leases it keeps for its next acquires (<c>Engine/SpareLeases.cs</c>).
+/// This class is the façade: it validates options and keys, and runs the public calls and dispose. The session every
+/// primitive shares (connection, leases, key watch, local gates, in-flight work) is in <c>Engine/Session/</c>; the lock
+/// protocol, one file per operation, in <c>Engine/Lock/</c> (start with <c>LockAcquire.cs</c>); docs/design.md walks a
+/// call through them. Disposing the provider tells every open hold it is lost (<see cref="EtcdLockHandle.LostToken"/>),
+/// then revokes their leases and the spare leases it keeps for its next acquires.
 /// </remarks>
 public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDisposable
 {
-    private static long s_providerCount;
-
     private readonly EtcdLockProviderOptions _options;
-    private readonly EtcdClient _client;
-    private readonly AcquireProtocol _protocol;
-    private readonly KeyWatcher _watcher;
-    private readonly string _endpoints;
-    private readonly CancellationTokenSource _stop = new();
-    // Open holds, so that dispose can tell them; guarded by itself together with _disposed and _inFlight.
-    private readonly HashSet<LockHold> _holds = new();
-    private bool _disposed;
-    private int _inFlight;
-    private TaskCompletionSource? _drained;
-    // Outage logging: when the first failed revoke of the current outage was warned about (0: none), and how many
-    // failures were logged at Debug since.
-    private long _outageStarted;
-    private int _outageQuietFailures;
-    // Who holds a key through a local gate, for timeout messages: built once, not per acquire.
-    private readonly string _localHolder;
-    // The last configuration mistake the channel met while connecting, for requests that end without a cause.
-    private readonly ConnectionDiagnostics _diagnostics = new();
+    private readonly EtcdSession _session;
+    private readonly LockAcquire _acquire;
+    private readonly LockRelease _release;
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -55,85 +37,50 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     }
 
     /// <summary>Creates a provider whose gRPC calls pass through <paramref name="interceptors"/> (tests inject faults here).</summary>
-    internal EtcdLockProvider(EtcdLockProviderOptions options, ILogger? logger, IMeterFactory? meterFactory, Grpc.Core.Interceptors.Interceptor[]? interceptors)
+    /// <param name="options">As in the public constructor.</param>
+    /// <param name="logger">As in the public constructor.</param>
+    /// <param name="meterFactory">As in the public constructor.</param>
+    /// <param name="interceptors">The gRPC interceptors every call passes through.</param>
+    /// <param name="tune">Changes the engine's settings derived from <paramref name="options"/> (tests shorten intervals).</param>
+    internal EtcdLockProvider(EtcdLockProviderOptions options, ILogger? logger, IMeterFactory? meterFactory, Grpc.Core.Interceptors.Interceptor[]? interceptors, Func<EngineSettings, EngineSettings>? tune = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         Validate(options);
         _options = options;
-        Logger = logger ?? NullLogger.Instance;
-        bool tls = options.TlsCaCertificatePath is not null;
-        _endpoints = NormalizeEndpoints(options.Endpoints, tls ? "https://" : "http://");
-        string[] hosts = _endpoints.Split(',').Select(e => new Uri(e).Host).ToArray();
-        Action<GrpcChannelOptions> channel = ConnectionSettings.ConfigureChannel(options, hosts, _diagnostics);
-        _client = options.Username is null
-            ? new EtcdClient(_endpoints, serverName: hosts[0], configureChannelOptions: channel, interceptors: interceptors)
-            : new EtcdClient(_endpoints, options.Username, options.Password ?? "", serverName: hosts[0], configureChannelOptions: channel);
-        var connection = _client.GetConnection();
-        Kv = connection.KVClient;
-        Leases = connection.LeaseClient;
-        Watches = connection.WatchClient;
-        Keeper = new LeaseKeeper(Leases, Logger, options.ConnectTimeout);
-        _watcher = new KeyWatcher(Watches, Kv, Logger, CallOptions, options.ConnectTimeout);
-        Metrics = new LockMetrics(meterFactory);
-        Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
-        HolderId = $"{Environment.MachineName} pid={Environment.ProcessId} provider={Interlocked.Increment(ref s_providerCount)}-{Guid.NewGuid().ToString("N")[..8]}";
-        HolderBytes = ByteString.CopyFromUtf8(HolderId);
-        _localHolder = HolderId + " (a caller in this process)";
-        _protocol = new AcquireProtocol(this);
-        Spares = new SpareLeases(this, options.SpareLeases);
+        EngineSettings settings = EngineSettings.From(options, nameof(EtcdLockProvider));
+        settings = tune is null ? settings : tune(settings);
+        EtcdSession s = _session = new EtcdSession(options, settings, logger ?? NullLogger.Instance, meterFactory, interceptors);
+        _release = new LockRelease(s.Calls, s.Grants, s.Work, s.Watcher, s.Gates);
+        var holds = new LockHoldHost(s.Calls, s.Watcher, s.Gates, _release);
+        _acquire = new LockAcquire(s.Calls, s.Grants, s.Work, s.Gates, s.Keeper, holds, settings);
     }
 
     /// <summary>
     /// Who this provider is, as written into the value of every key it holds: host name, process id and a
     /// per-provider id.
     /// </summary>
-    public string HolderId { get; }
+    public string HolderId => _session.Calls.HolderId;
 
-    /// <summary>How often a waiter re-reads the key while its watch is quiet, to survive a stalled watch stream.</summary>
-    internal TimeSpan WatchRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// When <see cref="RenewalLag"/> reaches this (one second), new acquires wait for the renewals to catch up, at most
+    /// <see cref="EtcdLockProviderOptions.ConnectTimeout"/>, then are refused with <see cref="EtcdLockUnavailableException"/>;
+    /// the health check reports the provider degraded.
+    /// </summary>
+    public static TimeSpan RenewalLagLimit => LeaseKeeper.RenewalLagLimit;
 
-    internal Meter Meter => Metrics.Meter;
+    /// <summary>
+    /// How far the renewals of the leases this provider keeps are behind now: the age of the oldest renewal etcd has
+    /// not answered yet, or how late the process runs its renewal schedule, whichever is more. A few milliseconds when
+    /// etcd and the machine keep up; see <see cref="RenewalLagLimit"/>. Published as the
+    /// <see cref="EtcdLockTelemetry.RenewalLag"/> gauge.
+    /// </summary>
+    public TimeSpan RenewalLag => _session.Keeper.RenewalLag();
 
-    /// <summary>Every lease the provider keeps now: holds', queued callers' pre-grants and spares.</summary>
-    internal int KeptLeaseCount => Keeper.Count;
+    /// <summary>The session's connection, for a ping through it (<see cref="EtcdLockProviderPing"/>).</summary>
+    internal IEtcdCalls Calls => _session.Calls;
 
-    /// <summary>The kept leases that are not spares (held, being acquired, or pre-granted for a queued caller).</summary>
-    internal int KeptLeaseCountExcludingSpares => Keeper.NonSpareCount;
-
-    /// <summary>The spare leases kept now (granted ahead, not handed to an acquire yet).</summary>
-    internal int SpareLeaseCount => Keeper.SpareCount;
-
-    /// <summary>The ids of the spare leases kept now.</summary>
-    internal long[] SpareLeaseIds => Keeper.SpareIds;
-
-    internal SpareLeases Spares { get; }
-
-    /// <summary>Acquires, releases and background revokes or refills still running (dispose waits for them).</summary>
-    internal int InFlightCount
-    {
-        get
-        {
-            lock (_holds)
-            {
-                return _inFlight;
-            }
-        }
-    }
-
-    internal int WatchedKeyCount => _watcher.Count;
-
-    internal ILogger Logger { get; }
-    internal KV.KVClient Kv { get; }
-    internal Lease.LeaseClient Leases { get; }
-    internal Watch.WatchClient Watches { get; }
-    internal LeaseKeeper Keeper { get; }
-    internal LocalGates Gates { get; } = new();
-    internal LockMetrics Metrics { get; }
-    internal ByteString HolderBytes { get; }
-
-    /// <summary>Whether a full key is a lock key this provider holds now (guarded writes may not write it).</summary>
-    internal bool IsLockKeyHere(string fullKey) => Gates.HolderOf(fullKey) is not null;
-    internal CancellationToken StopToken => _stop.Token;
+    /// <summary>What tests observe of the engine (kept leases, work in flight, watched keys, signals).</summary>
+    internal EtcdLockProviderProbe Probe => new(_session, _release);
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
@@ -154,532 +101,28 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         return hold is null ? null : new EtcdLockHandle(hold, isNested: false);
     }
 
+    /// <summary>Runs the lock protocol, counted in flight: dispose waits for it.</summary>
     internal async ValueTask<LockHold?> AcquireHoldAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
-        lock (_holds)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _inFlight++;
-        }
-
+        ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
         try
         {
-            await WaitWhileRenewalsLagAsync(request, cancellationToken).ConfigureAwait(false);
-            return await _protocol.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
+            return await _acquire.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            EndInFlight();
+            _session.Work.End();
         }
     }
 
-    /// <summary>
-    /// When <see cref="RenewalLag"/> reaches this (one second), new acquires wait for the renewals to catch up, at most
-    /// <see cref="EtcdLockProviderOptions.ConnectTimeout"/>, then are refused with <see cref="EtcdLockUnavailableException"/>;
-    /// the health check reports the provider degraded.
-    /// </summary>
-    public static TimeSpan RenewalLagLimit { get; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>
-    /// Back-pressure: while the renewals of the leases this provider keeps are more than <see cref="RenewalLagLimit"/>
-    /// behind (more holds than this process or etcd can renew, or etcd answering slowly), a new acquire waits for them
-    /// to catch up, at most one connect timeout, then is refused with the reason. Taking more holds then would only
-    /// push every hold already taken past its deadline at once.
-    /// </summary>
-    private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, CancellationToken cancellationToken)
-    {
-        TimeSpan lag = Keeper.RenewalLag();
-        if (lag < RenewalLagLimit)
-        {
-            return;
-        }
-
-        long started = Stopwatch.GetTimestamp();
-        while (Stopwatch.GetElapsedTime(started) < _options.ConnectTimeout)
-        {
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
-            lag = Keeper.RenewalLag();
-            if (lag < RenewalLagLimit)
-            {
-                return;
-            }
-        }
-
-        throw new EtcdLockUnavailableException(request.FullKey,
-            $"Lock '{request.FullKey}' was not tried: the renewals of the {Keeper.Count} leases this provider keeps are {lag.TotalMilliseconds:0} ms behind " +
-            $"(more than {RenewalLagLimit.TotalMilliseconds:0} ms for {_options.ConnectTimeout.TotalSeconds:0.#} s), so new acquires are refused until they catch up rather than push the holds already taken past their deadlines. " +
-            "This process holds more locks than it or etcd can renew, or etcd answers slowly; see the attributelock.renewal.lag metric.",
-            null, isTransient: true);
-    }
-
-    /// <summary>
-    /// How far the renewals of the leases this provider keeps are behind now: the age of the oldest renewal etcd has
-    /// not answered yet, or how late the process runs its renewal schedule, whichever is more. A few milliseconds when
-    /// etcd and the machine keep up; see <see cref="RenewalLagLimit"/>. Published as the
-    /// <see cref="EtcdLockTelemetry.RenewalLag"/> gauge.
-    /// </summary>
-    public TimeSpan RenewalLag => Keeper.RenewalLag();
-
-    /// <summary>An acquire or a background revoke ended; the last one after dispose lets dispose go on.</summary>
-    private void EndInFlight()
-    {
-        TaskCompletionSource? drained = null;
-        lock (_holds)
-        {
-            if (--_inFlight == 0 && _disposed)
-            {
-                drained = _drained;
-            }
-        }
-
-        drained?.TrySetResult();
-    }
-
+    /// <summary>The key checked and encoded, the TTL and wait validated: what the protocol needs.</summary>
     internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        ObjectDisposedException.ThrowIf(_session.Work.IsDisposed, this);
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
         return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy);
     }
-
-    /// <summary>
-    /// Step 5 of the protocol: the key is ours in etcd; it becomes a hold only if the lease is still kept and the
-    /// provider is not disposed (checked under the same lock that dispose takes, so no hold escapes dispose's sweep).
-    /// </summary>
-    /// <returns>The hold, or null when the lease was lost meanwhile (the caller revokes it and starts over).</returns>
-    internal LockHold? TryRegisterHold(AcquireRequest request, KeptLease lease, long fencingToken, LocalGates.Gate gate)
-    {
-        lock (_holds)
-        {
-            if (_disposed)
-            {
-                throw new ObjectDisposedException(nameof(EtcdLockProvider), "The lock provider was disposed while the lock was being acquired.");
-            }
-
-            var hold = new LockHold(this, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
-            if (!lease.Attach(hold))
-            {
-                return null;
-            }
-
-            _holds.Add(hold);
-            gate.Holder = _localHolder;
-            return hold;
-        }
-    }
-
-    /// <summary>A renewal of a hold's lease is being sent: its key is read (batched) and, from the first, watched.</summary>
-    internal void OnRenewalDue(LockHold hold)
-    {
-        if (hold.IsLive)
-        {
-            _watcher.OnRenewalDue(hold);
-        }
-    }
-
-    internal string? HolderOfLocalGate(string fullKey) => Gates.HolderOf(fullKey);
-
-    /// <summary>Releases a hold: stops keeping and watching it, revokes its lease, passes its gate on. Never throws.</summary>
-    internal async ValueTask ReleaseAsync(LockHold hold)
-    {
-        // Counted in flight before the hold is marked released: a dispose that no longer sees the hold among the open
-        // ones still waits for this revoke before it closes the connection.
-        lock (_holds)
-        {
-            _inFlight++;
-        }
-
-        try
-        {
-            await ReleaseCoreAsync(hold).ConfigureAwait(false);
-        }
-        finally
-        {
-            EndInFlight();
-        }
-    }
-
-    private async ValueTask ReleaseCoreAsync(LockHold hold)
-    {
-        if (!hold.MarkReleased())
-        {
-            return;
-        }
-
-        lock (_holds)
-        {
-            _holds.Remove(hold);
-        }
-
-        hold.Lease.Retire();
-        _watcher.Remove(hold);
-        try
-        {
-            if (hold.IsLost)
-            {
-                // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
-                // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
-                // flight, retried until the TTL has passed), so that others need not wait for the TTL.
-                RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
-            }
-            else
-            {
-                await RevokeAsync(hold.LeaseId).ConfigureAwait(false);
-                EtcdAnswered();
-            }
-        }
-        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-        {
-            // Already expired or revoked: the key is gone either way.
-            EtcdAnswered();
-        }
-        catch (Exception ex)
-        {
-            // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
-            RevokeFailed(hold.Key, hold.LeaseId, ex);
-            RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, warned: true);
-        }
-        finally
-        {
-            if (hold.OverwrittenInPlace)
-            {
-                // Behind the caller, like the revoke of a lost hold (counted in flight: dispose waits for it).
-                RunInBackground(() => DeleteOverwrittenKeyAsync(hold));
-            }
-
-            Gates.Exit(hold.Key, hold.Gate);
-            double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
-            Metrics.HoldDuration.Record(heldMs);
-            Log.Released(Logger, hold.Key, hold.LeaseId, heldMs);
-        }
-    }
-
-    /// <summary>
-    /// The hold's key was overwritten in place by another writer (it kept our create revision but may have left our
-    /// lease, so the revoke did not delete it and nothing ever would): delete it, but only while it is still our
-    /// incarnation of the key (create revision = fencing token). A key re-created by another holder has another create
-    /// revision and is never touched. Never throws.
-    /// </summary>
-    private async Task DeleteOverwrittenKeyAsync(LockHold hold)
-    {
-        var txn = new TxnRequest();
-        txn.Compare.Add(GuardedWrites.OwnershipComparisons(hold.KeyBytes, hold.FencingToken, hold.LeaseId)[0]);
-        txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = hold.KeyBytes } });
-        try
-        {
-            TxnResponse answer = await Kv.TxnAsync(txn, CallOptions()).ConfigureAwait(false);
-            Log.OverwrittenKeyDeleted(Logger, hold.Key, hold.FencingToken, answer.Succeeded);
-        }
-        catch (Exception ex)
-        {
-            Log.RevokeFailed(Logger, hold.Key, hold.LeaseId, ex.Message);
-        }
-    }
-
-    /// <summary>A handle was collected without being disposed: stop renewing, revoke, free the local gate.</summary>
-    internal void OnAbandoned(LockHold hold)
-    {
-        if (hold.State == HoldState.Released)
-        {
-            return;
-        }
-
-        // Off the finalizer thread: logging and the revoke may block or take time.
-        ThreadPool.UnsafeQueueUserWorkItem(
-            static h =>
-            {
-                Log.Abandoned(h.Provider.Logger, h.Key, h.LeaseId, h.FencingToken);
-                // Whoever still works under this hold (a kept LostToken) must learn it ends before the key is freed.
-                h.MarkLost("the handle was garbage-collected without being disposed; the lock is being released");
-                _ = h.Provider.ReleaseAsync(h);
-            },
-            hold,
-            preferLocal: false);
-    }
-
-    internal async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)
-    {
-        lease.Retire();
-        try
-        {
-            await RevokeAsync(lease.Id).ConfigureAwait(false);
-            EtcdAnswered();
-        }
-        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-        {
-            // Already expired or revoked: nothing left behind.
-            EtcdAnswered();
-        }
-        catch (Exception ex)
-        {
-            RevokeFailed(fullKey, lease.Id, ex);
-        }
-    }
-
-    /// <summary>
-    /// A revoke of a lease whose grant was confirmed failed. An outage is warned about once, at its first failed revoke
-    /// (the reason, no stack trace: it is a timeout or an unreachable endpoint, not a bug); further failures are logged at
-    /// Debug until etcd answers again.
-    /// </summary>
-    private void RevokeFailed(string fullKey, long leaseId, Exception ex)
-    {
-        if (Interlocked.CompareExchange(ref _outageStarted, Stopwatch.GetTimestamp(), 0) == 0)
-        {
-            Log.RevokeFailed(Logger, fullKey, leaseId, ex.Message);
-        }
-        else
-        {
-            Interlocked.Increment(ref _outageQuietFailures);
-            Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
-        }
-    }
-
-    /// <summary>etcd answered a request: an outage warned about is over (logged once, with what was kept quiet).</summary>
-    internal void EtcdAnswered()
-    {
-        if (Volatile.Read(ref _outageStarted) == 0)
-        {
-            return;
-        }
-
-        long started = Interlocked.Exchange(ref _outageStarted, 0);
-        if (started != 0)
-        {
-            Log.EtcdAnswersAgain(Logger, Stopwatch.GetElapsedTime(started).TotalSeconds, Interlocked.Exchange(ref _outageQuietFailures, 0));
-        }
-    }
-
-    /// <summary>Revokes a lease (deleting its key). Callers treat NotFound (already expired or revoked) as done.</summary>
-    private Task<LeaseRevokeResponse> RevokeAsync(long leaseId) =>
-        Leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = leaseId }, CallOptions()).ResponseAsync;
-
-    /// <summary>Runs on the thread pool (see <see cref="LockHold"/>), never on the keeper's timers or readers.</summary>
-    internal void OnHoldLost(LockHold hold, string reason)
-    {
-        Log.Lost(Logger, hold.Key, hold.LeaseId, hold.FencingToken, reason);
-        Metrics.LostHolds.Add(1);
-    }
-
-    internal void OnLostCallbackFailed(LockHold hold, string what, Exception ex) => Log.LostCallbackFailed(Logger, ex, hold.Key, what);
-
-    internal CallOptions CallOptions() => new(deadline: DateTime.UtcNow + _options.ConnectTimeout);
-
-    internal CallOptions CallOptions(CancellationToken cancellationToken) => new(deadline: DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
-
-    /// <summary>Call options with a deadline shared by several requests (an acquire's first grant and transaction).</summary>
-    internal CallOptions CallOptions(CancellationToken cancellationToken, DateTime? deadline) =>
-        new(deadline: deadline ?? DateTime.UtcNow + _options.ConnectTimeout, cancellationToken: cancellationToken);
-
-    /// <summary>The deadline of an acquire's first attempt: its grant and transaction together get one request timeout.</summary>
-    internal DateTime FirstAttemptDeadline() => DateTime.UtcNow + _options.ConnectTimeout;
-
-    /// <summary>
-    /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or
-    /// the lease's TTL has passed (then it expired anyway). Dispose waits for these like for acquires in progress.
-    /// </summary>
-    /// <param name="fullKey">The lock key, for the log.</param>
-    /// <param name="leaseId">The lease.</param>
-    /// <param name="ttlSeconds">Its TTL.</param>
-    /// <param name="uncertainGrant">
-    /// The lease's grant was sent but never confirmed (cancelled, timed out): etcd may still apply it after answering a
-    /// revoke with NotFound (the two requests are handled concurrently), so NotFound counts only when a second revoke a
-    /// second later says it too.
-    /// </param>
-    /// <param name="warned">The caller already logged a failed revoke of this lease: the retries log only at Debug.</param>
-    internal void RevokeInBackground(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant = false, bool warned = false) =>
-        RunInBackground(() => RevokeLoopAsync(fullKey, leaseId, ttlSeconds, uncertainGrant, warned));
-
-    /// <summary>
-    /// Revokes a lease whose grant is still in flight, once it is granted (a grant that fails revokes its own id).
-    /// Counted as in flight from now on, so dispose cannot close the connection before the revoke went out.
-    /// </summary>
-    internal void RevokeWhenGrantedInBackground(string fullKey, Task<KeptLease> granting) =>
-        RunInBackground(async () =>
-        {
-            KeptLease lease;
-            try
-            {
-                lease = await granting.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                return; // GrantAsync already revokes an id whose grant it could not confirm
-            }
-
-            lease.Retire();
-            await RevokeLoopAsync(fullKey, lease.Id, (int)lease.TtlSeconds, uncertainGrant: false, warned: false).ConfigureAwait(false);
-        });
-
-    /// <summary>
-    /// Runs work behind the caller's back, counted as in flight (dispose waits for it), with no caller's context. Once
-    /// dispose has waited for the count to drain, nothing may start here: callers are themselves in flight, or (the
-    /// spare pool) start it under a lock that dispose takes before it waits.
-    /// </summary>
-    internal void RunInBackground(Func<Task> work)
-    {
-        lock (_holds)
-        {
-            _inFlight++;
-        }
-
-        using (ExecutionContext.SuppressFlow())
-        {
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await work().ConfigureAwait(false);
-                }
-                finally
-                {
-                    EndInFlight();
-                }
-            });
-        }
-    }
-
-    private async Task RevokeLoopAsync(string fullKey, long leaseId, int ttlSeconds, bool uncertainGrant, bool warned)
-    {
-        // In long: a TTL near int.MaxValue (68 years) must not wrap the give-up time into the past.
-        long giveUp = Stopwatch.GetTimestamp() + (Math.Max(uncertainGrant ? 10L : 1L, ttlSeconds) + 1L) * Stopwatch.Frequency;
-        bool notFoundOnce = false;
-        int failures = warned ? 1 : 0;
-        while (Stopwatch.GetTimestamp() < giveUp)
-        {
-            try
-            {
-                await RevokeAsync(leaseId).ConfigureAwait(false);
-                EtcdAnswered();
-                return;
-            }
-            catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-            {
-                EtcdAnswered();
-                if (!uncertainGrant || notFoundOnce)
-                {
-                    return;
-                }
-
-                notFoundOnce = true;
-                await Task.Delay(1000).ConfigureAwait(false);
-                continue;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                if (uncertainGrant)
-                {
-                    // The grant never got an answer: most likely etcd never saw it, and the acquire or refill that sent
-                    // it has already reported the failure. Revoked in case it committed, quietly.
-                    Log.UncertainGrantRevokeFailed(Logger, fullKey, leaseId, ex.Message);
-                }
-                else if (failures++ == 0)
-                {
-                    // At most one warning per outage (see RevokeFailed); its retries (every 500 ms until TTL + 1 s) at Debug.
-                    RevokeFailed(fullKey, leaseId, ex);
-                }
-                else
-                {
-                    Log.RevokeRetryFailed(Logger, fullKey, leaseId, ex.Message);
-                }
-            }
-
-            await Task.Delay(500).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// Grants a lease with an id we choose, so that a grant whose outcome we do not know (cancelled, timed out, answer
-    /// lost) can still be revoked: nothing is left behind even then. The lease is kept (renewed, its deadline watched)
-    /// from the send time of the grant on.
-    /// </summary>
-    /// <param name="fullKey">The lock key it is for, for the log.</param>
-    /// <param name="ttlSeconds">The TTL asked for.</param>
-    /// <param name="spare">Granted for the spare pool: counted as a spare until a take hands it out.</param>
-    /// <param name="token">Cancels the grant (its id is then revoked in the background).</param>
-    /// <param name="deadline">The request's deadline when shared with others (an acquire's first attempt); else one request timeout from now.</param>
-    internal async ValueTask<KeptLease> GrantLeaseAsync(string fullKey, int ttlSeconds, bool spare, CancellationToken token, DateTime? deadline = null)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            long id = Random.Shared.NextInt64(1, long.MaxValue);
-            long sent = LeaseClock.GetTimestamp();
-            LeaseGrantResponse granted;
-            try
-            {
-                granted = await Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = ttlSeconds, ID = id }, CallOptions(token, deadline)).ConfigureAwait(false);
-            }
-            catch (RpcException ex) when (EtcdErrors.IsLeaseExists(ex) && attempt < 3)
-            {
-                // Most likely our own grant: committed, its answer lost, and the request retried by the client. A lease
-                // with this id and our TTL is adopted (kept, and revoked like any other), so it is never left behind;
-                // its deadline runs from our first send, before etcd started its TTL. Otherwise another lease has the
-                // id (a 1 in 2^63 chance): not ours to revoke; pick another.
-                long adoptedTtl = await TryAdoptRetriedGrantAsync(id, ttlSeconds, token).ConfigureAwait(false);
-                if (adoptedTtl > 0)
-                {
-                    return Keeper.Register(id, adoptedTtl, sent, spare);
-                }
-
-                continue;
-            }
-            catch (Exception ex)
-            {
-                if (!EtcdErrors.IsDefiniteRefusal(ex))
-                {
-                    RevokeInBackground(fullKey, id, ttlSeconds, uncertainGrant: true);
-                }
-
-                throw;
-            }
-
-            if (!string.IsNullOrEmpty(granted.Error))
-            {
-                throw new EtcdLockUnavailableException(fullKey, $"etcd refused the lease for lock '{fullKey}': {granted.Error}", null, isTransient: false);
-            }
-
-            // The deadline is watched from the send time of the grant on, before anything else happens.
-            return Keeper.Register(granted.ID, granted.TTL, sent, spare);
-        }
-    }
-
-    /// <summary>
-    /// Whether the lease <paramref name="id"/>, which etcd says exists, looks like our own retried grant: alive, with the
-    /// TTL we asked for or the larger one etcd gives instead of a TTL below its minimum (1 s becomes 2 s).
-    /// </summary>
-    /// <returns>The TTL etcd granted it when it is adopted; 0 when it is not ours.</returns>
-    private async Task<long> TryAdoptRetriedGrantAsync(long id, int ttlSeconds, CancellationToken token)
-    {
-        try
-        {
-            LeaseTimeToLiveResponse found = await Leases.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = id }, CallOptions(token)).ConfigureAwait(false);
-            bool ours = found.TTL > 0 && (found.GrantedTTL == ttlSeconds || (ttlSeconds < found.GrantedTTL && found.GrantedTTL <= RaisedTtlBoundSeconds));
-            return ours ? found.GrantedTTL : 0;
-        }
-        catch (Exception ex)
-        {
-            // Unknown: revoked in the background in case it is ours (as an uncertain grant), and the caller goes on
-            // with a new id (or, cancelled, stops).
-            RevokeInBackground("(retried lease grant)", id, ttlSeconds, uncertainGrant: true);
-            if (ex is RpcException && !token.IsCancellationRequested)
-            {
-                return 0;
-            }
-
-            throw;
-        }
-    }
-
-    // etcd raises a TTL below its minimum (1.5 election timeouts: 2 s with its default settings) to that minimum; a
-    // raised TTL up to this bound is taken as etcd's doing when a retried grant is recognised as ours.
-    private const long RaisedTtlBoundSeconds = 10;
-
-    internal EtcdLockUnavailableException Unavailable(string fullKey, string what, Exception ex) =>
-        EtcdErrors.Map(_endpoints, _options.ConnectTimeout, fullKey, what, ex, _diagnostics.RecentProblem(_options.ConnectTimeout + TimeSpan.FromSeconds(1)));
 
     /// <summary>
     /// The checks <c>AddEtcdLocks</c> runs at host start, for a provider built directly: all mistakes in one message,
@@ -704,20 +147,6 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         };
     }
 
-    internal static string NormalizeEndpoints(IEnumerable<string> endpoints, string defaultScheme = "http://")
-    {
-        var list = endpoints
-            .SelectMany(e => (e ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            .Select(e => e.Contains("://", StringComparison.Ordinal) ? e : defaultScheme + e)
-            .ToList();
-        if (list.Count == 0)
-        {
-            throw new InvalidOperationException("No etcd endpoint is configured (EtcdLockProviderOptions.Endpoints is empty).");
-        }
-
-        return string.Join(",", list);
-    }
-
     /// <summary>
     /// Stops the provider. Every hold still open is told first: its <see cref="EtcdLockHandle.LostToken"/> is
     /// cancelled (reason: the provider was disposed), then its lease is revoked so that other holders need not wait
@@ -729,50 +158,28 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         // Bounded by one request timeout in all: during an outage the revokes cannot complete anyway, and the leases
         // expire by their TTL; with etcd answering they complete in milliseconds.
         long started = Stopwatch.GetTimestamp();
-        LockHold[] open;
-        Task drained;
-        lock (_holds)
-        {
-            if (_disposed)
-            {
-                return;
-            }
 
-            _disposed = true;
-            open = _holds.ToArray();
+        // 1. No acquire starts and no hold is registered from now on; the holds open now are taken.
+        if (!_session.TryBeginDispose(out ISessionHold[] open))
+        {
+            return;
         }
 
-        _stop.Cancel();
-        // Before the in-flight count is read below: the spares' revokes are counted, and refills still in flight
-        // revoke what they grant from now on.
-        Spares.Dispose();
-        foreach (LockHold hold in open)
+        // 2. Acquires in progress end; the spares are revoked (counted in flight before the drain is asked for below),
+        //    and refills still in flight revoke what they grant.
+        _session.Stop();
+
+        // 3. Every open hold is told it is lost, then released: their revokes go out behind them (counted in flight).
+        foreach (ISessionHold hold in open)
         {
             hold.MarkLost("the lock provider was disposed while the lock was held");
         }
 
-        // The holds are lost now: their releases revoke in the background (counted in flight, waited for below).
-        await Task.WhenAll(open.Select(h => ReleaseAsync(h).AsTask())).WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        // Only now may the drain be signalled: work that ended before this point (the in-flight count touching 0 while
-        // the spares' revokes above were not started yet) must not let dispose go on while those revokes still run.
-        lock (_holds)
-        {
-            if (_inFlight == 0)
-            {
-                drained = Task.CompletedTask;
-            }
-            else
-            {
-                _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                drained = _drained.Task; // EndInFlight signals it when the count reaches 0
-            }
-        }
+        await Task.WhenAll(open.Select(h => h.ReleaseAsync().AsTask())).WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
-        await drained.WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _watcher.DisposeAsync().ConfigureAwait(false);
-        await Keeper.DisposeAsync().ConfigureAwait(false);
-        _client.Dispose();
-        Metrics.Dispose();
+        // 4. Only now may the drain be asked for (see SessionWork.DrainAsync); then the session closes.
+        await _session.DrainAsync().WaitAsync(Remaining()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _session.CloseAsync().ConfigureAwait(false);
 
         TimeSpan Remaining()
         {

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using AttributeLock.Engine;
+using AttributeLock.Engine.Lock;
 using Etcdserverpb;
 using Grpc.Core;
 
@@ -25,9 +25,9 @@ public static class EtcdLockProviderPing
         long started = Stopwatch.GetTimestamp();
         try
         {
-            await provider.Kv.RangeAsync(
+            await provider.Calls.Kv.RangeAsync(
                 new RangeRequest { Key = probe.KeyBytes, CountOnly = true },
-                provider.CallOptions().WithCancellationToken(cancellationToken)).ResponseAsync.ConfigureAwait(false);
+                provider.Calls.CallOptions().WithCancellationToken(cancellationToken)).ResponseAsync.ConfigureAwait(false);
             return Stopwatch.GetElapsedTime(started);
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
@@ -36,7 +36,7 @@ public static class EtcdLockProviderPing
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw provider.Unavailable(probe.FullKey, "a ping", ex);
+            throw provider.Calls.Unavailable(probe.FullKey, "a ping", ex);
         }
     }
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
+using AttributeLock.Engine.Session;
 using AttributeLock.EtcdFixture;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -34,7 +35,10 @@ public sealed class AdversarialTests : ProviderTestBase
     private static EtcdLockProvider PrivateProvider(EtcdServer server, params Interceptor[] interceptors) => PrivateProvider(server, TimeSpan.FromSeconds(5), interceptors);
 
     private static EtcdLockProvider PrivateProvider(EtcdServer server, TimeSpan connectTimeout, params Interceptor[] interceptors) =>
-        new(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = connectTimeout }, Environment.GetEnvironmentVariable("ADV_LOG") is null ? null : new ConsoleLog(), null, interceptors.Length == 0 ? null : interceptors);
+        PrivateProvider(server, connectTimeout, null, interceptors);
+
+    private static EtcdLockProvider PrivateProvider(EtcdServer server, TimeSpan connectTimeout, Func<EngineSettings, EngineSettings>? tune, params Interceptor[] interceptors) =>
+        new(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = connectTimeout }, Environment.GetEnvironmentVariable("ADV_LOG") is null ? null : new ConsoleLog(), null, interceptors.Length == 0 ? null : interceptors, tune);
 
     private static async Task PrintWatchMetrics(EtcdServer server, string when)
     {
@@ -322,7 +326,7 @@ public sealed class AdversarialTests : ProviderTestBase
         server.Resume();
         await Task.Delay(2000);
         // The provider's spares (granted ahead for its next acquire, one per TTL) are not the cancelled acquire's.
-        var leases = (await client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Select(l => l.ID).Except(provider.SpareLeaseIds).ToList();
+        var leases = (await client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Select(l => l.ID).Except(provider.Probe.SpareLeaseIds).ToList();
         var keys = await client.GetAsync("/stalled");
         Console.WriteLine($"{step}: {ex?.GetType().Name} {elapsed} ms after the pause; leases left {leases.Count}; key left {keys.Kvs.Count}; pauses {pauses}");
         Assert.True(pauses == 1, $"{step}: the request never went out ({ex?.GetType().Name}): the scenario did not happen");
@@ -371,8 +375,7 @@ public sealed class AdversarialTests : ProviderTestBase
         await AssertNoUnobservedTaskExceptionAsync(async () =>
         {
             var holder = NewProvider();
-            var waiter = NewProvider();
-            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(100);
+            var waiter = NewProvider(tune: s => s with { WatchRecheckInterval = TimeSpan.FromMilliseconds(100) });
             string key = UniqueKey("adv-unobserved");
             await using EtcdLockHandle held = await holder.AcquireAsync(key);
             for (int i = 0; i < 10; i++)
@@ -416,8 +419,7 @@ public sealed class AdversarialTests : ProviderTestBase
                 }
             });
             await using var holder = PrivateProvider(server);
-            await using var waiter = PrivateProvider(server, TimeSpan.FromSeconds(1), pauseOnWatch);
-            waiter.WatchRecheckInterval = TimeSpan.FromMilliseconds(200);
+            await using var waiter = PrivateProvider(server, TimeSpan.FromSeconds(1), s => s with { WatchRecheckInterval = TimeSpan.FromMilliseconds(200) }, pauseOnWatch);
             EtcdLockHandle held = await holder.AcquireAsync("/unanswered-watch", new EtcdLockOptions { TtlSeconds = 30 });
             Task<EtcdLockHandle> waiting = waiter.AcquireAsync("/unanswered-watch", new EtcdLockOptions { TtlSeconds = 30, WaitTimeout = TimeSpan.FromMinutes(1) }).AsTask();
             await Task.Delay(3000);
@@ -446,7 +448,7 @@ public sealed class AdversarialTests : ProviderTestBase
             await using var provider = Environment.GetEnvironmentVariable("ADV_LOG") is null ? PrivateProvider(server) : PrivateProvider(server, new WatchSpy());
             using var client = new EtcdClient(server.Endpoint);
             EtcdLockHandle handle = await provider.AcquireAsync("/restart-delete", new EtcdLockOptions { TtlSeconds = 30 });
-            await Eventually(() => Task.FromResult(provider.WatchedKeyCount == 1), TimeSpan.FromSeconds(15), "the key watched (first renewal at TTL/3)");
+            await Eventually(() => Task.FromResult(provider.Probe.WatchedKeyCount == 1), TimeSpan.FromSeconds(15), "the key watched (first renewal at TTL/3)");
             await Task.Delay(300);
 
             await server.RestartAsync(); // the key watch stream breaks and is re-opened by the provider
@@ -506,7 +508,7 @@ public sealed class AdversarialTests : ProviderTestBase
                 await Task.Delay(20 + round * 40);
                 await provider.DisposeAsync();
                 await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30)); // anything but ObjectDisposedException fails here
-                Assert.Equal(0, provider.KeptLeaseCount);
+                Assert.Equal(0, provider.Probe.KeptLeaseCount);
                 await held.DisposeAsync();
                 await holder.DisposeAsync();
                 await Task.Delay(500);
@@ -568,7 +570,7 @@ public sealed class AdversarialTests : ProviderTestBase
         Assert.False(handle.IsLost);
         await handle.DisposeAsync();
         Assert.Null(await GetKeyAsync(handle.Key));
-        Assert.Equal(0, provider.KeptLeaseCountExcludingSpares);
+        Assert.Equal(0, provider.Probe.KeptLeaseCountExcludingSpares);
     }
 
     [Fact]
@@ -605,7 +607,7 @@ public sealed class AdversarialTests : ProviderTestBase
         await handle.DisposeAsync();
         // Nothing left but the provider's spares (granted ahead for its next acquire; a refill may still be answering).
         await Eventually(
-            async () => (await client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Select(l => l.ID).Except(provider.SpareLeaseIds).Any() is false,
+            async () => (await client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Select(l => l.ID).Except(provider.Probe.SpareLeaseIds).Any() is false,
             TimeSpan.FromSeconds(5),
             "no lease left but the provider's spares");
         await provider.DisposeAsync();
@@ -687,6 +689,6 @@ public sealed class AdversarialTests : ProviderTestBase
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(96, done);
         Assert.Equal(1, max);
-        await Eventually(() => Task.FromResult(p1.WatchedKeyCount == 0 && p2.WatchedKeyCount == 0 && p1.KeptLeaseCountExcludingSpares == 0 && p2.KeptLeaseCountExcludingSpares == 0), TimeSpan.FromSeconds(5), "no watch and no lease left (spares aside)");
+        await Eventually(() => Task.FromResult(p1.Probe.WatchedKeyCount == 0 && p2.Probe.WatchedKeyCount == 0 && p1.Probe.KeptLeaseCountExcludingSpares == 0 && p2.Probe.KeptLeaseCountExcludingSpares == 0), TimeSpan.FromSeconds(5), "no watch and no lease left (spares aside)");
     }
 }

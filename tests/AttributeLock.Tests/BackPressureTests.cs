@@ -23,7 +23,7 @@ public sealed class BackPressureTests : ProviderTestBase
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter == provider.Meter && instrument.Name is EtcdLockTelemetry.RenewalLag or EtcdLockTelemetry.KeptLeases)
+            if (instrument.Meter == provider.Probe.Meter && instrument.Name is EtcdLockTelemetry.RenewalLag or EtcdLockTelemetry.KeptLeases)
             {
                 l.EnableMeasurementEvents(instrument);
             }

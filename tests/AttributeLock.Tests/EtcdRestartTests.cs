@@ -1,3 +1,4 @@
+using AttributeLock.Engine.Session;
 using Etcdserverpb;
 
 namespace AttributeLock.Tests;
@@ -11,7 +12,7 @@ public sealed class EtcdRestartTests
         await using var server = await AttributeLock.EtcdFixture.EtcdServer.StartAsync();
         var options = new EtcdLockProviderOptions { Endpoints = { server.Endpoint } };
         await using var holderProvider = new EtcdLockProvider(options);
-        await using var waiterProvider = new EtcdLockProvider(options) { WatchRecheckInterval = TimeSpan.FromSeconds(2) };
+        await using var waiterProvider = new EtcdLockProvider(options, null, null, null, s => s with { WatchRecheckInterval = TimeSpan.FromSeconds(2) });
 
         EtcdLockHandle held = await holderProvider.AcquireAsync("/restart", new EtcdLockOptions { TtlSeconds = 10 });
         Task<EtcdLockHandle> waiting = waiterProvider.AcquireAsync("/restart", new EtcdLockOptions { TtlSeconds = 10 }).AsTask();

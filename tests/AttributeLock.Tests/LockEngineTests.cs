@@ -38,8 +38,9 @@ public sealed class LockEngineTests : ProviderTestBase
         // Nobody asked for the end signal (no nested handle, no nested call waiting): the release starts no thread for it.
         EtcdLockHandle quiet = await provider.AcquireAsync(UniqueKey("release-quiet"), new EtcdLockOptions { TtlSeconds = 5 });
         await quiet.DisposeAsync();
-        Assert.False(quiet.Hold.ReleaseSignalled);
+        Assert.Equal(0, provider.Probe.ReleaseEndSignals);
         Assert.True(quiet.Hold.EndedToken.IsCancellationRequested, "an end signal asked for after the release is already cancelled");
+        Assert.Equal(0, provider.Probe.ReleaseEndSignals); // and asking for it afterwards signals nothing either
 
         // A nested handle observes EndedToken: the release cancels it, on a thread of its own.
         EtcdLockHandle watched = await provider.AcquireAsync(UniqueKey("release-watched"), new EtcdLockOptions { TtlSeconds = 5 });
@@ -48,7 +49,7 @@ public sealed class LockEngineTests : ProviderTestBase
         using CancellationTokenRegistration registration = ended.Register(() => fired.TrySetResult(Environment.CurrentManagedThreadId));
         int releasingThread = Environment.CurrentManagedThreadId;
         await watched.DisposeAsync();
-        Assert.True(watched.Hold.ReleaseSignalled);
+        Assert.Equal(1, provider.Probe.ReleaseEndSignals);
         Assert.NotEqual(releasingThread, await fired.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.False(watched.LostToken.IsCancellationRequested, "a release is not a loss");
     }
@@ -81,7 +82,7 @@ public sealed class LockEngineTests : ProviderTestBase
         var holderProvider = NewProvider();
         var waiterProvider = NewProvider();
         string key = UniqueKey("watch");
-        using var txns = new MeterCounter(waiterProvider.Meter, EtcdLockTelemetry.Transactions);
+        using var txns = new MeterCounter(waiterProvider.Probe.Meter, EtcdLockTelemetry.Transactions);
 
         EtcdLockHandle holder = await holderProvider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 5 });
         var released = new TaskCompletionSource<long>();
@@ -108,7 +109,7 @@ public sealed class LockEngineTests : ProviderTestBase
         var provider = NewProvider();
         var other = NewProvider();
         string key = UniqueKey("revoked");
-        using var lost = new MeterCounter(provider.Meter, EtcdLockTelemetry.LostHolds);
+        using var lost = new MeterCounter(provider.Probe.Meter, EtcdLockTelemetry.LostHolds);
         EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { TtlSeconds = 3 });
 
         await Client.LeaseRevokeAsync(new LeaseRevokeRequest { ID = handle.LeaseId });
@@ -177,7 +178,7 @@ public sealed class LockEngineTests : ProviderTestBase
     {
         var provider = NewProvider();
         string key = UniqueKey("local-queue");
-        using var txns = new MeterCounter(provider.Meter, EtcdLockTelemetry.Transactions);
+        using var txns = new MeterCounter(provider.Probe.Meter, EtcdLockTelemetry.Transactions);
         EtcdLockHandle held = await provider.AcquireAsync(key);
 
         Task<T> Elsewhere<T>(Func<Task<T>> f)
@@ -197,8 +198,8 @@ public sealed class LockEngineTests : ProviderTestBase
 
         // The next queued caller grants its lease while it waits; one that gives up revokes it at once. (The spare the
         // provider keeps for its next uncontended acquire is not a queued caller's lease.)
-        Assert.Equal(1, provider.KeptLeaseCountExcludingSpares);
-        Assert.InRange(provider.SpareLeaseCount, 0, 1);
+        Assert.Equal(1, provider.Probe.KeptLeaseCountExcludingSpares);
+        Assert.InRange(provider.Probe.SpareLeaseCount, 0, 1);
 
         Task<EtcdLockHandle> next = Elsewhere(async () => await provider.AcquireAsync(key));
         await Task.Delay(200);
@@ -215,7 +216,7 @@ public sealed class LockEngineTests : ProviderTestBase
     public async Task Retried_transaction_that_had_committed_is_recognised_as_ours()
     {
         var provider = NewProvider(interceptors: [new RepeatTransactionInterceptor()]);
-        using var txns = new MeterCounter(provider.Meter, EtcdLockTelemetry.Transactions);
+        using var txns = new MeterCounter(provider.Probe.Meter, EtcdLockTelemetry.Transactions);
         string key = UniqueKey("retried");
 
         await using EtcdLockHandle handle = await provider.AcquireAsync(key, new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(5) });
@@ -247,7 +248,7 @@ public sealed class LockEngineTests : ProviderTestBase
 
         var ex = await Assert.ThrowsAsync<ArgumentException>(async () => await provider.AcquireAsync("/big/" + segment));
         Assert.Contains("MaxKeyBytes", ex.Message);
-        Assert.Equal(0, provider.KeptLeaseCount);
+        Assert.Equal(0, provider.Probe.KeptLeaseCount);
 
         int cut = char.IsHighSurrogate(segment[599]) ? 599 : 600;
         await using EtcdLockHandle ok = await provider.AcquireAsync("/big/" + segment[..cut]);
@@ -270,7 +271,7 @@ public sealed class LockEngineTests : ProviderTestBase
         var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync(UniqueKey("down")));
         Assert.Contains($"127.0.0.1:{port}", ex.Message);
         Assert.Contains("lease grant", ex.Message);
-        Assert.Equal(0, provider.KeptLeaseCount);
+        Assert.Equal(0, provider.Probe.KeptLeaseCount);
     }
 
     /// <summary>Sends each Txn twice and answers with the second reply: a committed transaction whose answer was lost.</summary>

@@ -38,7 +38,7 @@ public sealed class LossSignalTests : ProviderTestBase
         try
         {
             // Every key is watched (from its first renewal on); then all are deleted behind the holders' backs at once.
-            await Eventually(() => Task.FromResult(provider.WatchedKeyCount >= count + 1), TimeSpan.FromSeconds(20), "every held key watched");
+            await Eventually(() => Task.FromResult(provider.Probe.WatchedKeyCount >= count + 1), TimeSpan.FromSeconds(20), "every held key watched");
             long deleted = Stopwatch.GetTimestamp();
             await Client.DeleteRangeAsync("/attributelock-tests" + prefix + "/");
 

@@ -47,7 +47,7 @@ public sealed class OptionsAndKeyTests
     [InlineData("a:1, b:2", "http://a:1,http://b:2")]
     [InlineData("https://a:1", "https://a:1")]
     public void Endpoints_are_normalised(string given, string expected) =>
-        Assert.Equal(expected, EtcdLockProvider.NormalizeEndpoints([given]));
+        Assert.Equal(expected, AttributeLock.Engine.Session.EtcdConnection.NormalizeEndpoints([given]));
 
     [Fact]
     public void No_endpoint_is_a_clear_error()

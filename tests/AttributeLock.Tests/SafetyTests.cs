@@ -212,7 +212,7 @@ public sealed class SafetyTests : ProviderTestBase
         string key = UniqueKey("cancel-in-flight");
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await provider.AcquireAsync(key, cancellationToken: cts.Token));
-        Assert.Equal(0, provider.KeptLeaseCountExcludingSpares);
+        Assert.Equal(0, provider.Probe.KeptLeaseCountExcludingSpares);
         await Eventually(async () => await GetKeyAsync("/attributelock-tests" + key) is null, TimeSpan.FromSeconds(10), "the key taken by the cancelled transaction deleted");
 
         // And the key is free for this provider at once (no gate left behind).
@@ -263,7 +263,7 @@ public sealed class SafetyTests : ProviderTestBase
         Console.WriteLine(string.Join(", ", kinds.Select(k => $"{k.Key}={k.Value}")));
         // The revokes of cancelled attempts run behind the callers' backs (a lease is retired before its revoke goes
         // out): wait until they are done, then nothing may be left but the spare.
-        await Eventually(() => Task.FromResult(provider.InFlightCount == 0 && provider.KeptLeaseCountExcludingSpares == 0), TimeSpan.FromSeconds(10), "every lease of the provider revoked (its spare aside)");
+        await Eventually(() => Task.FromResult(provider.Probe.InFlightCount == 0 && provider.Probe.KeptLeaseCountExcludingSpares == 0), TimeSpan.FromSeconds(10), "every lease of the provider revoked (its spare aside)");
         Assert.Null(await GetKeyAsync("/attributelock-tests" + key));
     }
 
@@ -279,14 +279,14 @@ public sealed class SafetyTests : ProviderTestBase
             return h.FencingToken;
         })).ToArray();
         await Task.Delay(1000);
-        Assert.InRange(provider.KeptLeaseCountExcludingSpares, 1, 2); // the holder's, and the next in line's
-        Assert.InRange(provider.SpareLeaseCount, 0, 1); // and at most one spare for the TTL in use
+        Assert.InRange(provider.Probe.KeptLeaseCountExcludingSpares, 1, 2); // the holder's, and the next in line's
+        Assert.InRange(provider.Probe.SpareLeaseCount, 0, 1); // and at most one spare for the TTL in use
 
         await held.DisposeAsync();
         long[] tokens = await Task.WhenAll(waiters).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(40, tokens.Distinct().Count());
-        Assert.Equal(0, provider.KeptLeaseCountExcludingSpares);
-        Assert.InRange(provider.SpareLeaseCount, 0, 1);
+        Assert.Equal(0, provider.Probe.KeptLeaseCountExcludingSpares);
+        Assert.InRange(provider.Probe.SpareLeaseCount, 0, 1);
     }
 
     [Fact]

@@ -90,8 +90,8 @@ public sealed class SpareLeaseTests : ProviderTestBase
 
     private async Task<long> SpareAsync(EtcdLockProvider provider)
     {
-        await Eventually(() => Task.FromResult(provider.SpareLeaseIds.Length == 1), TimeSpan.FromSeconds(10), "a spare lease granted in the background");
-        return Assert.Single(provider.SpareLeaseIds);
+        await Eventually(() => Task.FromResult(provider.Probe.SpareLeaseIds.Length == 1), TimeSpan.FromSeconds(10), "a spare lease granted in the background");
+        return Assert.Single(provider.Probe.SpareLeaseIds);
     }
 
     private async Task AssertHeldWithItsOwnLiveLeaseAsync(EtcdLockHandle handle)
@@ -127,7 +127,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
             Assert.Equal(spare, handle.LeaseId);
             Assert.True(recorder.Answered[handle.LeaseId].AnsweredAt < start, $"call {call}: its lease was not granted before the call started");
             Assert.True(seen.Add(handle.LeaseId), $"call {call}: lease {handle.LeaseId} was used before");
-            Assert.DoesNotContain(handle.LeaseId, provider.SpareLeaseIds);
+            Assert.DoesNotContain(handle.LeaseId, provider.Probe.SpareLeaseIds);
             await AssertHeldWithItsOwnLiveLeaseAsync(handle);
         }
 
@@ -151,7 +151,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
         long[] ids = handles.Select(h => h.LeaseId).ToArray();
         Assert.Equal(40, ids.Distinct().Count());
         Assert.Single(ids, id => id == pooled);
-        Assert.Empty(ids.Intersect(provider.SpareLeaseIds));
+        Assert.Empty(ids.Intersect(provider.Probe.SpareLeaseIds));
         foreach (EtcdLockHandle h in handles)
         {
             await AssertHeldWithItsOwnLiveLeaseAsync(h);
@@ -163,8 +163,8 @@ public sealed class SpareLeaseTests : ProviderTestBase
             Assert.Equal(-1, await LeaseTtlAsync(h.LeaseId));
         }
 
-        Assert.Equal(0, provider.KeptLeaseCountExcludingSpares);
-        Assert.InRange(provider.SpareLeaseCount, 0, 1); // at most one spare per TTL
+        Assert.Equal(0, provider.Probe.KeptLeaseCountExcludingSpares);
+        Assert.InRange(provider.Probe.SpareLeaseCount, 0, 1); // at most one spare per TTL
     }
 
     [Fact]
@@ -182,7 +182,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
             }
 
             await Task.Delay(300);
-            Assert.Equal(0, provider.KeptLeaseCount);
+            Assert.Equal(0, provider.Probe.KeptLeaseCount);
         }
 
         Assert.Equal(3, recorder.SentIds.Count);
@@ -209,7 +209,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
         Assert.NotEqual(spare, handle.LeaseId);
         Assert.False(handle.IsLost);
         await AssertHeldWithItsOwnLiveLeaseAsync(handle);
-        Assert.DoesNotContain(spare, provider.SpareLeaseIds);
+        Assert.DoesNotContain(spare, provider.Probe.SpareLeaseIds);
     }
 
     [Fact]
@@ -225,7 +225,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
         // After 3.5 s it has 0.5 to 2.5 s left: still kept, but less than half its TTL (3 s).
         recorder.BlockKeepAlives = true;
         await Task.Delay(3500);
-        Assert.True(provider.SpareLeaseIds.Contains(spare), "the spare was lost already: the scenario (kept, too little TTL left) did not happen");
+        Assert.True(provider.Probe.SpareLeaseIds.Contains(spare), "the spare was lost already: the scenario (kept, too little TTL left) did not happen");
 
         EtcdLockHandle handle = await provider.AcquireAsync(key, Ttl(6));
         Assert.NotEqual(spare, handle.LeaseId);
@@ -239,8 +239,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
     [Fact]
     public async Task An_idle_spare_is_revoked_after_the_idle_period_and_not_replaced()
     {
-        var provider = NewProvider();
-        provider.Spares.IdleTimeoutOverride = TimeSpan.FromSeconds(2);
+        var provider = NewProvider(tune: s => s with { SpareIdleTimeout = TimeSpan.FromSeconds(2) });
         string key = UniqueKey("spare-idle");
         await (await provider.AcquireAsync(key, Ttl(3))).DisposeAsync();
         long spare = await SpareAsync(provider);
@@ -248,11 +247,11 @@ public sealed class SpareLeaseTests : ProviderTestBase
         Assert.True(await LeaseTtlAsync(spare) > 0);
 
         // Checked when its renewal is due (every second with a TTL of 3 s): gone 2 to 3 s after it was pooled.
-        await Eventually(async () => provider.SpareLeaseCount == 0 && await LeaseTtlAsync(spare) == -1, TimeSpan.FromSeconds(8), "the idle spare revoked");
+        await Eventually(async () => provider.Probe.SpareLeaseCount == 0 && await LeaseTtlAsync(spare) == -1, TimeSpan.FromSeconds(8), "the idle spare revoked");
         Console.WriteLine($"idle spare revoked {sw.ElapsedMilliseconds} ms after it was seen");
         Assert.True(sw.Elapsed > TimeSpan.FromSeconds(1), "the spare was revoked long before its idle period ended");
         await Task.Delay(1500);
-        Assert.Equal(0, provider.KeptLeaseCount); // nothing refilled without a take
+        Assert.Equal(0, provider.Probe.KeptLeaseCount); // nothing refilled without a take
     }
 
     [Theory]
@@ -296,7 +295,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
             Assert.True(recorder.Answered.TryGetValue(refill, out var times) && times.AnsweredAt > disposeStart, "the refill's grant did not complete after dispose began");
         }
 
-        Assert.Equal(0, provider.KeptLeaseCount);
+        Assert.Equal(0, provider.Probe.KeptLeaseCount);
         foreach (long id in recorder.SentIds)
         {
             Assert.True(await LeaseTtlAsync(id) == -1, $"{mode}: lease {id} is still alive in etcd after dispose");
@@ -321,10 +320,10 @@ public sealed class SpareLeaseTests : ProviderTestBase
         EtcdLockHandle held = await provider.AcquireAsync(UniqueKey("drain-held"), Ttl(30)); // takes the spare; refills
         long spare = await SpareAsync(provider);
         Assert.NotEqual(spare, held.LeaseId);
-        provider.StopToken.Register(() => held.DisposeAsync().AsTask().GetAwaiter().GetResult());
+        provider.Probe.StopToken.Register(() => held.DisposeAsync().AsTask().GetAwaiter().GetResult());
 
         await provider.DisposeAsync();
-        Assert.Equal(0, provider.InFlightCount);
+        Assert.Equal(0, provider.Probe.InFlightCount);
         Assert.Equal(-1, await LeaseTtlAsync(spare));
         Assert.Equal(-1, await LeaseTtlAsync(held.LeaseId));
     }
@@ -402,10 +401,10 @@ public sealed class SpareLeaseTests : ProviderTestBase
             await (await provider.AcquireAsync(UniqueKey("many-ttls"), Ttl(ttl))).DisposeAsync();
         }
 
-        await Eventually(() => Task.FromResult(provider.InFlightCount == 0), TimeSpan.FromSeconds(10), "refills and revokes done");
-        Console.WriteLine($"20 acquires with 20 TTLs: {recorder.SentIds.Count} grants, {provider.SpareLeaseCount} spares kept");
-        Assert.Equal(AttributeLock.Engine.SpareLeases.MaxTtls, provider.SpareLeaseCount);
-        Assert.Equal(20 + AttributeLock.Engine.SpareLeases.MaxTtls, recorder.SentIds.Count);
+        await Eventually(() => Task.FromResult(provider.Probe.InFlightCount == 0), TimeSpan.FromSeconds(10), "refills and revokes done");
+        Console.WriteLine($"20 acquires with 20 TTLs: {recorder.SentIds.Count} grants, {provider.Probe.SpareLeaseCount} spares kept");
+        Assert.Equal(AttributeLock.Engine.Session.SpareLeases.MaxTtls, provider.Probe.SpareLeaseCount);
+        Assert.Equal(20 + AttributeLock.Engine.Session.SpareLeases.MaxTtls, recorder.SentIds.Count);
         await provider.DisposeAsync();
         foreach (long id in recorder.SentIds)
         {
@@ -417,22 +416,22 @@ public sealed class SpareLeaseTests : ProviderTestBase
     public async Task A_TTL_value_untaken_for_longer_than_its_TTL_gives_its_spare_slot_to_a_new_value()
     {
         var provider = NewProvider();
-        for (int ttl = 2; ttl < 2 + AttributeLock.Engine.SpareLeases.MaxTtls; ttl++)
+        for (int ttl = 2; ttl < 2 + AttributeLock.Engine.Session.SpareLeases.MaxTtls; ttl++)
         {
             await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(ttl))).DisposeAsync();
         }
 
-        await Eventually(() => Task.FromResult(provider.SpareLeaseCount == AttributeLock.Engine.SpareLeases.MaxTtls), TimeSpan.FromSeconds(10), "a spare for each TTL");
-        Dictionary<long, long> grantedTtlOf = await GrantedTtlsAsync(provider.SpareLeaseIds);
+        await Eventually(() => Task.FromResult(provider.Probe.SpareLeaseCount == AttributeLock.Engine.Session.SpareLeases.MaxTtls), TimeSpan.FromSeconds(10), "a spare for each TTL");
+        Dictionary<long, long> grantedTtlOf = await GrantedTtlsAsync(provider.Probe.SpareLeaseIds);
         long oldest = grantedTtlOf.Single(p => p.Value == 2).Key;
 
         // Every slot has now gone more than its TTL untaken (the spares themselves are renewed): a new TTL value gets
         // the slot taken least recently, the TTL-2 one, whose spare is revoked.
-        await Task.Delay(TimeSpan.FromSeconds(2 + AttributeLock.Engine.SpareLeases.MaxTtls));
+        await Task.Delay(TimeSpan.FromSeconds(2 + AttributeLock.Engine.Session.SpareLeases.MaxTtls));
         await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(30))).DisposeAsync();
-        await Eventually(async () => (await GrantedTtlsAsync(provider.SpareLeaseIds)).ContainsValue(30), TimeSpan.FromSeconds(10), "a spare for the new TTL value");
-        Assert.Equal(AttributeLock.Engine.SpareLeases.MaxTtls, provider.SpareLeaseCount);
-        Assert.DoesNotContain(oldest, provider.SpareLeaseIds);
+        await Eventually(async () => (await GrantedTtlsAsync(provider.Probe.SpareLeaseIds)).ContainsValue(30), TimeSpan.FromSeconds(10), "a spare for the new TTL value");
+        Assert.Equal(AttributeLock.Engine.Session.SpareLeases.MaxTtls, provider.Probe.SpareLeaseCount);
+        Assert.DoesNotContain(oldest, provider.Probe.SpareLeaseIds);
         await Eventually(async () => await LeaseTtlAsync(oldest) == -1, TimeSpan.FromSeconds(10), "the evicted spare revoked");
     }
 

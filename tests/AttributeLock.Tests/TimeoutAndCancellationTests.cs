@@ -24,7 +24,7 @@ public sealed class TimeoutAndCancellationTests : ProviderTestBase
         Assert.Contains($"{ex.Waited.TotalMilliseconds:F0} ms", ex.Message);
         // Revoked behind the caller's back (the caller is not kept waiting for etcd), within moments.
         await Eventually(async () => (await LeasesLeftAsync(before, holderProvider, waiterProvider)).Count == 0, TimeSpan.FromSeconds(10), "the attempt's lease revoked (the providers' spares aside)");
-        Assert.Equal(0, waiterProvider.KeptLeaseCountExcludingSpares);
+        Assert.Equal(0, waiterProvider.Probe.KeptLeaseCountExcludingSpares);
     }
 
     [Fact]
@@ -41,7 +41,7 @@ public sealed class TimeoutAndCancellationTests : ProviderTestBase
 
         // Revoked behind the caller's back (the caller is not kept waiting for etcd), within moments.
         await Eventually(async () => (await LeasesLeftAsync(before, holderProvider, waiterProvider)).Count == 0, TimeSpan.FromSeconds(10), "the attempt's lease revoked (the providers' spares aside)");
-        Assert.Equal(0, waiterProvider.KeptLeaseCountExcludingSpares);
+        Assert.Equal(0, waiterProvider.Probe.KeptLeaseCountExcludingSpares);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using AttributeLock.Engine.Session;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
@@ -118,29 +119,37 @@ internal static class GuardedWrites
     /// timeout and error mapping (no gRPC exception reaches the caller). Not guarded: the guarded write that follows is.
     /// </summary>
     /// <exception cref="EtcdLockUnavailableException">etcd could not be reached or refused the read.</exception>
-    public static async Task<RangeResponse> ReadAsync(LockHold hold, RangeRequest request, CancellationToken cancellationToken)
+    public static async Task<RangeResponse> ReadAsync(IEtcdCalls calls, IHeldKey hold, RangeRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        EtcdLockProvider provider = hold.Provider;
         try
         {
-            CallOptions options = provider.CallOptions().WithCancellationToken(cancellationToken);
-            return await provider.Kv.RangeAsync(request, options).ConfigureAwait(false);
+            CallOptions options = calls.CallOptions().WithCancellationToken(cancellationToken);
+            return await calls.Kv.RangeAsync(request, options).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RpcException or OperationCanceledException)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            throw provider.Unavailable(hold.Key, $"the read of '{request.Key.ToStringUtf8()}'", ex);
+            throw calls.Unavailable(hold.Key, $"the read of '{request.Key.ToStringUtf8()}'", ex);
         }
     }
 
     /// <summary>Whether the key or range [key, rangeEnd) of a request includes <paramref name="target"/> (etcd's range rules).</summary>
     public static bool InRange(ByteString key, ByteString rangeEnd, ByteString target) => Covers(key, rangeEnd, target);
 
-    public static async Task<TxnResponse> WriteAsync(LockHold hold, IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
+    /// <summary>
+    /// Applies <paramref name="operations"/> in one transaction whose compare is the hold's ownership of its key; when
+    /// etcd finds the key no longer ours, the hold is declared lost (and an overwrite in place recorded) and the caller
+    /// gets <see cref="EtcdLockNotHeldException"/>.
+    /// </summary>
+    /// <param name="calls">The session's connection.</param>
+    /// <param name="hold">The hold whose ownership guards the write.</param>
+    /// <param name="isLockKey">Whether a full key is another lock key the session holds now (refused).</param>
+    /// <param name="operations">The writes (and reads).</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public static async Task<TxnResponse> WriteAsync(IEtcdCalls calls, IHeldKey hold, Func<string, bool> isLockKey, IEnumerable<RequestOp> operations, CancellationToken cancellationToken)
     {
-        EtcdLockProvider provider = hold.Provider;
-        List<RequestOp> checkedOps = CheckOperations(operations, hold.Key, hold.KeyBytes, provider.IsLockKeyHere);
+        List<RequestOp> checkedOps = CheckOperations(operations, hold.Key, hold.KeyBytes, isLockKey);
         var txn = new TxnRequest();
         txn.Compare.Add(OwnershipComparisons(hold.KeyBytes, hold.FencingToken, hold.LeaseId));
         txn.Success.AddRange(checkedOps);
@@ -148,13 +157,13 @@ internal static class GuardedWrites
         TxnResponse answer;
         try
         {
-            CallOptions options = provider.CallOptions().WithCancellationToken(cancellationToken);
-            answer = await provider.Kv.TxnAsync(txn, options).ConfigureAwait(false);
+            CallOptions options = calls.CallOptions().WithCancellationToken(cancellationToken);
+            answer = await calls.Kv.TxnAsync(txn, options).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RpcException or OperationCanceledException)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            throw provider.Unavailable(hold.Key, "the guarded write", ex);
+            throw calls.Unavailable(hold.Key, "the guarded write", ex);
         }
 
         if (answer.Succeeded)

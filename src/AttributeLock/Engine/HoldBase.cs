@@ -138,17 +138,19 @@ internal abstract class HoldBase
         SignalEnded();
     }
 
-    /// <summary>Whether the release handed an end signal to a thread of its own (only when someone could listen).</summary>
-    public bool ReleaseSignalled { get; private set; }
+    /// <summary>Marks the hold released; returns false when it was released already.</summary>
+    public bool MarkReleased() => MarkReleased(out _);
 
     /// <summary>Marks the hold released; returns false when it was released already.</summary>
-    public bool MarkReleased()
+    /// <param name="signalled">Whether the release handed an end signal to a thread of its own (only when someone could listen).</param>
+    public bool MarkReleased(out bool signalled)
     {
         bool signal;
         lock (_gate)
         {
             if (_state == HoldState.Released)
             {
+                signalled = false;
                 return false;
             }
 
@@ -162,10 +164,10 @@ internal abstract class HoldBase
 
         if (signal)
         {
-            ReleaseSignalled = true;
             SignalThreads.Run(static h => h.SignalEnded(), this);
         }
 
+        signalled = signal;
         return true;
     }
 

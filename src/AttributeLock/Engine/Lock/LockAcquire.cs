@@ -1,46 +1,75 @@
 using System.Diagnostics;
+using AttributeLock.Engine.Session;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Lock;
 
 /// <summary>
 /// The lock protocol of one acquire, step by step. Each step has one job and an explicit outcome:
 /// <list type="number">
+/// <item><see cref="WaitWhileRenewalsLagAsync"/>: back-pressure; while the session's renewals lag, a new acquire waits
+/// for them, then is refused (the holds already taken come first).</item>
 /// <item><see cref="EnterGateAsync"/>: queue behind callers of this process on the same key (only the next in line
-/// grants a lease ahead of its turn).</item>
-/// <item><see cref="EnsureLeaseAsync"/>: a lease that is still kept (pre-granted while queued, the provider's spare for
-/// this TTL (<see cref="SpareLeases"/>), granted now, or re-granted after a loss).</item>
+/// grants a lease ahead of its turn). Outcome: the gate, or busy (a single attempt finds it taken).</item>
+/// <item><see cref="EnsureLeaseAsync"/>: a lease that is still kept (pre-granted while queued, the session's spare for
+/// this TTL, granted now, or re-granted after a loss).</item>
 /// <item><see cref="TryTakeKeyAsync"/>: <c>Txn If(Version(key) == 0) Then(Put(key, holder, lease)) Else(Get(key))</c>,
-/// recognising a retried transaction that had committed (our value and lease in the answer).</item>
-/// <item><see cref="WaitForReleaseAsync"/>: when busy, a watch from the answer's revision + 1 until the key is deleted,
-/// the watch breaks, or a periodic read shows another holder; then back to step 2.</item>
-/// <item><see cref="EtcdLockProvider.TryRegisterHold"/>: the hold exists only if the lease is still kept, the caller has
-/// not cancelled and the provider is not disposed; otherwise everything is undone.</item>
+/// recognising a retried transaction that had committed (our value and lease in the answer). Outcome:
+/// <see cref="TakeOutcome"/>.</item>
+/// <item><see cref="LockWaitForRelease"/>: when busy, until the key's holder may have changed; then back to step 3.</item>
+/// <item><see cref="TryRegisterHold"/>: the hold exists only if the lease is still kept, the caller has not cancelled
+/// and the session is not disposed; otherwise everything is undone.</item>
 /// </list>
-/// Whatever ends an acquire early (timeout, cancellation, dispose, an etcd error) undoes what it did: its leases are
-/// revoked (which deletes the key if it was taken) and the local gate is passed on. No gRPC exception leaves here.
+/// Whatever ends an acquire early (timeout, cancellation, dispose, an etcd error) undoes what it did
+/// (<see cref="UndoAsync"/>): its leases are revoked (which deletes the key if it was taken) and the local gate is
+/// passed on. No gRPC exception leaves here.
 /// </summary>
-internal sealed class AcquireProtocol
+internal sealed class LockAcquire
 {
-    private readonly EtcdLockProvider _provider;
+    private readonly IEtcdCalls _calls;
+    private readonly ILeaseGrants _grants;
+    private readonly ISessionWork _work;
+    private readonly LocalGates _gates;
+    private readonly LeaseKeeper _keeper;
+    private readonly ILockHoldHost _holds;
+    private readonly LockWaitForRelease _waitForRelease;
+    private readonly EngineSettings _settings;
 
-    public AcquireProtocol(EtcdLockProvider provider) => _provider = provider;
+    public LockAcquire(IEtcdCalls calls, ILeaseGrants grants, ISessionWork work, LocalGates gates, LeaseKeeper keeper, ILockHoldHost holds, EngineSettings settings)
+    {
+        _calls = calls;
+        _grants = grants;
+        _work = work;
+        _gates = gates;
+        _keeper = keeper;
+        _holds = holds;
+        _settings = settings;
+        _waitForRelease = new LockWaitForRelease(calls, settings.WatchRecheckInterval);
+    }
 
+    /// <summary>What the lock transaction found.</summary>
     private enum TakeOutcome
     {
+        /// <summary>The key is ours: created now, or by an earlier attempt whose answer was lost.</summary>
         Taken,
+
+        /// <summary>Another holder has the key.</summary>
         Busy,
+
+        /// <summary>etcd no longer knows the lease: it is replaced and the transaction tried again.</summary>
         LeaseGone,
     }
 
+    /// <returns>The hold; <c>null</c> when the key stayed busy and the request does not throw for that.</returns>
     public async ValueTask<LockHold?> AcquireAsync(AcquireRequest request, CancellationToken callerToken)
     {
+        await WaitWhileRenewalsLagAsync(request, callerToken).ConfigureAwait(false);
         long start = Stopwatch.GetTimestamp();
         using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
         activity?.SetTag("attributelock.key", request.FullKey);
-        using var budget = new WaitBudget(request.Wait, callerToken, _provider.StopToken);
+        using var budget = new WaitBudget(request.Wait, callerToken, _calls.StopToken);
         LocalGates.Gate? gate = null;
         KeptLease? lease = null;
         Task<KeptLease>? pregrant = null;
@@ -54,7 +83,7 @@ internal sealed class AcquireProtocol
             (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
             if (gate is null)
             {
-                return Busy(request, _provider.HolderOfLocalGate(request.FullKey), start, activity);
+                return Busy(request, _gates.HolderOf(request.FullKey), start, activity);
             }
 
             // A caller that has reached etcd and is waiting its turn rides out transient etcd failures (a restart, a
@@ -68,14 +97,14 @@ internal sealed class AcquireProtocol
                 budget.Token.ThrowIfCancellationRequested();
                 // Until etcd has answered once, a round's grant and transaction share one request timeout, so that a
                 // caller meeting an outage hears within ConnectTimeout, not once per request.
-                DateTime? deadline = waiting ? null : _provider.FirstAttemptDeadline();
+                DateTime? deadline = waiting ? null : _calls.FirstAttemptDeadline();
                 try
                 {
                     step = "the lease grant";
                     (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
                     step = "the lock transaction";
                     (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, deadline, budget.Token).ConfigureAwait(false);
-                    _provider.EtcdAnswered();
+                    _work.EtcdAnswered();
                     if (outcome == TakeOutcome.LeaseGone)
                     {
                         lease.MarkLost("the lease was not found by the lock transaction");
@@ -92,12 +121,12 @@ internal sealed class AcquireProtocol
 
                         if (current is not null)
                         {
-                            Log.Waiting(_provider.Logger, request.FullKey, holder ?? "");
+                            Log.Waiting(_calls.Logger, request.FullKey, holder ?? "");
                             step = "the watch on the key";
                             waiting = true;
                             retries = 0;
                             lastFailure = null;
-                            await WaitForReleaseAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
+                            await _waitForRelease.WaitAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
                         }
 
                         continue;
@@ -105,23 +134,23 @@ internal sealed class AcquireProtocol
 
                     // Taken. A caller who cancelled meanwhile gets OperationCanceledException, and the finally revokes.
                     callerToken.ThrowIfCancellationRequested();
-                    hold = _provider.TryRegisterHold(request, lease, token, gate);
+                    hold = TryRegisterHold(request, lease, token, gate);
                     if (hold is null)
                     {
                         continue; // the lease was lost between the grant and now: revoke it and start over
                     }
 
                     double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                    _provider.Metrics.AcquireDuration.Record(elapsedMs);
+                    _calls.Metrics.AcquireDuration.Record(elapsedMs);
                     activity?.SetTag("attributelock.fencing_token", token);
-                    Log.Acquired(_provider.Logger, request.FullKey, lease.Id, token, elapsedMs);
+                    Log.Acquired(_calls.Logger, request.FullKey, lease.Id, token, elapsedMs);
                     return hold;
                 }
                 catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                 {
                     lastFailure = ex;
                     int delayMs = Math.Min(2000, 250 << Math.Min(retries++, 3));
-                    Log.WaitRetrying(_provider.Logger, request.FullKey, step, ex.Message, delayMs);
+                    Log.WaitRetrying(_calls.Logger, request.FullKey, step, ex.Message, delayMs);
                     await Task.Delay(delayMs, budget.Token).ConfigureAwait(false);
                 }
             }
@@ -136,26 +165,26 @@ internal sealed class AcquireProtocol
 
             if (budget.ProviderStopped)
             {
-                throw new ObjectDisposedException(nameof(EtcdLockProvider), "The lock provider was disposed while the lock was being acquired.");
+                throw new ObjectDisposedException(_settings.OwnerName, "The lock provider was disposed while the lock was being acquired.");
             }
 
             if (budget.TimedOut && lastFailure is not null)
             {
                 // The wait ended while etcd was failing: that, not a busy key, is what the caller needs to hear.
                 etcdFailed = true;
-                throw _provider.Unavailable(request.FullKey, step, lastFailure);
+                throw _calls.Unavailable(request.FullKey, step, lastFailure);
             }
 
             if (budget.TimedOut)
             {
-                return Busy(request, holder ?? _provider.HolderOfLocalGate(request.FullKey), start, activity);
+                return Busy(request, holder ?? _gates.HolderOf(request.FullKey), start, activity);
             }
 
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             if (ex is RpcException or OperationCanceledException)
             {
                 etcdFailed = true;
-                throw _provider.Unavailable(request.FullKey, step, ex);
+                throw _calls.Unavailable(request.FullKey, step, ex);
             }
 
             throw;
@@ -171,10 +200,43 @@ internal sealed class AcquireProtocol
         }
     }
 
-    /// <summary>Step 1: the local gate, and a lease granted ahead of the turn when this caller is next in line.</summary>
+    /// <summary>
+    /// Step 1, back-pressure: while the renewals of the leases the session keeps are <see cref="LeaseKeeper.RenewalLagLimit"/>
+    /// or more behind (more holds than this process or etcd can renew, or etcd answering slowly), a new acquire waits
+    /// for them to catch up, at most one request timeout, then is refused with the reason. Taking more holds then would
+    /// only push every hold already taken past its deadline at once.
+    /// </summary>
+    /// <exception cref="EtcdLockUnavailableException">The renewals did not catch up in time (transient).</exception>
+    private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, CancellationToken cancellationToken)
+    {
+        TimeSpan lag = _keeper.RenewalLag();
+        if (lag < LeaseKeeper.RenewalLagLimit)
+        {
+            return;
+        }
+
+        long started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < _settings.RequestTimeout)
+        {
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            lag = _keeper.RenewalLag();
+            if (lag < LeaseKeeper.RenewalLagLimit)
+            {
+                return;
+            }
+        }
+
+        throw new EtcdLockUnavailableException(request.FullKey,
+            $"Lock '{request.FullKey}' was not tried: the renewals of the {_keeper.Count} leases this provider keeps are {lag.TotalMilliseconds:0} ms behind " +
+            $"(more than {LeaseKeeper.RenewalLagLimit.TotalMilliseconds:0} ms for {_settings.RequestTimeout.TotalSeconds:0.#} s), so new acquires are refused until they catch up rather than push the holds already taken past their deadlines. " +
+            "This process holds more locks than it or etcd can renew, or etcd answers slowly; see the attributelock.renewal.lag metric.",
+            null, isTransient: true);
+    }
+
+    /// <summary>Step 2: the local gate, and a lease granted ahead of the turn when this caller is next in line.</summary>
     private async ValueTask<(LocalGates.Gate? Gate, Task<KeptLease>? Pregrant)> EnterGateAsync(AcquireRequest request, CancellationToken token)
     {
-        LocalGates.Gate? gate = _provider.Gates.TryEnter(request.FullKey, request.SingleAttempt, token, out LocalGates.Waiter? waiter);
+        LocalGates.Gate? gate = _gates.TryEnter(request.FullKey, request.SingleAttempt, token, out LocalGates.Waiter? waiter);
         if (waiter is null)
         {
             return (gate, null);
@@ -203,7 +265,7 @@ internal sealed class AcquireProtocol
         }
     }
 
-    /// <summary>Step 2: a kept lease, re-granted when the one we had was lost (it may have expired while we waited).</summary>
+    /// <summary>Step 3: a kept lease, re-granted when the one we had was lost (it may have expired while we waited).</summary>
     private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, DateTime? deadline, CancellationToken token)
     {
         if (lease is null && pregrant is not null)
@@ -225,25 +287,25 @@ internal sealed class AcquireProtocol
         {
             // A lost lease is revoked behind the caller: etcd may be what made it lost, and the caller goes on.
             lease.Retire();
-            _provider.RevokeInBackground(request.FullKey, lease.Id, (int)lease.TtlSeconds);
+            _grants.RevokeInBackground(request.FullKey, lease.Id, (int)lease.TtlSeconds);
             lease = null;
         }
 
         // A spare granted ahead of time when there is a usable one (this acquire alone gets it), else a grant now.
-        return (lease ?? _provider.Spares.TryTake(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
+        return (lease ?? _grants.TryTakeSpare(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
     }
 
     private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token, DateTime? deadline = null) =>
-        _provider.GrantLeaseAsync(request.FullKey, request.TtlSeconds, spare: false, token, deadline);
+        _grants.GrantAsync(request.FullKey, request.TtlSeconds, spare: false, token, deadline);
 
-    /// <summary>Step 3: the lock transaction.</summary>
+    /// <summary>Step 4: the lock transaction.</summary>
     private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, DateTime? deadline, CancellationToken token)
     {
         TxnResponse answer;
         try
         {
             // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
-            answer = await _provider.Kv.TxnAsync(LockTransaction(request.KeyBytes, _provider.HolderBytes, lease.Id), _provider.CallOptions(token, deadline)).ConfigureAwait(false);
+            answer = await _calls.Kv.TxnAsync(LockTransaction(request.KeyBytes, _calls.HolderBytes, lease.Id), _calls.CallOptions(token, deadline)).ConfigureAwait(false);
         }
         catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
@@ -252,20 +314,20 @@ internal sealed class AcquireProtocol
 
         if (answer.Succeeded)
         {
-            _provider.Metrics.CountTransaction("acquired");
+            _calls.Metrics.CountTransaction("acquired");
             return (TakeOutcome.Taken, answer.Header.Revision, null, answer.Header.Revision);
         }
 
         Mvccpb.KeyValue? current = answer.Responses.Count > 0 ? answer.Responses[0].ResponseRange?.Kvs.FirstOrDefault() : null;
-        if (current is not null && current.Lease == lease.Id && current.Value.Equals(_provider.HolderBytes))
+        if (current is not null && current.Lease == lease.Id && current.Value.Equals(_calls.HolderBytes))
         {
             // Our own put, committed by an earlier attempt whose answer was lost and that the client retried.
-            Log.RecoveredRetriedTransaction(_provider.Logger, request.FullKey);
-            _provider.Metrics.CountTransaction("recovered");
+            Log.RecoveredRetriedTransaction(_calls.Logger, request.FullKey);
+            _calls.Metrics.CountTransaction("recovered");
             return (TakeOutcome.Taken, current.CreateRevision, current, answer.Header.Revision);
         }
 
-        _provider.Metrics.CountTransaction("busy");
+        _calls.Metrics.CountTransaction("busy");
         return (TakeOutcome.Busy, 0, current, answer.Header.Revision);
     }
 
@@ -285,96 +347,23 @@ internal sealed class AcquireProtocol
     }
 
     /// <summary>
-    /// Step 4: waits until the key's holder may have changed: a DELETE event, the watch ending or failing, or a periodic
-    /// read showing another create revision. Never waits on a broken watch. Cancellation of <paramref name="token"/>
-    /// surfaces as an exception that <see cref="AcquireAsync"/> translates.
+    /// Step 6: the key is ours in etcd; it becomes a hold only if the lease is still kept and the session is not
+    /// disposed (checked under the lock that dispose takes, so no hold escapes dispose's sweep).
     /// </summary>
-    private async Task WaitForReleaseAsync(AcquireRequest request, long revision, long createRevision, CancellationToken token)
+    /// <returns>The hold, or null when the lease was lost meanwhile (the caller revokes it and starts over).</returns>
+    /// <exception cref="ObjectDisposedException">Dispose began.</exception>
+    private LockHold? TryRegisterHold(AcquireRequest request, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
-        long waitStart = Stopwatch.GetTimestamp();
-        using var callCts = CancellationTokenSource.CreateLinkedTokenSource(token);
-        // A read still pending when the wait ends (a periodic read decided, or the caller's token fired) faults once
-        // the call is cancelled and disposed; it is observed below, so that it never becomes an unobserved exception.
-        Task<bool>? next = null;
-        try
-        {
-            using var call = _provider.Watches.Watch(cancellationToken: callCts.Token);
-            await call.RequestStream.WriteAsync(new WatchRequest
-            {
-                CreateRequest = new WatchCreateRequest
-                {
-                    Key = request.KeyBytes,
-                    StartRevision = revision + 1,
-                    Filters = { WatchCreateRequest.Types.FilterType.Noput },
-                },
-            }, callCts.Token).ConfigureAwait(false);
-
-            while (true)
-            {
-                next ??= call.ResponseStream.MoveNext(callCts.Token);
-                Task finished = await Task.WhenAny(next, Task.Delay(_provider.WatchRecheckInterval, token)).ConfigureAwait(false);
-                token.ThrowIfCancellationRequested();
-                if (finished != next)
-                {
-                    if (!await StillHeldAsync(request.KeyBytes, createRevision).ConfigureAwait(false))
-                    {
-                        Log.WatchEnded(_provider.Logger, request.FullKey, "a periodic read found the holder changed");
-                        return;
-                    }
-
-                    continue;
-                }
-
-                if (!await next.ConfigureAwait(false))
-                {
-                    Log.WatchEnded(_provider.Logger, request.FullKey, "the watch stream ended");
-                    return;
-                }
-
-                next = null;
-                WatchResponse response = call.ResponseStream.Current;
-                if (response.Canceled)
-                {
-                    Log.WatchEnded(_provider.Logger, request.FullKey, $"etcd cancelled the watch: {response.CancelReason}");
-                    return;
-                }
-
-                if (response.Events.Any(e => e.Type == Mvccpb.Event.Types.EventType.Delete))
-                {
-                    return;
-                }
-            }
-        }
-        catch (Exception ex) when (!token.IsCancellationRequested && ex is not OperationCanceledException)
-        {
-            Log.WatchEnded(_provider.Logger, request.FullKey, $"the watch failed: {ex.Message}");
-        }
-        finally
-        {
-            callCts.Cancel();
-            next?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            _provider.Metrics.WaitDuration.Record(Stopwatch.GetElapsedTime(waitStart).TotalMilliseconds);
-        }
-    }
-
-    private async ValueTask<bool> StillHeldAsync(ByteString key, long createRevision)
-    {
-        try
-        {
-            RangeResponse range = await _provider.Kv.RangeAsync(new RangeRequest { Key = key }, _provider.CallOptions()).ConfigureAwait(false);
-            return range.Kvs.Count == 1 && range.Kvs[0].CreateRevision == createRevision;
-        }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
-        {
-            return false;
-        }
+        Invariant.Require(_gates.IsHeldByAcquire(request.FullKey, gate), "an acquire registers its hold while it holds its key's local gate, which carries no other hold");
+        var hold = new LockHold(_holds, request.FullKey, request.KeyBytes, lease, fencingToken, gate);
+        return _work.TryRegister(hold, lease) ? hold : null;
     }
 
     private LockHold? Busy(AcquireRequest request, string? holder, long start, Activity? activity)
     {
         TimeSpan waited = Stopwatch.GetElapsedTime(start);
-        _provider.Metrics.Timeouts.Add(1);
-        _provider.Metrics.AcquireDuration.Record(waited.TotalMilliseconds);
+        _calls.Metrics.Timeouts.Add(1);
+        _calls.Metrics.AcquireDuration.Record(waited.TotalMilliseconds);
         activity?.SetTag("attributelock.busy", true);
         if (request.ThrowWhenBusy)
         {
@@ -397,11 +386,11 @@ internal sealed class AcquireProtocol
                 if (inBackground)
                 {
                     lease.Retire();
-                    _provider.RevokeInBackground(fullKey, lease.Id, (int)lease.TtlSeconds);
+                    _grants.RevokeInBackground(fullKey, lease.Id, (int)lease.TtlSeconds);
                 }
                 else
                 {
-                    await _provider.RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
+                    await _grants.RevokeQuietlyAsync(fullKey, lease).ConfigureAwait(false);
                 }
             }
 
@@ -409,7 +398,7 @@ internal sealed class AcquireProtocol
             {
                 if (inBackground && !pregrant.IsCompleted)
                 {
-                    _provider.RevokeWhenGrantedInBackground(fullKey, pregrant);
+                    _grants.RevokeWhenGrantedInBackground(fullKey, pregrant);
                 }
                 else
                 {
@@ -425,7 +414,7 @@ internal sealed class AcquireProtocol
 
                     if (granted is not null)
                     {
-                        await _provider.RevokeQuietlyAsync(fullKey, granted).ConfigureAwait(false);
+                        await _grants.RevokeQuietlyAsync(fullKey, granted).ConfigureAwait(false);
                     }
                 }
             }
@@ -434,45 +423,8 @@ internal sealed class AcquireProtocol
         {
             if (gate is not null)
             {
-                _provider.Gates.Exit(fullKey, gate);
+                _gates.Exit(fullKey, gate);
             }
         }
-    }
-
-    /// <summary>
-    /// The token that ends a wait: the caller's, the provider's dispose, and the wait timeout (a timer only when the
-    /// wait is finite and positive). Waits beyond what a timer can hold (about 49.7 days) count as unlimited.
-    /// </summary>
-    private sealed class WaitBudget : IDisposable
-    {
-        private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 2);
-        private readonly CancellationToken _caller;
-        private readonly CancellationToken _stop;
-        private readonly CancellationTokenSource? _linked;
-        private readonly bool _timed;
-
-        public WaitBudget(TimeSpan wait, CancellationToken caller, CancellationToken stop)
-        {
-            _caller = caller;
-            _stop = stop;
-            _timed = wait > TimeSpan.Zero && wait <= s_maxTimer;
-            _linked = _timed || caller.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(caller, stop) : null;
-            if (_timed)
-            {
-                _linked!.CancelAfter(wait);
-            }
-
-            Token = _linked?.Token ?? stop;
-        }
-
-        public CancellationToken Token { get; }
-
-        public bool CallerCancelled => _caller.IsCancellationRequested;
-
-        public bool ProviderStopped => _stop.IsCancellationRequested;
-
-        public bool TimedOut => _timed && _linked!.IsCancellationRequested && !CallerCancelled && !ProviderStopped;
-
-        public void Dispose() => _linked?.Dispose();
     }
 }

@@ -1,4 +1,4 @@
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>Where a kept lease is in its life.</summary>
 internal enum LeaseState

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// The clock of lease deadlines, in <see cref="Stopwatch"/> ticks (<see cref="Stopwatch.Frequency"/> per second). On

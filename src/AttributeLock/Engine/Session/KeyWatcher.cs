@@ -3,7 +3,7 @@ using Etcdserverpb;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// Checks that the keys of this provider's holds are still theirs, by two independent means: one multiplexed watch
@@ -49,7 +49,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Func<CallOptions> _callOptions;
     private readonly object _gate = new();
-    private readonly Dictionary<long, (LockHold Hold, long From)> _watched = new();
+    private readonly Dictionary<long, (IHeldKey Hold, long From)> _watched = new();
     // Creates sent on the current stream and not yet confirmed by etcd, with when they were queued.
     private readonly Dictionary<long, long> _unconfirmed = new();
     private readonly TimeSpan _confirmTimeout;
@@ -58,7 +58,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
     private Task? _loop;
     private long _nextId;
     // Holds due for the batched read (under _gate), and whether a drain of them is running.
-    private readonly HashSet<LockHold> _readDue = new();
+    private readonly HashSet<IHeldKey> _readDue = new();
     private bool _reading;
     private int _readsPerTransaction = MaxReadsPerTransaction;
 
@@ -80,7 +80,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
     /// A renewal of <paramref name="hold"/>'s lease is being sent: its key is read (batched with others) and, when found
     /// intact and not watched yet, watched from that read on.
     /// </summary>
-    public void OnRenewalDue(LockHold hold)
+    public void OnRenewalDue(IHeldKey hold)
     {
         bool start;
         lock (_gate)
@@ -108,7 +108,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
     {
         while (true)
         {
-            LockHold[] due;
+            IHeldKey[] due;
             lock (_gate)
             {
                 if (_readDue.Count == 0 || _stop.IsCancellationRequested)
@@ -123,7 +123,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
 
             try
             {
-                foreach ((LockHold hold, long revision) in await ReadHeldKeysAsync(due).ConfigureAwait(false))
+                foreach ((IHeldKey hold, long revision) in await ReadHeldKeysAsync(due).ConfigureAwait(false))
                 {
                     if (!IsWatched(hold))
                     {
@@ -149,7 +149,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         }
     }
 
-    private bool IsWatched(LockHold hold)
+    private bool IsWatched(IHeldKey hold)
     {
         lock (_gate)
         {
@@ -163,9 +163,9 @@ internal sealed class KeyWatcher : IAsyncDisposable
     /// </summary>
     /// <returns>The holds found intact, each with the revision of the read that found it so.</returns>
     /// <exception cref="Exception">A read failed (etcd unreachable): nothing is known about the holds not returned.</exception>
-    private async Task<List<(LockHold Hold, long Revision)>> ReadHeldKeysAsync(IReadOnlyList<LockHold> holds)
+    private async Task<List<(IHeldKey Hold, long Revision)>> ReadHeldKeysAsync(IReadOnlyList<IHeldKey> holds)
     {
-        var intact = new List<(LockHold, long)>(holds.Count);
+        var intact = new List<(IHeldKey, long)>(holds.Count);
         var live = holds.Where(h => h.State == HoldState.Held).ToList();
         int offset = 0;
         while (offset < live.Count)
@@ -198,7 +198,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
                 long revision = answer.Header.Revision;
                 for (int i = 0; i < batches[b].Count; i++)
                 {
-                    LockHold hold = live[batches[b].Start + i];
+                    IHeldKey hold = live[batches[b].Start + i];
                     Mvccpb.KeyValue? kv = answer.Responses[i].ResponseRange.Kvs.FirstOrDefault();
                     string? loss = HeldKeyLoss(hold, kv, revision);
                     if (loss is null)
@@ -217,7 +217,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         return intact;
     }
 
-    private static TxnRequest ReadTransaction(List<LockHold> holds, int start, int count)
+    private static TxnRequest ReadTransaction(List<IHeldKey> holds, int start, int count)
     {
         var txn = new TxnRequest();
         for (int i = start; i < start + count; i++)
@@ -229,7 +229,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
     }
 
     /// <summary>Why the key as read shows the hold lost, or null when the key is still exactly as the hold created it.</summary>
-    internal static string? HeldKeyLoss(LockHold hold, Mvccpb.KeyValue? kv, long revision)
+    internal static string? HeldKeyLoss(IHeldKey hold, Mvccpb.KeyValue? kv, long revision)
     {
         if (kv is null)
         {
@@ -250,7 +250,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         return null;
     }
 
-    private void Add(LockHold hold, long fromRevision)
+    private void Add(IHeldKey hold, long fromRevision)
     {
         lock (_gate)
         {
@@ -277,7 +277,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         }
     }
 
-    public void Remove(LockHold hold)
+    public void Remove(IHeldKey hold)
     {
         lock (_gate)
         {
@@ -291,7 +291,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
         }
     }
 
-    private static WatchRequest CreateRequest(long id, LockHold hold, long fromRevision) => new()
+    private static WatchRequest CreateRequest(long id, IHeldKey hold, long fromRevision) => new()
     {
         CreateRequest = new WatchCreateRequest { Key = hold.KeyBytes, StartRevision = fromRevision, WatchId = id },
     };
@@ -368,7 +368,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
     /// </summary>
     private async Task ReadBeforeWatchingAsync()
     {
-        LockHold[] watched;
+        IHeldKey[] watched;
         lock (_gate)
         {
             watched = _watched.Values.Select(w => w.Hold).ToArray();
@@ -379,7 +379,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
             return;
         }
 
-        foreach ((LockHold hold, long revision) in await ReadHeldKeysAsync(watched).ConfigureAwait(false))
+        foreach ((IHeldKey hold, long revision) in await ReadHeldKeysAsync(watched).ConfigureAwait(false))
         {
             lock (_gate)
             {
@@ -446,7 +446,7 @@ internal sealed class KeyWatcher : IAsyncDisposable
 
     private void Handle(WatchResponse response)
     {
-        LockHold? hold;
+        IHeldKey? hold;
         lock (_gate)
         {
             if (response.Created || response.Canceled)

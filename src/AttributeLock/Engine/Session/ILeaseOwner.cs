@@ -1,4 +1,4 @@
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>What a lease tells the hold it carries.</summary>
 internal interface ILeaseOwner

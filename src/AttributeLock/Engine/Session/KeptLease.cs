@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// One lease granted by this process: its client-side deadline, watched from the moment the grant was sent, and its
@@ -18,6 +18,8 @@ namespace AttributeLock.Engine;
 /// or answered. Nothing but the scheduler and a renewal's completion moves the schedule.</item>
 /// <item>Lost and Retired are final: no later answer revives the lease. An ended lease drops its owner, so the
 /// scheduler's stale entry keeps nothing of the hold reachable.</item>
+/// <item>A lease carries at most one hold: its owner is the spare pool or nobody before a hold attaches (checked in
+/// <see cref="Attach"/>), and the keeper keeps a lease id once (checked in <see cref="LeaseKeeper.Register"/>).</item>
 /// <item>No user code runs under <c>_gate</c> or on the scheduler: a loss is handed to <see cref="ILeaseOwner.OnLeaseLost"/>,
 /// which only records it and queues the signal.</item>
 /// </list>
@@ -182,6 +184,7 @@ internal sealed class KeptLease
                 return false;
             }
 
+            Invariant.Require(_owner is not ISessionHold, "a lease carries at most one hold");
             _owner = owner;
             return true;
         }

@@ -4,7 +4,7 @@ using Etcdserverpb;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// Keeps this provider's leases alive. Each lease schedules its own renewals and watches its own deadline
@@ -26,6 +26,13 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 {
     /// <summary>How long a stream may owe answers without answering anything before it counts as stuck.</summary>
     public const int StuckAfterMs = 250;
+
+    /// <summary>
+    /// When <see cref="RenewalLag"/> reaches this (one second), new acquires wait for the renewals to catch up, at most
+    /// one request timeout, then are refused (the back-pressure step of an acquire); the health check reports the
+    /// provider degraded.
+    /// </summary>
+    public static readonly TimeSpan RenewalLagLimit = TimeSpan.FromSeconds(1);
 
     private static readonly long s_stuckAfter = StuckAfterMs * Stopwatch.Frequency / 1000;
     private static readonly long s_warnEvery = 10 * Stopwatch.Frequency;
@@ -59,14 +66,25 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>How many leases are kept now (granted and neither released nor lost).</summary>
     public int Count => _leases.Count;
 
-    /// <summary>How many kept leases are not spares (one pass: a spare registered meanwhile is never subtracted).</summary>
-    public int NonSpareCount => _leases.Values.Count(l => !l.IsSpare);
+    /// <summary>
+    /// The kept leases and which of them are spares, counted in one pass (a lease registered or handed out meanwhile
+    /// is counted once, as what it was when the pass read it). For tests and diagnostics; allocates.
+    /// </summary>
+    public KeptLeaseSnapshot Snapshot()
+    {
+        int count = 0;
+        var spareIds = new List<long>();
+        foreach (KeyValuePair<long, KeptLease> kept in _leases)
+        {
+            count++;
+            if (kept.Value.IsSpare)
+            {
+                spareIds.Add(kept.Value.Id);
+            }
+        }
 
-    /// <summary>How many kept leases are spares (granted ahead, not handed to an acquire yet).</summary>
-    public int SpareCount => _leases.Values.Count(l => l.IsSpare);
-
-    /// <summary>The ids of the kept leases that are spares.</summary>
-    public long[] SpareIds => _leases.Values.Where(l => l.IsSpare).Select(l => l.Id).ToArray();
+        return new KeptLeaseSnapshot(count, spareIds.ToArray());
+    }
 
     /// <summary>
     /// How far renewals are behind, as of the last sweep (at most 100 ms ago), the most of: how long past its renewal
@@ -80,7 +98,8 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
         var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp, isSpare);
-        _leases[id] = lease;
+        bool added = _leases.TryAdd(id, lease);
+        Invariant.Require(added, "a lease is kept once: its id is not kept already");
         return lease;
     }
 

@@ -1,6 +1,6 @@
 using Google.Protobuf;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Lock;
 
 /// <summary>What one acquire asks for: the key, its lease TTL and how long it may wait.</summary>
 internal readonly record struct AcquireRequest(string FullKey, ByteString KeyBytes, int TtlSeconds, TimeSpan Wait, bool ThrowWhenBusy)

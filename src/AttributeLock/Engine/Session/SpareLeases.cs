@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// Leases granted ahead of need, so that an uncontended acquire sends its lock transaction at once instead of waiting
@@ -17,35 +17,40 @@ namespace AttributeLock.Engine;
 /// <item>A taken spare becomes a hold only if it is still kept and its deadline is more than half a TTL away; otherwise
 /// it is revoked in the background and the acquire grants a lease as before. A spare lost while pooled is never
 /// handed out (its slot is emptied when the loss is reported, and the take checks the state again).</item>
-/// <item>At most one refill per TTL is in flight (<c>Refilling</c>); a refill that finds its slot full, or the pool
+/// <item>At most one refill per TTL is in flight (<c>Refilling</c>, checked when a refill ends); a refill that finds its slot full, or the pool
 /// disposed, revokes what it granted. Nothing is refilled after dispose began.</item>
-/// <item>Every revoke and refill started here is counted in flight by the provider before <c>_slots</c> is released,
-/// so a dispose (which takes <c>_slots</c> after the provider is marked disposed and before it waits for the
+/// <item>Every revoke and refill started here is counted in flight (<see cref="ISessionWork"/>) before <c>_slots</c> is
+/// released, so a dispose (which takes <c>_slots</c> after the session is marked disposed and before it waits for the
 /// in-flight count to drain) either revokes the spare itself or waits for the work that will.</item>
 /// <item>A spare not taken for <see cref="IdleTimeout"/> is revoked (checked each time its renewal is due, so it lives
 /// at most the idle period plus TTL/3 after its grant).</item>
-/// <item>Lock order: <c>_slots</c>, then the provider's hold lock (counting in flight) or a lease's own lock. No lease
-/// calls back into this pool while holding its lock (owners are told outside it).</item>
+/// <item>Lock order: <c>_slots</c>, then the session's lock (counting in flight) or a lease's own lock. No lease calls
+/// back into this pool while holding its lock (owners are told outside it).</item>
 /// </list>
+/// <para>The pool belongs to <see cref="LeaseGrants"/>, which hands its spares out (<see cref="ILeaseGrants.TryTakeSpare"/>);
+/// it grants and revokes them through the same <see cref="ILeaseGrants"/>.</para>
 /// </remarks>
 internal sealed class SpareLeases
 {
-    private readonly EtcdLockProvider _provider;
+    private readonly ILeaseGrants _grants;
+    private readonly IEtcdCalls _calls;
+    private readonly ISessionWork _work;
     private readonly bool _enabled;
+    private readonly TimeSpan? _idleTimeout;
     // A slot exists while its TTL has a spare pooled or being granted (it is removed when it empties), and at most
     // MaxTtls exist: a process computing many different TTLs keeps a few spares, not one per value.
     private readonly Dictionary<int, Slot> _slots = new();
     internal const int MaxTtls = 4;
     private bool _disposed;
 
-    public SpareLeases(EtcdLockProvider provider, bool enabled)
+    public SpareLeases(ILeaseGrants grants, IEtcdCalls calls, ISessionWork work, EngineSettings settings)
     {
-        _provider = provider;
-        _enabled = enabled;
+        _grants = grants;
+        _calls = calls;
+        _work = work;
+        _enabled = settings.SpareLeases;
+        _idleTimeout = settings.SpareIdleTimeout;
     }
-
-    /// <summary>Tests shorten the idle period; <c>null</c>: max(2 × TTL, 30 s).</summary>
-    internal TimeSpan? IdleTimeoutOverride { get; set; }
 
     private sealed class Slot
     {
@@ -118,9 +123,9 @@ internal sealed class SpareLeases
         }
     }
 
-    /// <summary>How long a spare may stay untaken: max(2 × TTL, 30 s).</summary>
+    /// <summary>How long a spare may stay untaken: max(2 × TTL, 30 s), unless the settings say otherwise.</summary>
     public TimeSpan IdleTimeout(int ttlSeconds) =>
-        IdleTimeoutOverride ?? TimeSpan.FromSeconds(Math.Max(2L * ttlSeconds, 30L));
+        _idleTimeout ?? TimeSpan.FromSeconds(Math.Max(2L * ttlSeconds, 30L));
 
     /// <summary>
     /// Takes the spare for <paramref name="ttlSeconds"/> if there is a usable one, and starts a refill in the background
@@ -161,7 +166,7 @@ internal sealed class SpareLeases
             if (!slot.Refilling)
             {
                 slot.Refilling = true;
-                _provider.RunInBackground(() => RefillAsync(ttlSeconds, slot)); // counted in flight under _slots
+                _work.RunInBackground(() => RefillAsync(ttlSeconds, slot)); // counted in flight under _slots
             }
         }
 
@@ -180,7 +185,7 @@ internal sealed class SpareLeases
         }
 
         // Lost, or too little of its TTL left to be worth a hold: the caller grants instead and never notices. This
-        // runs inside an acquire, which the provider counts in flight, so dispose waits for the revoke to go out.
+        // runs inside an acquire, which is counted in flight, so dispose waits for the revoke to go out.
         RetireAndRevoke(lease, ttlSeconds);
         return null;
     }
@@ -192,19 +197,20 @@ internal sealed class SpareLeases
         try
         {
             // Dispose began before this ran (it started under _slots, so dispose waits for it): grant nothing.
-            _provider.StopToken.ThrowIfCancellationRequested();
+            _calls.StopToken.ThrowIfCancellationRequested();
 
-            // Cancelled by dispose: GrantLeaseAsync revokes an id whose grant it could not confirm.
-            lease = await _provider.GrantLeaseAsync("(spare lease)", ttlSeconds, spare: true, _provider.StopToken).ConfigureAwait(false);
+            // Cancelled by dispose: GrantAsync revokes an id whose grant it could not confirm.
+            lease = await _grants.GrantAsync("(spare lease)", ttlSeconds, spare: true, _calls.StopToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            Log.SpareGrantFailed(_provider.Logger, ttlSeconds, ex.Message);
+            Log.SpareGrantFailed(_calls.Logger, ttlSeconds, ex.Message);
         }
         finally
         {
             lock (_slots)
             {
+                Invariant.Require(slot.Refilling, "at most one refill per TTL is in flight");
                 slot.Refilling = false;
                 if (lease is not null)
                 {
@@ -254,7 +260,7 @@ internal sealed class SpareLeases
     private void RetireAndRevoke(KeptLease lease, int ttlSeconds)
     {
         lease.Retire();
-        _provider.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
+        _grants.RevokeInBackground("(spare lease)", lease.Id, ttlSeconds);
     }
 
     /// <summary>Under <c>_slots</c>: forgets a slot with no spare and no refill (a later take makes a new one).</summary>
@@ -267,7 +273,7 @@ internal sealed class SpareLeases
     }
 
     /// <summary>
-    /// Called by the provider's dispose after it is marked disposed and before it waits for work in flight: revokes
+    /// Called by dispose after the session is marked disposed and before it waits for work in flight: revokes
     /// every pooled spare (counted in flight) and makes refills still in flight revoke what they grant.
     /// </summary>
     public void Dispose()

@@ -3,7 +3,7 @@ using System.Threading.Channels;
 using Etcdserverpb;
 using Grpc.Core;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// One long-lived <c>LeaseKeepAlive</c> stream that carries the renewals of many leases, as etcd's Go client renews

@@ -1,4 +1,4 @@
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// One async gate per key inside a provider: callers of one process queue here, so only one of them at a time talks
@@ -8,7 +8,8 @@ namespace AttributeLock.Engine;
 /// <remarks>
 /// Invariants (everything under the lock of <c>_map</c>; no user code runs under it):
 /// <list type="bullet">
-/// <item>A gate is in the map exactly while it is held or waited for.</item>
+/// <item>A gate is in the map exactly while it is held or waited for (checked when it is passed on, and when an acquire
+/// registers its hold).</item>
 /// <item>Exit hands the gate straight to the first waiter still queued (FIFO), so it never looks free in between.</item>
 /// <item>A waiter is either queued (and may be cancelled, which unlinks it in O(1)) or has been handed the gate (its
 /// task completed with the gate): never both, because both transitions happen under the lock.</item>
@@ -118,10 +119,20 @@ internal sealed class LocalGates
         }
     }
 
+    /// <summary>Whether <paramref name="gate"/> is the key's gate now and carries no hold yet: an acquire holds it.</summary>
+    public bool IsHeldByAcquire(string key, Gate gate)
+    {
+        lock (_map)
+        {
+            return _map.TryGetValue(key, out Gate? current) && ReferenceEquals(current, gate) && gate.Holder is null;
+        }
+    }
+
     public void Exit(string key, Gate gate)
     {
         lock (_map)
         {
+            Invariant.Require(_map.TryGetValue(key, out Gate? current) && ReferenceEquals(current, gate), "a local gate is passed on by the caller that holds it, once");
             gate.Holder = null;
             if (gate.Waiters?.First is { } first)
             {

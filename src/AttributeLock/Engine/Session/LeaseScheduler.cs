@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// One background thread per process that runs every kept lease's schedule: it sends renewals when they are due and

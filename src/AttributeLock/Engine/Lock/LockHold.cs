@@ -1,13 +1,22 @@
 using System.Diagnostics;
+using AttributeLock.Engine.Session;
+using Google.Protobuf;
 
-namespace AttributeLock.Engine;
+namespace AttributeLock.Engine.Lock;
 
 /// <summary>A hold of a key in etcd: its lease, its fencing token (the key's create revision) and its local gate.</summary>
-internal sealed class LockHold : HoldBase, ILeaseOwner
+/// <remarks>
+/// The lease reports to it (<see cref="ILeaseOwner"/>), the session registers it while open (<see cref="ISessionHold"/>),
+/// and the key watch and guarded writes check its key (<see cref="IHeldKey"/>); everything else it asks of its
+/// <see cref="ILockHoldHost"/>.
+/// </remarks>
+internal sealed class LockHold : HoldBase, ISessionHold, IHeldKey
 {
-    public LockHold(EtcdLockProvider provider, string key, Google.Protobuf.ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
+    private volatile bool _overwrittenInPlace;
+
+    public LockHold(ILockHoldHost host, string key, ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
-        Provider = provider;
+        Host = host;
         Key = key;
         KeyBytes = keyBytes;
         Lease = lease;
@@ -16,9 +25,9 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
         AcquiredTimestamp = Stopwatch.GetTimestamp();
     }
 
-    public EtcdLockProvider Provider { get; }
+    public ILockHoldHost Host { get; }
     public override string Key { get; }
-    public Google.Protobuf.ByteString KeyBytes { get; }
+    public ByteString KeyBytes { get; }
     public KeptLease Lease { get; }
     public override long LeaseId => Lease.Id;
     public override long TtlSeconds => Lease.TtlSeconds;
@@ -26,15 +35,13 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
     public LocalGates.Gate Gate { get; }
     public long AcquiredTimestamp { get; }
 
-    /// <summary>The watch id of the key's watch on the provider's watch stream; 0 while not watched.</summary>
+    /// <summary>The watch id of the key's watch on the session's watch stream; 0 while not watched.</summary>
     public long WatchId { get; set; }
-
-    private volatile bool _overwrittenInPlace;
 
     /// <summary>
     /// Another writer put the key while it still had our create revision (our incarnation of the key, possibly detached
     /// from our lease): revoking our lease may then not delete it, so the release deletes it if it is still that
-    /// incarnation (<see cref="EtcdLockProvider.ReleaseAsync"/>).
+    /// incarnation (<see cref="LockRelease"/>).
     /// </summary>
     public bool OverwrittenInPlace => _overwrittenInPlace;
 
@@ -43,23 +50,25 @@ internal sealed class LockHold : HoldBase, ILeaseOwner
 
     void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
 
-    void ILeaseOwner.OnRenewalDue() => Provider.OnRenewalDue(this);
+    void ILeaseOwner.OnRenewalDue() => Host.OnRenewalDue(this);
 
-    public override ValueTask ReleaseAsync() => Provider.ReleaseAsync(this);
+    void ISessionHold.OnRegistered() => Gate.Holder = Host.LocalHolder;
 
-    public override void OnAbandoned() => Provider.OnAbandoned(this);
+    public override ValueTask ReleaseAsync() => Host.ReleaseAsync(this);
+
+    public override void OnAbandoned() => Host.OnAbandoned(this);
 
     protected override void Refresh() => Lease.CheckDeadline();
 
     public override Etcdserverpb.Compare[] OwnershipComparisons() => GuardedWrites.OwnershipComparisons(KeyBytes, FencingToken, Lease.Id);
 
     public override Task<Etcdserverpb.TxnResponse> WriteIfHeldAsync(IEnumerable<Etcdserverpb.RequestOp> operations, CancellationToken cancellationToken) =>
-        GuardedWrites.WriteAsync(this, operations, cancellationToken);
+        GuardedWrites.WriteAsync(Host.Calls, this, Host.IsLockKeyHere, operations, cancellationToken);
 
     public override Task<Etcdserverpb.RangeResponse> ReadAsync(Etcdserverpb.RangeRequest request, CancellationToken cancellationToken) =>
-        GuardedWrites.ReadAsync(this, request, cancellationToken);
+        GuardedWrites.ReadAsync(Host.Calls, this, request, cancellationToken);
 
-    protected override void ReportLost(string reason) => Provider.OnHoldLost(this, reason);
+    protected override void ReportLost(string reason) => Host.OnHoldLost(this, reason);
 
-    protected override void ReportCallbackFailed(string what, Exception exception) => Provider.OnLostCallbackFailed(this, what, exception);
+    protected override void ReportCallbackFailed(string what, Exception exception) => Host.OnLostCallbackFailed(this, what, exception);
 }

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using AttributeLock.Engine.Session;
+using Etcdserverpb;
+
+namespace AttributeLock.Engine.Lock;
+
+/// <summary>
+/// The release of a lock hold, by its owner (the handle's dispose), by the provider's dispose, or for a handle collected
+/// without being disposed. In order:
+/// <list type="number">
+/// <item><see cref="HoldBase.MarkReleased(out bool)"/>: once; a second release does nothing.</item>
+/// <item>The session forgets the hold; its lease is no longer kept nor its key watched.</item>
+/// <item>The lease is revoked (which deletes the key): the caller waits for etcd while the hold is live; a lost hold's
+/// revoke goes out behind the caller (etcd is likely what failed). A failed revoke is retried in the background until
+/// the lease's TTL has passed.</item>
+/// <item>A key overwritten in place by another writer is deleted if still our incarnation; the local gate passes to
+/// the next caller of this process; the hold's duration is recorded.</item>
+/// </list>
+/// Every release is counted in flight from before the hold is marked released, so a dispose that no longer sees the
+/// hold among the open ones still waits for its revoke before it closes the connection. Never throws.
+/// </summary>
+internal sealed class LockRelease
+{
+    private readonly IEtcdCalls _calls;
+    private readonly ILeaseGrants _grants;
+    private readonly ISessionWork _work;
+    private readonly KeyWatcher _watcher;
+    private readonly LocalGates _gates;
+    // Releases that handed an end signal to a thread of their own (someone could be listening); for the probe.
+    private int _endSignals;
+
+    public LockRelease(IEtcdCalls calls, ILeaseGrants grants, ISessionWork work, KeyWatcher watcher, LocalGates gates)
+    {
+        _calls = calls;
+        _grants = grants;
+        _work = work;
+        _watcher = watcher;
+        _gates = gates;
+    }
+
+    /// <summary>How many releases signalled the hold's end (a nested handle or a nested call could be listening).</summary>
+    public int EndSignals => Volatile.Read(ref _endSignals);
+
+    public async ValueTask ReleaseAsync(LockHold hold)
+    {
+        _work.Begin();
+        try
+        {
+            await ReleaseCoreAsync(hold).ConfigureAwait(false);
+        }
+        finally
+        {
+            _work.End();
+        }
+    }
+
+    private async ValueTask ReleaseCoreAsync(LockHold hold)
+    {
+        if (!hold.MarkReleased(out bool signalled))
+        {
+            return;
+        }
+
+        if (signalled)
+        {
+            Interlocked.Increment(ref _endSignals);
+        }
+
+        _work.Unregister(hold);
+        hold.Lease.Retire();
+        _watcher.Remove(hold);
+        try
+        {
+            if (hold.IsLost)
+            {
+                // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
+                // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
+                // flight, retried until the TTL has passed), so that others need not wait for the TTL.
+                _grants.RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
+            }
+            else
+            {
+                // A failure is retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
+                await _grants.RevokeAsync(hold.Key, hold.LeaseId, (int)hold.TtlSeconds).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (hold.OverwrittenInPlace)
+            {
+                // Behind the caller, like the revoke of a lost hold (counted in flight: dispose waits for it).
+                _work.RunInBackground(() => DeleteOverwrittenKeyAsync(hold));
+            }
+
+            _gates.Exit(hold.Key, hold.Gate);
+            double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
+            _calls.Metrics.HoldDuration.Record(heldMs);
+            Log.Released(_calls.Logger, hold.Key, hold.LeaseId, heldMs);
+        }
+    }
+
+    /// <summary>
+    /// The hold's key was overwritten in place by another writer (it kept our create revision but may have left our
+    /// lease, so the revoke did not delete it and nothing ever would): delete it, but only while it is still our
+    /// incarnation of the key (create revision = fencing token). A key re-created by another holder has another create
+    /// revision and is never touched. Never throws.
+    /// </summary>
+    private async Task DeleteOverwrittenKeyAsync(LockHold hold)
+    {
+        var txn = new TxnRequest();
+        txn.Compare.Add(GuardedWrites.OwnershipComparisons(hold.KeyBytes, hold.FencingToken, hold.LeaseId)[0]);
+        txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = hold.KeyBytes } });
+        try
+        {
+            TxnResponse answer = await _calls.Kv.TxnAsync(txn, _calls.CallOptions()).ConfigureAwait(false);
+            Log.OverwrittenKeyDeleted(_calls.Logger, hold.Key, hold.FencingToken, answer.Succeeded);
+        }
+        catch (Exception ex)
+        {
+            Log.RevokeFailed(_calls.Logger, hold.Key, hold.LeaseId, ex.Message);
+        }
+    }
+
+    /// <summary>A handle was collected without being disposed: stop renewing, revoke, free the local gate.</summary>
+    public void OnAbandoned(LockHold hold)
+    {
+        if (hold.State == HoldState.Released)
+        {
+            return;
+        }
+
+        // Off the finalizer thread: logging and the revoke may block or take time.
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Release.ReleaseAbandoned(s.Hold), (Release: this, Hold: hold), preferLocal: false);
+    }
+
+    private void ReleaseAbandoned(LockHold hold)
+    {
+        Log.Abandoned(_calls.Logger, hold.Key, hold.LeaseId, hold.FencingToken);
+        // Whoever still works under this hold (a kept LostToken) must learn it ends before the key is freed.
+        hold.MarkLost("the handle was garbage-collected without being disposed; the lock is being released");
+        _ = ReleaseAsync(hold);
+    }
+}

@@ -1,0 +1,35 @@
+namespace AttributeLock.Engine.Session;
+
+/// <summary>
+/// The option values the engine reads, fixed when the provider is built: those of <see cref="EtcdLockProviderOptions"/>
+/// the session and the protocols use, and two internal settings that tests shorten (they are not options: no
+/// application needs them).
+/// </summary>
+internal sealed record EngineSettings
+{
+    /// <summary>
+    /// How long one request to etcd may take (<see cref="EtcdLockProviderOptions.ConnectTimeout"/>); it also bounds a
+    /// dispose, the back-pressure wait of an acquire and an unconfirmed watch.
+    /// </summary>
+    public required TimeSpan RequestTimeout { get; init; }
+
+    /// <summary>Whether leases are granted ahead of need (<see cref="EtcdLockProviderOptions.SpareLeases"/>).</summary>
+    public required bool SpareLeases { get; init; }
+
+    /// <summary>The object name of the <see cref="ObjectDisposedException"/> an acquire ends with when dispose stops it.</summary>
+    public required string OwnerName { get; init; }
+
+    /// <summary>How often a waiter re-reads the key while its watch is quiet, to survive a stalled watch stream.</summary>
+    public TimeSpan WatchRecheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a spare lease may stay untaken; <c>null</c>: max(2 × TTL, 30 s).</summary>
+    public TimeSpan? SpareIdleTimeout { get; init; }
+
+    /// <summary>The settings of a provider built with <paramref name="options"/>.</summary>
+    public static EngineSettings From(EtcdLockProviderOptions options, string ownerName) => new()
+    {
+        RequestTimeout = options.ConnectTimeout,
+        SpareLeases = options.SpareLeases,
+        OwnerName = ownerName,
+    };
+}
