@@ -73,6 +73,20 @@ public sealed class BackPressureTests : ProviderTestBase
             Assert.True(refused.IsTransient);
             Assert.True(lastKept > 0, "the kept-leases gauge was not published");
             Assert.True(lastLag >= 1000, $"the renewal-lag gauge said {lastLag} ms while acquires were refused for lag");
+
+            // Held back, an acquire still ends as every other wait does: the caller's cancellation is a cancellation,
+            // and a wait timeout shorter than the hold-back refuses it with the reason, not "busy".
+            Assert.True(provider.RenewalLag >= EtcdLockProvider.RenewalLagLimit, $"the renewals caught up ({provider.RenewalLag.TotalMilliseconds:0} ms behind) before the hold-back could be checked");
+            using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300)))
+            {
+                var cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => // exactly: the engine's own, not a Task.Delay's
+                    provider.AcquireAsync($"{prefix}/cancelled", new EtcdLockOptions { TtlSeconds = 10 }, cancel.Token).AsTask());
+                Assert.Equal(cancel.Token, cancelled.CancellationToken);
+            }
+
+            var shortWait = await Assert.ThrowsAsync<EtcdLockUnavailableException>(() =>
+                provider.AcquireAsync($"{prefix}/short-wait", new EtcdLockOptions { TtlSeconds = 10, WaitTimeout = TimeSpan.FromMilliseconds(300) }).AsTask());
+            Assert.Contains("ms behind", shortWait.Message);
         }
         finally
         {

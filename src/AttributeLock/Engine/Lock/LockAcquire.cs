@@ -65,7 +65,6 @@ internal sealed class LockAcquire
     /// <returns>The hold; <c>null</c> when the key stayed busy and the request does not throw for that.</returns>
     public async ValueTask<LockHold?> AcquireAsync(AcquireRequest request, CancellationToken callerToken)
     {
-        await WaitWhileRenewalsLagAsync(request, callerToken).ConfigureAwait(false);
         long start = Stopwatch.GetTimestamp();
         using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
         activity?.SetTag("attributelock.key", request.FullKey);
@@ -80,6 +79,7 @@ internal sealed class LockAcquire
         bool etcdFailed = false; // the acquire ends on an etcd failure: its undo must not wait for etcd either
         try
         {
+            await WaitWhileRenewalsLagAsync(request, budget).ConfigureAwait(false);
             (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
             if (gate is null)
             {
@@ -203,11 +203,12 @@ internal sealed class LockAcquire
     /// <summary>
     /// Step 1, back-pressure: while the renewals of the leases the session keeps are <see cref="LeaseKeeper.RenewalLagLimit"/>
     /// or more behind (more holds than this process or etcd can renew, or etcd answering slowly), a new acquire waits
-    /// for them to catch up, at most one request timeout, then is refused with the reason. Taking more holds then would
-    /// only push every hold already taken past its deadline at once.
+    /// for them to catch up, at most one request timeout (or what is left of its wait), then is refused with the reason.
+    /// Taking more holds then would only push every hold already taken past its deadline at once. The wait ends with the
+    /// caller's cancellation and the provider's dispose like every other step (the caller hears the same exceptions).
     /// </summary>
     /// <exception cref="EtcdLockUnavailableException">The renewals did not catch up in time (transient).</exception>
-    private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, CancellationToken cancellationToken)
+    private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, WaitBudget budget)
     {
         TimeSpan lag = _keeper.RenewalLag();
         if (lag < LeaseKeeper.RenewalLagLimit)
@@ -216,9 +217,17 @@ internal sealed class LockAcquire
         }
 
         long started = Stopwatch.GetTimestamp();
-        while (Stopwatch.GetElapsedTime(started) < _settings.RequestTimeout)
+        while (Stopwatch.GetElapsedTime(started) < _settings.RequestTimeout && !budget.TimedOut)
         {
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(50, budget.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (budget.TimedOut)
+            {
+                break; // the wait timeout ended it: the caller hears why it was not tried, not that the key was busy
+            }
+
             lag = _keeper.RenewalLag();
             if (lag < LeaseKeeper.RenewalLagLimit)
             {

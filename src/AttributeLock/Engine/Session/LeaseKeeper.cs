@@ -100,6 +100,14 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp, isSpare);
         bool added = _leases.TryAdd(id, lease);
         Invariant.Require(added, "a lease is kept once: its id is not kept already");
+        // A grant answered after dispose (its drain timed out): nobody keeps the lease; it must not renew, nor retry a
+        // renewal every 200 ms until its deadline. Dispose sets _disposed and then retires what it finds; this adds and
+        // then reads _disposed (both sides pass a full fence between), so each lease is retired by one or the other.
+        if (Volatile.Read(ref _disposed))
+        {
+            lease.Retire();
+        }
+
         return lease;
     }
 
