@@ -95,24 +95,21 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
         AcquireHandleAsync(Prepare(key, options, TimeSpan.Zero, throwWhenBusy: false), cancellationToken);
 
+    /// <summary>Runs the lock protocol, counted in flight (dispose waits for it); one async layer, not two: each costs a state machine per call.</summary>
     private async ValueTask<EtcdLockHandle?> AcquireHandleAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
-        LockHold? hold = await AcquireHoldAsync(request, cancellationToken).ConfigureAwait(false);
-        return hold is null ? null : new EtcdLockHandle(hold, isNested: false);
-    }
-
-    /// <summary>Runs the lock protocol, counted in flight: dispose waits for it.</summary>
-    internal async ValueTask<LockHold?> AcquireHoldAsync(AcquireRequest request, CancellationToken cancellationToken)
-    {
         ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
+        LockHold? hold;
         try
         {
-            return await _acquire.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
+            hold = await _acquire.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _session.Work.End();
         }
+
+        return hold is null ? null : new EtcdLockHandle(hold, isNested: false);
     }
 
     /// <summary>The key checked and encoded, the TTL and wait validated: what the protocol needs.</summary>

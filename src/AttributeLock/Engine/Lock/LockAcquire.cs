@@ -15,7 +15,7 @@ namespace AttributeLock.Engine.Lock;
 /// grants a lease ahead of its turn). Outcome: the gate, or busy (a single attempt finds it taken).</item>
 /// <item><see cref="EnsureLeaseAsync"/>: a lease that is still kept (pre-granted while queued, the session's spare for
 /// this TTL, granted now, or re-granted after a loss).</item>
-/// <item><see cref="TryTakeKeyAsync"/>: <c>Txn If(Version(key) == 0) Then(Put(key, holder, lease)) Else(Get(key))</c>,
+/// <item><see cref="SendLockTransaction"/> and <see cref="ReadLockTransaction"/>: <c>Txn If(Version(key) == 0) Then(Put(key, holder, lease)) Else(Get(key))</c>,
 /// recognising a retried transaction that had committed (our value and lease in the answer). Outcome:
 /// <see cref="TakeOutcome"/>.</item>
 /// <item><see cref="LockWaitForRelease"/>: when busy, until the key's holder may have changed; then back to step 3.</item>
@@ -103,7 +103,18 @@ internal sealed class LockAcquire
                     step = "the lease grant";
                     (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
                     step = "the lock transaction";
-                    (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = await TryTakeKeyAsync(request, lease, deadline, budget.Token).ConfigureAwait(false);
+                    TxnResponse? answer;
+                    try
+                    {
+                        // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
+                        answer = await SendLockTransaction(request, lease, deadline, budget.Token).ConfigureAwait(false);
+                    }
+                    catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
+                    {
+                        answer = null;
+                    }
+
+                    (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = ReadLockTransaction(request, lease, answer);
                     _work.EtcdAnswered();
                     if (outcome == TakeOutcome.LeaseGone)
                     {
@@ -308,15 +319,13 @@ internal sealed class LockAcquire
         _grants.GrantAsync(request.FullKey, request.TtlSeconds, spare: false, token, deadline);
 
     /// <summary>Step 4: the lock transaction.</summary>
-    private async ValueTask<(TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision)> TryTakeKeyAsync(AcquireRequest request, KeptLease lease, DateTime? deadline, CancellationToken token)
+    private Task<TxnResponse> SendLockTransaction(AcquireRequest request, KeptLease lease, DateTime? deadline, CancellationToken token) =>
+        _calls.Kv.TxnAsync(LockTransaction(request.KeyBytes, _calls.HolderBytes, lease.Id), _calls.CallOptions(token, deadline)).ResponseAsync;
+
+    /// <summary>What the lock transaction's answer says; <paramref name="answer"/> is null when etcd did not know the lease.</summary>
+    private (TakeOutcome Outcome, long FencingToken, Mvccpb.KeyValue? Current, long Revision) ReadLockTransaction(AcquireRequest request, KeptLease lease, TxnResponse? answer)
     {
-        TxnResponse answer;
-        try
-        {
-            // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
-            answer = await _calls.Kv.TxnAsync(LockTransaction(request.KeyBytes, _calls.HolderBytes, lease.Id), _calls.CallOptions(token, deadline)).ConfigureAwait(false);
-        }
-        catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
+        if (answer is null)
         {
             return (TakeOutcome.LeaseGone, 0, null, 0);
         }

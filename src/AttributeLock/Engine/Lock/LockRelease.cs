@@ -43,59 +43,56 @@ internal sealed class LockRelease
 
     public async ValueTask ReleaseAsync(LockHold hold)
     {
+        // One method, not a wrapper around a core: a release is on every call's path and each async layer costs a
+        // state machine. Counted in flight from before the hold is marked released: dispose waits for the revoke.
         _work.Begin();
         try
         {
-            await ReleaseCoreAsync(hold).ConfigureAwait(false);
+            if (!hold.MarkReleased(out bool signalled))
+            {
+                return;
+            }
+
+            if (signalled)
+            {
+                Interlocked.Increment(ref _endSignals);
+            }
+
+            _work.Unregister(hold);
+            hold.Lease.Retire();
+            _watcher.Remove(hold);
+            try
+            {
+                if (hold.IsLost)
+                {
+                    // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
+                    // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
+                    // flight, retried until the TTL has passed), so that others need not wait for the TTL.
+                    _grants.RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
+                }
+                else
+                {
+                    // A failure is retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
+                    await _grants.RevokeAsync(hold.Key, hold.LeaseId, (int)hold.TtlSeconds).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                if (hold.OverwrittenInPlace)
+                {
+                    // Behind the caller, like the revoke of a lost hold (counted in flight: dispose waits for it).
+                    _work.RunInBackground(() => DeleteOverwrittenKeyAsync(hold));
+                }
+
+                _gates.Exit(hold.Key, hold.Gate);
+                double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
+                _calls.Metrics.HoldDuration.Record(heldMs);
+                Log.Released(_calls.Logger, hold.Key, hold.LeaseId, heldMs);
+            }
         }
         finally
         {
             _work.End();
-        }
-    }
-
-    private async ValueTask ReleaseCoreAsync(LockHold hold)
-    {
-        if (!hold.MarkReleased(out bool signalled))
-        {
-            return;
-        }
-
-        if (signalled)
-        {
-            Interlocked.Increment(ref _endSignals);
-        }
-
-        _work.Unregister(hold);
-        hold.Lease.Retire();
-        _watcher.Remove(hold);
-        try
-        {
-            if (hold.IsLost)
-            {
-                // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
-                // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
-                // flight, retried until the TTL has passed), so that others need not wait for the TTL.
-                _grants.RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
-            }
-            else
-            {
-                // A failure is retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
-                await _grants.RevokeAsync(hold.Key, hold.LeaseId, (int)hold.TtlSeconds).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            if (hold.OverwrittenInPlace)
-            {
-                // Behind the caller, like the revoke of a lost hold (counted in flight: dispose waits for it).
-                _work.RunInBackground(() => DeleteOverwrittenKeyAsync(hold));
-            }
-
-            _gates.Exit(hold.Key, hold.Gate);
-            double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
-            _calls.Metrics.HoldDuration.Record(heldMs);
-            Log.Released(_calls.Logger, hold.Key, hold.LeaseId, heldMs);
         }
     }
 

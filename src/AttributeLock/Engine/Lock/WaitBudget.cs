@@ -3,9 +3,9 @@ namespace AttributeLock.Engine.Lock;
 /// <summary>
 /// The token that ends a wait: the caller's, the provider's dispose, and the wait timeout (a timer only when the wait
 /// is finite and positive). Waits beyond what a timer can hold (about 49.7 days) count as unlimited. Which of them
-/// ended it decides what the caller hears (<see cref="LockAcquire"/>).
+/// ended it decides what the caller hears (<see cref="LockAcquire"/>). A struct: it lives in the acquire's state machine.
 /// </summary>
-internal sealed class WaitBudget : IDisposable
+internal readonly struct WaitBudget : IDisposable
 {
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 2);
     private readonly CancellationToken _caller;
