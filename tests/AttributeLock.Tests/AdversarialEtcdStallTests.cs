@@ -205,7 +205,9 @@ public sealed class AdversarialEtcdStallTests : ProviderTestBase
             await using var server = await EtcdServer.StartAsync();
             await using var provider = Environment.GetEnvironmentVariable("ADV_LOG") is null ? PrivateProvider(server) : PrivateProvider(server, new WatchSpy());
             using var client = new EtcdClient(server.Endpoint);
-            EtcdLockHandle handle = await provider.AcquireAsync("/restart-delete", new EtcdLockOptions { TtlSeconds = 30 });
+            // TTL 10: the key is watched from the first renewal (3.3 s), and the lease outlives the restart by far. The
+            // renewals go on, so the hold can only be lost through its key (see the reason checked below).
+            EtcdLockHandle handle = await provider.AcquireAsync("/restart-delete", new EtcdLockOptions { TtlSeconds = 10 });
             await Eventually(() => Task.FromResult(provider.WatchedKeyCount == 1), TimeSpan.FromSeconds(15), "the key watched (first renewal at TTL/3)");
             await Task.Delay(300);
 
@@ -218,6 +220,10 @@ public sealed class AdversarialEtcdStallTests : ProviderTestBase
             if (!handle.IsLost)
             {
                 missed.Add($"attempt {attempt}: key deleted, lease alive (TTL left {leaseTtl} s), LostToken silent for 10 s");
+            }
+            else if (handle.Hold.LostReason?.Contains("deleted", StringComparison.Ordinal) is not true)
+            {
+                missed.Add($"attempt {attempt}: lost, but not for the deletion of its key: {handle.Hold.LostReason}");
             }
 
             await handle.DisposeAsync();
