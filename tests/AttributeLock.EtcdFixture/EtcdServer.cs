@@ -162,6 +162,10 @@ public sealed class EtcdServer : IAsyncDisposable
         string advertisedPeer = $"http://127.0.0.1:{_advertisedPeerPort}";
         // etcd runs under a small shell watchdog that stops it (and removes its data dir) when this (test) process is
         // gone, even when the test host is killed and no cleanup code runs. The shell prints etcd's pid first, for pause/resume signals.
+        // The shell itself only waits for etcd (a wait that a signal interrupts at once, unlike a sleep), so it ends as
+        // soon as etcd is killed (a restart) or it is told to stop (dispose); a poller beside it, checking once a
+        // second, stops etcd when this process is gone (its output goes elsewhere: a sleep it leaves behind must not
+        // keep the pipes open that Process.WaitForExitAsync reads to their end).
         var psi = new ProcessStartInfo("/bin/sh")
         {
             RedirectStandardOutput = true,
@@ -171,9 +175,10 @@ public sealed class EtcdServer : IAsyncDisposable
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(
             "\"$0\" \"$@\" & e=$!; echo \"etcd-pid $e\"; " +
-            $"trap 'kill $e 2>/dev/null; wait $e; rm -rf \"{DataDir}\"; exit 0' TERM INT HUP; " +
-            $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 $e 2>/dev/null; do sleep 1; done; " +
-            $"kill $e 2>/dev/null; wait $e; kill -0 {Environment.ProcessId} 2>/dev/null || rm -rf '{DataDir}'");
+            $"(while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; kill $e 2>/dev/null) >/dev/null 2>&1 & w=$!; " +
+            $"trap 'kill $w $e 2>/dev/null; wait $e; rm -rf \"{DataDir}\"; exit 0' TERM INT HUP; " +
+            "wait $e; kill $w 2>/dev/null; " +
+            $"kill -0 {Environment.ProcessId} 2>/dev/null || rm -rf '{DataDir}'");
         psi.ArgumentList.Add(binary);
         foreach (string a in new[]
         {

@@ -6,9 +6,10 @@ using Xunit;
 namespace AttributeLock.EtcdFixture;
 
 /// <summary>
-/// The base of tests on a real etcd: the shared server (<see cref="SharedEtcd"/>), a plain client to look and act behind
-/// the library's back, and disposal of what a test made. Each test project derives its own base from it with the
-/// providers it needs (those may use the product's internals, visible to that project only).
+/// The base of tests on a real etcd: the shared server (<see cref="SharedEtcd"/>; another through
+/// <see cref="EndpointsAsync"/>), a plain client to look and act behind the library's back, and disposal of what a test
+/// made. Each test project derives its own base from it with the providers it needs (those may use the product's
+/// internals, visible to that project only).
 /// </summary>
 public abstract class EtcdTestBase : IAsyncLifetime
 {
@@ -20,9 +21,12 @@ public abstract class EtcdTestBase : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        Endpoints = await SharedEtcd.GetEndpointsAsync();
+        Endpoints = await EndpointsAsync();
         Client = new EtcdClient(SharedEtcd.First(Endpoints));
     }
+
+    /// <summary>The etcd this test runs against: the shared one, unless a derived class has one of its own.</summary>
+    protected virtual Task<string> EndpointsAsync() => SharedEtcd.GetEndpointsAsync();
 
     /// <summary>Disposes what <see cref="Track"/> was given, the last first, then the client.</summary>
     public virtual async Task DisposeAsync()

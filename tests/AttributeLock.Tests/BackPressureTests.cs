@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using AttributeLock.EtcdFixture;
 using Etcdserverpb;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -10,8 +11,10 @@ namespace AttributeLock.Tests;
 /// with the reason, instead of piling more leases onto renewals that are already late.
 /// </summary>
 [Collection(nameof(LeaseCountingCollection))]
-public sealed class BackPressureTests : ProviderTestBase
+public sealed class BackPressureTests(CollectionEtcd etcd) : ProviderTestBase
 {
+    protected override Task<string> EndpointsAsync() => Task.FromResult(etcd.Endpoint);
+
     [Fact]
     public async Task When_renewals_fall_behind_new_acquires_are_refused_with_the_reason_and_the_lag_is_published()
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AttributeLock.EtcdFixture;
 using Etcdserverpb;
 using Google.Protobuf;
 
@@ -6,8 +7,10 @@ namespace AttributeLock.Tests;
 
 /// <summary>How loss signals reach holders when many are lost at once and users' callbacks block.</summary>
 [Collection(nameof(LeaseCountingCollection))]
-public sealed class LossSignalTests : ProviderTestBase
+public sealed class LossSignalTests(CollectionEtcd etcd) : ProviderTestBase
 {
+    protected override Task<string> EndpointsAsync() => Task.FromResult(etcd.Endpoint);
+
     [Theory]
     [InlineData(64)]
     [InlineData(256)]

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using AttributeLock.EtcdFixture;
+using Etcdserverpb;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
 namespace AttributeLock.Tests;
@@ -9,13 +11,55 @@ namespace AttributeLock.Tests;
 /// a first acquire fails within one <see cref="EtcdLockProviderOptions.ConnectTimeout"/>, releasing a hold already lost
 /// does not wait for etcd, dispose is bounded by the connect timeout, and an outage is warned about once, not per call.
 /// </summary>
+/// <remarks>
+/// No test here compares the wall time a call took with the connect timeout plus a slack: on a loaded machine the
+/// deadline's timer and the continuations after it run late (3.96 s against 3 s + 0.75 s was seen at load 12-28), and
+/// timing goals belong in benchmarks. What bounds a call is checked where load cannot move it: the deadline each
+/// request carried (set when it went out, <see cref="CallRecorder"/>) and the exception that ended the call (the
+/// deadline's, not another failure's). Wall time is only held against <see cref="Unbounded"/>, three connect timeouts,
+/// which catches a wait that nothing bounds (with etcd stopped until the test's checks are done, such a wait would
+/// last past them) without depending on the load.
+/// </remarks>
 public sealed class OutageBoundTests
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan Slack = TimeSpan.FromMilliseconds(750);
 
-    private static EtcdLockProvider Provider(EtcdServer server, RecordingLogger log, bool spares) =>
-        new(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = ConnectTimeout, SpareLeases = spares }, log, null, null);
+    /// <summary>How long a call that the connect timeout bounds may take at most, however loaded the machine.</summary>
+    private static readonly TimeSpan Unbounded = 3 * ConnectTimeout;
+
+    private static EtcdLockProvider Provider(EtcdServer server, RecordingLogger log, bool spares, CallRecorder? calls = null, TimeSpan? connectTimeout = null) =>
+        new(new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = connectTimeout ?? ConnectTimeout, SpareLeases = spares }, log, null, calls is null ? null : [calls]);
+
+    /// <summary>Waits for <paramref name="call"/> at most <see cref="Unbounded"/> (it must end by then) and returns how long it took.</summary>
+    private static async Task<TimeSpan> EndsAsync(Task call, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        Task first = await Task.WhenAny(call, Task.Delay(Unbounded));
+        sw.Stop();
+        Assert.True(first == call, $"{what} had not ended after {sw.Elapsed.TotalSeconds:0.0} s, three connect timeouts of {ConnectTimeout.TotalSeconds} s, with etcd stopped: nothing bounds its wait");
+        return sw.Elapsed;
+    }
+
+    /// <summary>The failure came from a request's deadline (gRPC's DeadlineExceeded, or the cancellation that the
+    /// client's deadline timer sometimes surfaces instead), not from another failure.</summary>
+    private static void AssertEndedByADeadline(EtcdLockUnavailableException ex) =>
+        Assert.True(ex.InnerException is RpcException { StatusCode: StatusCode.DeadlineExceeded } or OperationCanceledException,
+            $"the call did not end by its deadline but by {ex.InnerException?.GetType().Name}: {ex.InnerException?.Message}");
+
+    /// <summary>
+    /// Every one of <paramref name="calls"/> carried a deadline, and none later than one connect timeout after the first
+    /// of them went out: they shared one connect timeout, which started no later than the first request.
+    /// </summary>
+    private static void AssertShareOneConnectTimeout(IReadOnlyList<CallRecorder.Call> calls)
+    {
+        Assert.NotEmpty(calls);
+        DateTime first = calls.Min(c => c.SentUtc);
+        foreach (CallRecorder.Call call in calls)
+        {
+            Assert.True(call.Deadline is { } d && d <= first + ConnectTimeout,
+                $"{call} is not within one connect timeout ({ConnectTimeout.TotalSeconds} s) of the first request ({first:HH:mm:ss.fff}): {string.Join("; ", calls)}");
+        }
+    }
 
     [Theory]
     [InlineData(true)]
@@ -24,18 +68,23 @@ public sealed class OutageBoundTests
     {
         await using var server = await EtcdServer.StartAsync();
         var log = new RecordingLogger();
-        await using var provider = Provider(server, log, spares);
+        var calls = new CallRecorder();
+        await using var provider = Provider(server, log, spares, calls);
         await (await provider.AcquireAsync("/outage/warm-up")).DisposeAsync(); // connected; a spare is granted
         await Task.Delay(300);
         server.Pause();
         try
         {
-            var sw = Stopwatch.StartNew();
-            var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync("/outage/first"));
-            sw.Stop();
-            Console.WriteLine($"FIGURE acquire failure (spares={spares}): {sw.Elapsed.TotalSeconds:0.00} s");
+            calls.Start();
+            Task<EtcdLockHandle> acquire = provider.AcquireAsync("/outage/first").AsTask();
+            TimeSpan took = await EndsAsync(acquire, "the acquire");
+            var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(() => acquire);
+            Console.WriteLine($"FIGURE acquire failure (spares={spares}): {took.TotalSeconds:0.00} s; requests: {string.Join("; ", calls.Calls)}");
             Assert.True(ex.IsTransient);
-            Assert.True(sw.Elapsed < ConnectTimeout + Slack, $"the acquire failed after {sw.Elapsed}, connect timeout {ConnectTimeout}");
+            AssertEndedByADeadline(ex);
+            // The acquire's grant (without spares) and transaction; with spares, taking the spare starts a refill, a
+            // grant with a timeout of its own that the caller does not wait for.
+            AssertShareOneConnectTimeout(spares ? calls.Of<TxnRequest>() : [.. calls.Of<LeaseGrantRequest>(), .. calls.Of<TxnRequest>()]);
         }
         finally
         {
@@ -49,18 +98,25 @@ public sealed class OutageBoundTests
         await using var server = await EtcdServer.StartAsync();
         var log = new RecordingLogger();
         var interceptor = new SlowGrantInterceptor { GrantDelay = TimeSpan.FromSeconds(2), BeforeTxn = server.Pause };
+        var calls = new CallRecorder();
         await using var provider = new EtcdLockProvider(
-            new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = ConnectTimeout, SpareLeases = false }, log, null, [interceptor]);
+            new EtcdLockProviderOptions { Endpoints = { server.Endpoint }, ConnectTimeout = ConnectTimeout, SpareLeases = false }, log, null, [interceptor, calls]);
         await (await provider.AcquireAsync("/outage/warm-up")).DisposeAsync();
         interceptor.Armed = true;
         try
         {
-            var sw = Stopwatch.StartNew();
-            var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(async () => await provider.AcquireAsync("/outage/slow-grant"));
-            sw.Stop();
-            Console.WriteLine($"FIGURE acquire failure, grant answered after 2 s then etcd paused: {sw.Elapsed.TotalSeconds:0.00} s");
+            calls.Start();
+            Task<EtcdLockHandle> acquire = provider.AcquireAsync("/outage/slow-grant").AsTask();
+            TimeSpan took = await EndsAsync(acquire, "the acquire");
+            var ex = await Assert.ThrowsAsync<EtcdLockUnavailableException>(() => acquire);
+            Console.WriteLine($"FIGURE acquire failure, grant answered after 2 s then etcd paused: {took.TotalSeconds:0.00} s; requests: {string.Join("; ", calls.Calls)}");
             Assert.Contains("lock transaction", ex.Message);
-            Assert.True(sw.Elapsed < ConnectTimeout + Slack, $"the acquire failed after {sw.Elapsed}, connect timeout {ConnectTimeout}");
+            AssertEndedByADeadline(ex);
+            CallRecorder.Call grant = Assert.Single(calls.Of<LeaseGrantRequest>());
+            CallRecorder.Call txn = Assert.Single(calls.Of<TxnRequest>());
+            Assert.True(txn.SentUtc - grant.SentUtc >= interceptor.GrantDelay, $"setup: the transaction went out before the slow grant's answer: {grant}; {txn}");
+            // The transaction was given what the grant left of the connect timeout, not a connect timeout of its own.
+            AssertShareOneConnectTimeout([grant, txn]);
         }
         finally
         {
@@ -71,7 +127,7 @@ public sealed class OutageBoundTests
         // The transaction's outcome is unknown: its lease (which would hold the key) is still revoked, in the background.
         using var client = new dotnet_etcd.EtcdClient(server.Endpoint);
         var until = Stopwatch.StartNew();
-        while ((await client.LeaseLeasesAsync(new Etcdserverpb.LeaseLeasesRequest())).Leases.Count > 0)
+        while ((await client.LeaseLeasesAsync(new LeaseLeasesRequest())).Leases.Count > 0)
         {
             Assert.True(until.Elapsed < TimeSpan.FromSeconds(10), "the acquire's lease was not revoked after etcd came back");
             await Task.Delay(100);
@@ -83,9 +139,12 @@ public sealed class OutageBoundTests
     [Fact]
     public async Task Releasing_a_hold_lost_in_an_outage_does_not_wait_for_etcd()
     {
+        // A request timeout far longer than a release may take: with etcd stopped until the end of the test, a release
+        // that waited for etcd would wait for that timeout; one that does not wait ends at once, whatever the load.
+        TimeSpan requestTimeout = TimeSpan.FromSeconds(30);
         await using var server = await EtcdServer.StartAsync();
         var log = new RecordingLogger();
-        await using var provider = Provider(server, log, spares: false);
+        await using var provider = Provider(server, log, spares: false, connectTimeout: requestTimeout);
         EtcdLockHandle handle = await provider.AcquireAsync("/outage/lost", new EtcdLockOptions { TtlSeconds = 2 });
         server.Pause();
         try
@@ -93,10 +152,12 @@ public sealed class OutageBoundTests
             await Task.Delay(Timeout.Infinite, handle.LostToken).WaitAsync(TimeSpan.FromSeconds(15)).ContinueWith(_ => { });
             Assert.True(handle.IsLost);
             var sw = Stopwatch.StartNew();
-            await handle.DisposeAsync();
+            Task release = handle.DisposeAsync().AsTask();
+            Task first = await Task.WhenAny(release, Task.Delay(requestTimeout / 3));
             sw.Stop();
             Console.WriteLine($"FIGURE release of a lost hold: {sw.Elapsed.TotalSeconds:0.00} s");
-            Assert.True(sw.Elapsed < TimeSpan.FromMilliseconds(500), $"the release took {sw.Elapsed}");
+            Assert.True(first == release, $"the release of the lost hold had not ended after {sw.Elapsed.TotalSeconds:0.0} s with etcd stopped: it waits for etcd (the request timeout is {requestTimeout.TotalSeconds} s)");
+            await release;
         }
         finally
         {
@@ -109,18 +170,20 @@ public sealed class OutageBoundTests
     {
         await using var server = await EtcdServer.StartAsync();
         var log = new RecordingLogger();
-        var provider = Provider(server, log, spares: true);
+        var calls = new CallRecorder();
+        var provider = Provider(server, log, spares: true, calls);
         EtcdLockHandle handle = await provider.AcquireAsync("/outage/dispose");
         await Task.Delay(300);
         server.Pause();
         try
         {
-            var sw = Stopwatch.StartNew();
-            await provider.DisposeAsync();
-            sw.Stop();
-            Console.WriteLine($"FIGURE dispose during an outage: {sw.Elapsed.TotalSeconds:0.00} s");
+            calls.Start();
+            TimeSpan took = await EndsAsync(provider.DisposeAsync().AsTask(), "dispose");
+            Console.WriteLine($"FIGURE dispose during an outage: {took.TotalSeconds:0.00} s; requests: {string.Join("; ", calls.Calls)}");
             Assert.True(handle.IsLost);
-            Assert.True(sw.Elapsed < ConnectTimeout + Slack, $"dispose took {sw.Elapsed}, connect timeout {ConnectTimeout}");
+            // The revokes of the hold's lease and of the spare: each gives etcd one connect timeout at most.
+            Assert.NotEmpty(calls.Of<LeaseRevokeRequest>());
+            Assert.All(calls.Calls, call => Assert.True(call.Deadline is { } d && d <= call.SentUtc + ConnectTimeout, $"{call}: not bounded by the connect timeout"));
         }
         finally
         {

@@ -1,11 +1,14 @@
+using AttributeLock.EtcdFixture;
 using Etcdserverpb;
 
 namespace AttributeLock.Tests;
 
-/// <summary>Compares etcd's lease count before and after; runs alone so other tests' leases do not interfere.</summary>
+/// <summary>Compares etcd's leases before and after, on its collection's own etcd, so other tests' leases do not interfere.</summary>
 [Collection(nameof(LeaseCountingCollection))]
-public sealed class TimeoutAndCancellationTests : ProviderTestBase
+public sealed class TimeoutAndCancellationTests(CollectionEtcd etcd) : ProviderTestBase
 {
+    protected override Task<string> EndpointsAsync() => Task.FromResult(etcd.Endpoint);
+
     [Fact]
     public async Task Timeout_throws_naming_key_holder_and_wait_and_leaves_no_lease()
     {

@@ -6,7 +6,7 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Xunit.Abstractions;
 
-namespace AttributeLock.Faults.Tests;
+namespace AttributeLock.Generators.Tests;
 
 /// <summary>
 /// Thousands of random key templates and parameter lists through the generator and the Core-call analyzer: neither
