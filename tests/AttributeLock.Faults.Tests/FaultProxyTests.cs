@@ -93,9 +93,14 @@ public sealed class FaultProxyTests(ITestOutputHelper output)
         proxy.Cut();
         Assert.Equal(0, proxy.OpenConnections); // reset at once, not at the next byte
         var sw = Stopwatch.StartNew();
-        RpcException failure = await Assert.ThrowsAsync<RpcException>(() => PutAsync(client, key, "during", TimeSpan.FromSeconds(5)));
-        output.WriteLine($"call during the cut failed after {sw.ElapsedMilliseconds} ms: {failure.StatusCode}; connections: {proxy.ClosedConnections} closed, {proxy.RefusedConnections} refused");
-        Assert.Contains(failure.StatusCode, new[] { StatusCode.Unavailable, StatusCode.DeadlineExceeded, StatusCode.Internal });
+        Exception failure = await Assert.ThrowsAnyAsync<Exception>(() => PutAsync(client, key, "during", TimeSpan.FromSeconds(5)));
+        output.WriteLine($"call during the cut failed after {sw.ElapsedMilliseconds} ms: {(failure as RpcException)?.StatusCode.ToString() ?? failure.GetType().Name}; connections: {proxy.ClosedConnections} closed, {proxy.RefusedConnections} refused");
+        // gRPC's retry path (dotnet-etcd's channel retries Unavailable) can surface a deadline that fires during its
+        // backoff as OperationCanceledException rather than DeadlineExceeded (seen once at load 25); the engine maps
+        // both to a transient failure. Anything else, or no failure, still fails here.
+        Assert.True(
+            failure is OperationCanceledException or RpcException { StatusCode: StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal },
+            $"the call during the cut failed with {failure}");
         Assert.True(proxy.ClosedConnections >= 1);
 
         proxy.Heal();

@@ -108,6 +108,15 @@ public sealed class AdversarialProcessWideTests : ProviderTestBase
     /// </summary>
     private static async Task AssertNoUnobservedTaskExceptionAsync(Func<Task> scenario)
     {
+        // Tasks abandoned before this scenario (other tests of the process) are finalized first, so that what is
+        // counted is what this scenario leaves. (Grpc.Net.Client's retry path leaves one unobserved fault per few calls
+        // to an unreachable endpoint through dotnet-etcd's channel: a known finding of 2026-12-03, not this scenario's.)
+        for (int i = 0; i < 2; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
         var unobserved = new ConcurrentQueue<Exception>();
         EventHandler<UnobservedTaskExceptionEventArgs> onUnobserved = (_, e) => unobserved.Enqueue(e.Exception);
         TaskScheduler.UnobservedTaskException += onUnobserved;
