@@ -10,9 +10,11 @@ namespace AttributeLock.Faults.Tests;
 
 /// <summary>
 /// The <see cref="FaultProxy"/> itself, with a plain dotnet-etcd client through it to a real etcd. Only lower time
-/// bounds are asserted; the upper ones are gRPC deadlines (a call must fail by its deadline, not hang). Each test has a
-/// proxy (or a cluster) of its own and unique keys, and no margin that load could skew: they run beside other tests.
+/// bounds are asserted; the upper ones are gRPC deadlines (a call must fail by its deadline, not hang). They run alone:
+/// beside other classes, the byte counts of the one-way-cut test differed (173 against 156 bytes held) in a stress run
+/// at load 25, with other clients' traffic on the shared etcd.
 /// </summary>
+[Collection(nameof(ProxyTimingCollection))]
 public sealed class FaultProxyTests(ITestOutputHelper output)
 {
     private static async Task<FaultProxy> StartProxyAsync() =>
