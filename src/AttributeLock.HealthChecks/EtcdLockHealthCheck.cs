@@ -9,8 +9,9 @@ namespace AttributeLock.HealthChecks;
 /// <see cref="EtcdLockProviderOptions.ConnectTimeout"/>; <see cref="HealthStatus.Degraded"/> when etcd answers but holds
 /// were lost within <see cref="EtcdLockHealthCheckOptions.DegradedWindow"/> (a lost hold means its lease expired or
 /// was revoked while the caller still worked under the lock), or when the provider's lease renewals are a second or
-/// more behind (it holds more locks than it or etcd can renew, or etcd answers slowly; new acquires then wait and are
-/// refused instead of every hold being lost at once); otherwise <see cref="HealthStatus.Healthy"/>. A provider
+/// more behind, or when the renewals its held locks need reach <see cref="EtcdLockProvider.RenewalCapacityShare"/> of the
+/// <see cref="EtcdLockProvider.RenewalCapacity"/> measured (it holds more locks than it or etcd can renew, or etcd
+/// answers slowly; new acquires then wait and are refused instead of every hold being lost at once); otherwise <see cref="HealthStatus.Healthy"/>. A provider
 /// that cannot be created because its options are invalid (no endpoint, a malformed one, ...) is reported as the
 /// failure status too, with the configuration error as description, instead of making the health endpoint throw.
 /// </summary>
@@ -72,20 +73,35 @@ public sealed class EtcdLockHealthCheck : IHealthCheck
             data["lastHoldLostAt"] = at.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         }
 
+        // Every reason to be degraded is named (a lost hold and renewals that lag often come together).
+        var reasons = new List<string>(3);
+        if (lost > 0)
+        {
+            reasons.Add($"{lost} lock hold(s) were lost in the last {_options.DegradedWindow.TotalMinutes:0.#} min (last at {last:O})");
+        }
+
         TimeSpan lag = provider.RenewalLag;
         data["renewalLagMs"] = Math.Round(lag.TotalMilliseconds, 1);
         if (lag >= EtcdLockProvider.RenewalLagLimit)
         {
-            return HealthCheckResult.Degraded(
-                $"etcd answered in {roundTrip.TotalMilliseconds:0} ms, but lease renewals are {lag.TotalMilliseconds:0} ms behind: new acquires wait, then are refused, until they catch up (too many holds for this process or etcd?)",
-                data: data);
+            reasons.Add($"lease renewals are {lag.TotalMilliseconds:0} ms behind: new acquires wait, then are refused, until they catch up (too many holds for this process or etcd?)");
         }
 
-        if (lost > 0)
+        double demand = provider.RenewalDemand;
+        data["renewalDemandPerSecond"] = Math.Round(demand, 1);
+        if (provider.RenewalCapacity is double capacity)
         {
-            return HealthCheckResult.Degraded(
-                $"etcd answered in {roundTrip.TotalMilliseconds:0} ms, but {lost} lock hold(s) were lost in the last {_options.DegradedWindow.TotalMinutes:0.#} min (last at {last:O})",
-                data: data);
+            data["renewalCapacityPerSecond"] = Math.Round(capacity, 1);
+            if (demand >= EtcdLockProvider.RenewalCapacityShare * capacity)
+            {
+                reasons.Add($"the held locks need {demand:0} lease renewals per second and this provider was measured to carry about {capacity:0}: " +
+                    $"new acquires are refused past {EtcdLockProvider.RenewalCapacityShare:P0} of that (too many holds for this process or etcd; longer TTLs need fewer renewals)");
+            }
+        }
+
+        if (reasons.Count > 0)
+        {
+            return HealthCheckResult.Degraded($"etcd answered in {roundTrip.TotalMilliseconds:0} ms, but " + string.Join("; and ", reasons), data: data);
         }
 
         return HealthCheckResult.Healthy($"etcd answered in {roundTrip.TotalMilliseconds:0} ms; no lock hold lost in the last {_options.DegradedWindow.TotalMinutes:0.#} min", data);

@@ -76,6 +76,26 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// </summary>
     public TimeSpan RenewalLag => _session.Keeper.RenewalLag();
 
+    /// <summary>
+    /// How many lease renewals per second the leases this provider keeps need now: each is renewed every third of its
+    /// TTL (at least every 0.5 s), so 10,000 holds of TTL 10 need 3,000. Published as the
+    /// <see cref="EtcdLockTelemetry.RenewalDemand"/> gauge.
+    /// </summary>
+    public double RenewalDemand => _session.Keeper.RenewalDemand();
+
+    /// <summary>
+    /// How many lease renewals per second this provider's keep-alive stream was measured to carry (etcd, the connection
+    /// and this process together), or <c>null</c> while renewals have not had to queue (far from the limit). While one
+    /// more lease would take <see cref="RenewalDemand"/> past <see cref="RenewalCapacityShare"/> of it, new acquires wait,
+    /// then are refused with <see cref="EtcdLockUnavailableException"/>, instead of pushing every hold already taken past
+    /// its deadline at once; the health check reports the provider degraded. Published as the
+    /// <see cref="EtcdLockTelemetry.RenewalCapacity"/> gauge.
+    /// </summary>
+    public double? RenewalCapacity => _session.Keeper.RenewalCapacity();
+
+    /// <summary>The share of <see cref="RenewalCapacity"/> that new acquires may fill (0.8); the rest is margin.</summary>
+    public static double RenewalCapacityShare => LeaseKeeper.CapacityShare;
+
     /// <summary>The session's connection, for a ping through it (<see cref="EtcdLockProviderPing"/>).</summary>
     internal IEtcdCalls Calls => _session.Calls;
 

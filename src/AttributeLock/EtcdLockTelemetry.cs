@@ -36,6 +36,18 @@ public static class EtcdLockTelemetry
     /// </summary>
     public const string RenewalLag = "attributelock.renewal.lag";
 
+    /// <summary>
+    /// Gauge, renewals per second: what the provider's kept leases need (each renewed every third of its TTL, at least
+    /// every 0.5 s). See <see cref="RenewalCapacity"/>.
+    /// </summary>
+    public const string RenewalDemand = "attributelock.renewal.demand";
+
+    /// <summary>
+    /// Gauge, renewals per second: what the provider's keep-alive stream was measured to carry (reported once measured).
+    /// New acquires wait, then are refused, while one more lease would take <see cref="RenewalDemand"/> past 80% of it.
+    /// </summary>
+    public const string RenewalCapacity = "attributelock.renewal.capacity";
+
     internal static readonly ActivitySource ActivitySource = new(Name, typeof(EtcdLockTelemetry).Assembly.GetName().Version?.ToString());
 }
 
@@ -76,10 +88,14 @@ internal sealed class LockMetrics : IDisposable
     private static readonly KeyValuePair<string, object?>[] s_recovered = [new("outcome", "recovered")];
 
     /// <summary>Publishes the gauges of a provider's lease keeper.</summary>
-    public void ObserveKeeper(Func<int> keptLeases, Func<TimeSpan> renewalLag)
+    public void ObserveKeeper(Func<int> keptLeases, Func<TimeSpan> renewalLag, Func<double> renewalDemand, Func<double?> renewalCapacity)
     {
         Meter.CreateObservableGauge(EtcdLockTelemetry.KeptLeases, keptLeases, description: "Leases kept alive now.");
         Meter.CreateObservableGauge(EtcdLockTelemetry.RenewalLag, () => renewalLag().TotalMilliseconds, "ms", "How far lease renewals are behind.");
+        Meter.CreateObservableGauge(EtcdLockTelemetry.RenewalDemand, renewalDemand, "{renewal}/s", "Renewals per second the kept leases need.");
+        Meter.CreateObservableGauge(EtcdLockTelemetry.RenewalCapacity,
+            () => renewalCapacity() is double capacity ? [new Measurement<double>(capacity)] : Array.Empty<Measurement<double>>(),
+            "{renewal}/s", "Renewals per second the keep-alive stream was measured to carry.");
     }
 
     public void CountTransaction(string outcome) => Transactions.Add(1, outcome switch

@@ -50,6 +50,16 @@ public sealed class EtcdLockHealthCheckTests
         Assert.Contains("etcd answered", entry.Description);
         Assert.Equal(0, (int)entry.Data["holdsLostInWindow"]);
         Assert.True((double)entry.Data["roundTripMs"] >= 0);
+
+        // The renewals the held locks need are reported: one TTL-3 hold is renewed every second (its spare, refilled in
+        // the background, once more).
+        Assert.Equal(0.0, (double)entry.Data["renewalDemandPerSecond"]);
+        await using (await sp.GetRequiredService<EtcdLockProvider>().AcquireAsync("health-demand", new EtcdLockOptions { TtlSeconds = 3 }))
+        {
+            entry = await CheckAsync(sp);
+            Assert.Equal(HealthStatus.Healthy, entry.Status);
+            Assert.InRange((double)entry.Data["renewalDemandPerSecond"], 1.0, 2.0);
+        }
     }
 
     [Fact]

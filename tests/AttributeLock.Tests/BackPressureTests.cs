@@ -98,6 +98,63 @@ public sealed class BackPressureTests(CollectionEtcd etcd) : ProviderTestBase
         }
     }
 
+    [Fact]
+    public async Task Past_what_its_renewals_can_carry_a_large_session_refuses_new_acquires_and_loses_no_hold()
+    {
+        // Renewal answers slowed to about 300 a second at most (fewer on a loaded machine). The session counts as large
+        // from 50 renewals a second (the default is 500), so its ramp, pressure and capacity rules apply from 84 TTL-5
+        // holds on. Asked for 2,000 holds (1,200 renewals a second), it must stop short of what it can renew.
+        var slow = new SlowKeepAliveAnswers();
+        var provider = NewProvider(o => o.ConnectTimeout = TimeSpan.FromSeconds(2), interceptors: [slow], tune: s => s with { LargeSessionRenewals = 50 });
+        string prefix = UniqueKey("capacity");
+        var handles = new List<EtcdLockHandle>();
+        var refusals = new List<string>();
+        int lost = 0;
+        try
+        {
+            for (int i = 0; i < 2000 && refusals.Count == 0; i += 25)
+            {
+                EtcdLockHandle?[] batch = await Task.WhenAll(Enumerable.Range(i, 25).Select(async n =>
+                {
+                    try
+                    {
+                        return await provider.AcquireAsync($"{prefix}/{n}", new EtcdLockOptions { TtlSeconds = 5 });
+                    }
+                    catch (EtcdLockUnavailableException ex)
+                    {
+                        Assert.True(ex.IsTransient);
+                        lock (refusals)
+                        {
+                            refusals.Add(ex.Message);
+                        }
+
+                        return null;
+                    }
+                }));
+                foreach (EtcdLockHandle? h in batch.OfType<EtcdLockHandle>())
+                {
+                    h.LostToken.Register(() => Interlocked.Increment(ref lost));
+                    handles.Add(h);
+                }
+            }
+
+            // Keep what was taken for two TTLs: a session that took more than it can renew loses holds now.
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            Console.WriteLine($"{handles.Count} holds taken, {Volatile.Read(ref lost)} lost; demand {provider.RenewalDemand:0}/s, capacity {provider.RenewalCapacity:0}/s, lag {provider.RenewalLag.TotalMilliseconds:0} ms; " +
+                $"{refusals.Count} refused, first: {refusals.FirstOrDefault()}");
+            Assert.NotEmpty(refusals);
+            Assert.All(refusals, m => Assert.Contains("was not tried", m));
+            Assert.InRange(handles.Count, 84, 1999);
+            Assert.Equal(0, Volatile.Read(ref lost));
+            Assert.InRange(provider.RenewalDemand, handles.Count * 0.6 - 0.01, (handles.Count + 10) * 0.6); // spares and pre-grants count too
+        }
+        finally
+        {
+            slow.Stop();
+            await Task.WhenAll(handles.Select(h => h.DisposeAsync().AsTask()));
+        }
+    }
+
     /// <summary>Hands each keep-alive answer over after a short delay, one at a time: a slow but answering etcd.</summary>
     private sealed class SlowKeepAliveAnswers : Interceptor
     {

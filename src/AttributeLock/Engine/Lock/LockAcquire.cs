@@ -9,8 +9,8 @@ namespace AttributeLock.Engine.Lock;
 /// <summary>
 /// The lock protocol of one acquire, step by step. Each step has one job and an explicit outcome:
 /// <list type="number">
-/// <item><see cref="WaitWhileRenewalsLagAsync"/>: back-pressure; while the session's renewals lag, a new acquire waits
-/// for them, then is refused (the holds already taken come first).</item>
+/// <item><see cref="WaitWhileRenewalsLagAsync"/>: back-pressure; while one more lease would pass what the session can
+/// renew, or its renewals lag, a new acquire waits for room, then is refused (the holds already taken come first).</item>
 /// <item><see cref="EnterGateAsync"/>: queue behind callers of this process on the same key (only the next in line
 /// grants a lease ahead of its turn). Outcome: the gate, or busy (a single attempt finds it taken).</item>
 /// <item><see cref="EnsureLeaseAsync"/>: a lease that is still kept (pre-granted while queued, the session's spare for
@@ -212,23 +212,28 @@ internal sealed class LockAcquire
     }
 
     /// <summary>
-    /// Step 1, back-pressure: while the renewals of the leases the session keeps are <see cref="LeaseKeeper.RenewalLagLimit"/>
-    /// or more behind (more holds than this process or etcd can renew, or etcd answering slowly), a new acquire waits
-    /// for them to catch up, at most one request timeout (or what is left of its wait), then is refused with the reason.
-    /// Taking more holds then would only push every hold already taken past its deadline at once. The wait ends with the
-    /// caller's cancellation and the provider's dispose like every other step (the caller hears the same exceptions).
+    /// Step 1, back-pressure, for two reasons. Capacity: one more lease would make the renewals the session's kept leases
+    /// need per second pass <see cref="LeaseKeeper.CapacityShare"/> of what its keep-alive stream was measured to carry
+    /// (<see cref="LeaseKeeper.RoomFor"/>); this must be judged on admission, since a new lease needs no renewal for a
+    /// third of its TTL and lag would show only after far too many were taken. Lag: the renewals are
+    /// <see cref="LeaseKeeper.RenewalLagLimit"/> or more behind anyway (etcd answering slowly). Either way a new acquire
+    /// waits for room, at most one request timeout (or what is left of its wait), then is refused with the reason:
+    /// taking more holds would push every hold already taken past its deadline at once. The wait ends with the caller's
+    /// cancellation and the provider's dispose like every other step (the caller hears the same exceptions).
     /// </summary>
-    /// <exception cref="EtcdLockUnavailableException">The renewals did not catch up in time (transient).</exception>
+    /// <exception cref="EtcdLockUnavailableException">No room was made in time (transient).</exception>
     private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, WaitBudget budget)
     {
-        TimeSpan lag = _keeper.RenewalLag();
-        if (lag < LeaseKeeper.RenewalLagLimit)
+        if (HasRoom(request.TtlSeconds))
         {
             return;
         }
 
+        // Leases not renewed yet are renewed within a third of their TTL, which proves them and makes room: a wait for
+        // that may last one renewal interval more than a request timeout (5 s for the default TTL of 15 s).
         long started = Stopwatch.GetTimestamp();
-        while (Stopwatch.GetElapsedTime(started) < _settings.RequestTimeout && !budget.TimedOut)
+        TimeSpan patience = _settings.RequestTimeout + TimeSpan.FromSeconds(KeptLease.RenewIntervalFor(request.TtlSeconds) / (double)Stopwatch.Frequency);
+        while (Stopwatch.GetElapsedTime(started) < (_keeper.RoomFor(request.TtlSeconds) == LeaseKeeper.Room.Unproven ? patience : _settings.RequestTimeout) && !budget.TimedOut)
         {
             try
             {
@@ -239,19 +244,38 @@ internal sealed class LockAcquire
                 break; // the wait timeout ended it: the caller hears why it was not tried, not that the key was busy
             }
 
-            lag = _keeper.RenewalLag();
-            if (lag < LeaseKeeper.RenewalLagLimit)
+            if (HasRoom(request.TtlSeconds))
             {
                 return;
             }
         }
 
+        LeaseKeeper.Room room = _keeper.RoomFor(request.TtlSeconds);
+        if (room == LeaseKeeper.Room.Yes && !budget.TimedOut)
+        {
+            return; // room was made just as the wait ended
+        }
+
+        string why = room switch
+        {
+            LeaseKeeper.Room.Capacity =>
+                $"the {_keeper.Count} leases this provider keeps need {_keeper.RenewalDemand():0} renewals per second, and it was measured to carry about " +
+                $"{_keeper.RenewalCapacity() ?? 0:0} (new leases are taken up to {LeaseKeeper.CapacityShare:P0} of that)",
+            LeaseKeeper.Room.Pressure =>
+                $"the renewals of the {_keeper.Count} leases this provider keeps ({_keeper.RenewalDemand():0} per second) fell behind within the last 10 s",
+            LeaseKeeper.Room.Unproven =>
+                $"leases granted in the last third of their TTL, not renewed yet, already add {_keeper.UnprovenDemand():0} renewals per second to the {_keeper.RenewalDemand():0} needed, " +
+                "and new leases are taken only as fast as the renewals they need are shown to be carried",
+            LeaseKeeper.Room.Lag => $"the renewals of the {_keeper.Count} leases this provider keeps are {_keeper.RenewalLag().TotalMilliseconds:0} ms behind (more than {LeaseKeeper.RenewalLagLimit.TotalMilliseconds:0} ms)",
+            _ => $"its wait ended while new leases were held back for the {_keeper.Count} leases this provider keeps",
+        };
         throw new EtcdLockUnavailableException(request.FullKey,
-            $"Lock '{request.FullKey}' was not tried: the renewals of the {_keeper.Count} leases this provider keeps are {lag.TotalMilliseconds:0} ms behind " +
-            $"(more than {LeaseKeeper.RenewalLagLimit.TotalMilliseconds:0} ms for {_settings.RequestTimeout.TotalSeconds:0.#} s), so new acquires are refused until they catch up rather than push the holds already taken past their deadlines. " +
-            "This process holds more locks than it or etcd can renew, or etcd answers slowly; see the attributelock.renewal.lag metric.",
+            $"Lock '{request.FullKey}' was not tried: {why}, for {Stopwatch.GetElapsedTime(started).TotalSeconds:0.#} s; new acquires are refused until there is room rather than push the holds already taken past their deadlines. " +
+            "This process holds more locks than it or etcd can renew (longer TTLs need fewer renewals), or etcd answers slowly; see the attributelock.renewal.* metrics.",
             null, isTransient: true);
     }
+
+    private bool HasRoom(int ttlSeconds) => _keeper.RoomFor(ttlSeconds) == LeaseKeeper.Room.Yes;
 
     /// <summary>Step 2: the local gate, and a lease granted ahead of the turn when this caller is next in line.</summary>
     private async ValueTask<(LocalGates.Gate? Gate, Task<KeptLease>? Pregrant)> EnterGateAsync(AcquireRequest request, CancellationToken token)

@@ -2,7 +2,7 @@ namespace AttributeLock.Engine.Session;
 
 /// <summary>
 /// The option values the engine reads, fixed when the provider is built: those of <see cref="EtcdLockProviderOptions"/>
-/// the session and the protocols use, and two internal settings that tests shorten (they are not options: no
+/// the session and the protocols use, and internal settings that tests shorten (they are not options: no
 /// application needs them).
 /// </summary>
 internal sealed record EngineSettings
@@ -21,6 +21,12 @@ internal sealed record EngineSettings
 
     /// <summary>How often a waiter re-reads the key while its watch is quiet, to survive a stalled watch stream.</summary>
     public TimeSpan WatchRecheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Renewals per second from which a session counts as large (<see cref="LeaseKeeper.LargeDemand"/>), and which
+    /// leases not renewed yet may need in any case (<see cref="LeaseKeeper.UnprovenFloor"/>): 500 by default.
+    /// </summary>
+    public double LargeSessionRenewals { get; init; } = LeaseKeeper.DefaultLargeSessionRenewals;
 
     /// <summary>How long a spare lease may stay untaken; <c>null</c>: max(2 × TTL, 30 s).</summary>
     public TimeSpan? SpareIdleTimeout { get; init; }

@@ -26,9 +26,9 @@ internal sealed class EtcdSession
         Settings = settings;
         _connection = new EtcdConnection(options, settings, logger, meterFactory, interceptors);
         _work = new SessionWork(logger, settings.OwnerName);
-        Keeper = new LeaseKeeper(_connection.Leases, logger, settings.RequestTimeout);
+        Keeper = new LeaseKeeper(_connection.Leases, logger, settings.RequestTimeout, settings.LargeSessionRenewals);
         Watcher = new KeyWatcher(_connection.Watches, _connection.Kv, logger, _connection.CallOptions, settings.RequestTimeout);
-        _connection.Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag);
+        _connection.Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag, Keeper.RenewalDemand, Keeper.RenewalCapacity);
         Grants = new LeaseGrants(_connection, Keeper, _work, settings);
     }
 

@@ -59,7 +59,8 @@ internal sealed class KeptLease
         _isSpare = isSpare;
         Id = id;
         TtlSeconds = ttlSeconds;
-        RenewInterval = Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
+        RenewInterval = RenewIntervalFor(ttlSeconds);
+        _scheduledInterval = RenewInterval;
         _nextRenewal = grantSentTimestamp + RenewInterval;
         _deadline = grantSentTimestamp + ttlSeconds * Stopwatch.Frequency;
         _confirmedSent = grantSentTimestamp;
@@ -71,6 +72,23 @@ internal sealed class KeptLease
     }
 
     public long Id { get; }
+
+    /// <summary>How often (in <see cref="Stopwatch"/> ticks) a lease of this TTL is renewed: a third of it, at least 0.5 s.</summary>
+    public static long RenewIntervalFor(long ttlSeconds) => Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 3);
+
+    /// <summary>
+    /// How often a lease of this TTL is renewed while the keeper is under pressure (<see cref="LeaseKeeper.UnderPressure"/>):
+    /// half of it, at least 0.5 s. That cuts the renewals asked by a third and still leaves half the TTL for the answer.
+    /// </summary>
+    public static long StretchedRenewIntervalFor(long ttlSeconds) => Math.Max(Stopwatch.Frequency / 2, ttlSeconds * Stopwatch.Frequency / 2);
+
+    // The interval the next renewal was scheduled with: RenewInterval, or the stretched one under pressure. Written under
+    // _gate, read without it by OverdueTicks.
+    private long _scheduledInterval;
+
+    // 1 while this lease's share is counted in the keeper's unproven demand (granted, no renewal answered yet); taken
+    // to 0 exactly once, by the first answer or by the keeper forgetting the lease (LeaseKeeper.SettleUnproven).
+    public int UnprovenShare = 1;
 
     public long TtlSeconds { get; }
 
@@ -89,7 +107,7 @@ internal sealed class KeptLease
     /// How long past its renewal interval this lease has gone without a confirmed renewal (0 or less while on time).
     /// Read without the lock, by the keeper's sweep.
     /// </summary>
-    public long OverdueTicks(long now) => now - Volatile.Read(ref _confirmedSent) - RenewInterval;
+    public long OverdueTicks(long now) => now - Volatile.Read(ref _confirmedSent) - Volatile.Read(ref _scheduledInterval);
 
     /// <summary>Released or lost (read without the lock, by the scheduler's compaction).</summary>
     public bool HasEnded => _ended;
@@ -303,9 +321,13 @@ internal sealed class KeptLease
                 Volatile.Write(ref _confirmedSent, sentTimestamp);
             }
 
-            _nextRenewal = Math.Max(_nextRenewal, sentTimestamp + RenewInterval);
+            long interval = _keeper.UnderPressure ? StretchedRenewIntervalFor(TtlSeconds) : RenewInterval;
+            Volatile.Write(ref _scheduledInterval, interval);
+            _nextRenewal = Math.Max(_nextRenewal, sentTimestamp + interval);
             ArmTimer();
         }
+
+        _keeper.OnRenewed(this);
     }
 
     /// <summary>A renewal failed (no answer in time, stream error): try again soon, while the deadline has not passed.</summary>

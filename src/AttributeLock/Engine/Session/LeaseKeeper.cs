@@ -34,6 +34,42 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// </summary>
     public static readonly TimeSpan RenewalLagLimit = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// New acquires wait, then are refused, while the renewals the kept leases need per second would pass this share of
+    /// <see cref="RenewalCapacity"/>: the rest is the margin for bursts and for the estimate.
+    /// </summary>
+    public const double CapacityShare = 0.8;
+
+    /// <summary>
+    /// Leases not renewed yet may add at most this share of the renewals already proven (renewed at least once), or
+    /// <see cref="UnprovenFloor"/> renewals per second, whichever is more: a new lease needs no renewal for a third of
+    /// its TTL, so demand admitted faster than that would show as lag only once far too much was taken.
+    /// </summary>
+    public const double UnprovenShare = 0.25;
+
+    /// <summary>The default of <see cref="EngineSettings.LargeSessionRenewals"/>: 1,666 holds of TTL 10.</summary>
+    public const double DefaultLargeSessionRenewals = 500;
+
+    /// <summary>
+    /// Renewals per second that leases not renewed yet may need in any case (<see cref="EngineSettings.LargeSessionRenewals"/>).
+    /// </summary>
+    public double UnprovenFloor { get; }
+
+    /// <summary>
+    /// From this many renewals per second needed (<see cref="EngineSettings.LargeSessionRenewals"/>), a session is large:
+    /// it takes no new lease while <see cref="UnderPressure"/>, and its capacity is measured. Below it, a hiccup of etcd
+    /// or of this process is far likelier than the limit, and is left to the lag limit alone.
+    /// </summary>
+    public double LargeDemand { get; }
+
+    // Renewal lag from which the keeper is under pressure (renewals stretched to half the TTL) for s_pressureHold.
+    private static readonly long s_pressureLag = Stopwatch.Frequency / 4;
+    private static readonly long s_pressureHold = 10 * Stopwatch.Frequency;
+    // Renewal lag from which the renewals answered per second are taken as what the session can carry, and how long
+    // that figure is kept without a new saturated second.
+    private static readonly long s_saturatedLag = Stopwatch.Frequency / 2;
+    private static readonly long s_capacityExpiry = 300 * Stopwatch.Frequency;
+
     private static readonly long s_stuckAfter = StuckAfterMs * Stopwatch.Frequency / 1000;
     private static readonly long s_warnEvery = 10 * Stopwatch.Frequency;
 
@@ -51,9 +87,28 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     private readonly Timer _sweep;
     // How far renewals were behind at the last sweep, in Stopwatch ticks (see RenewalLag).
     private long _lag;
+    // The renewals per second the kept leases need, in thousandths (see RenewalDemand): the sum over _leases of
+    // 1 / RenewInterval, changed by exactly the lease's share when it is added to or removed from _leases; and the part
+    // of it due to leases never renewed yet (each lease's share leaves it once: KeptLease.UnprovenShare).
+    private long _demandMilli;
+    private long _unprovenMilli;
+    // Renewals answered (all streams); the sweep turns it into a rate once a second.
+    private long _answers;
+    // Until when the keeper is under pressure (Stopwatch ticks; written by the sweep, read by renewals).
+    private long _pressureUntil;
+    // What the session was measured to carry (renewals per second; 0: not measured; see RenewalCapacity) and when, and
+    // the sweep's one-second window: its start, the answers counted then and the most lag seen in it (sweep only).
+    private long _capacity;
+    private long _capacityAt;
+    private long _windowStart;
+    private long _windowAnswers;
+    private long _windowMaxLag;
 
-    public LeaseKeeper(Lease.LeaseClient client, ILogger logger, TimeSpan callTimeout)
+    public LeaseKeeper(Lease.LeaseClient client, ILogger logger, TimeSpan callTimeout, double largeSessionRenewals = DefaultLargeSessionRenewals)
     {
+        Invariant.Require(largeSessionRenewals > 0, "a large session needs some renewals per second");
+        UnprovenFloor = largeSessionRenewals;
+        LargeDemand = largeSessionRenewals;
         _client = client;
         _logger = logger;
         _callTimeout = callTimeout;
@@ -95,11 +150,111 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// </summary>
     public TimeSpan RenewalLag() => TimeSpan.FromSeconds(Volatile.Read(ref _lag) / (double)Stopwatch.Frequency);
 
+    /// <summary>The renewals per second the kept leases need (each one every third of its TTL, at least every 0.5 s).</summary>
+    public double RenewalDemand() => Volatile.Read(ref _demandMilli) / 1000.0;
+
+    /// <summary>
+    /// How many renewals per second this session was measured to carry: the renewals answered per second during the
+    /// last seconds in which renewals were half a second or more behind (so answered as fast as etcd, the connection
+    /// and this process could), smoothed; <c>null</c> until renewals have fallen behind once, and again a minute after
+    /// they last did. Whatever limits it (etcd, the network, this process's CPU, acquires flooding etcd) limits the
+    /// renewals, which is what counts.
+    /// </summary>
+    public double? RenewalCapacity()
+    {
+        long capacity = Volatile.Read(ref _capacity);
+        return capacity > 0 ? capacity : null;
+    }
+
+    /// <summary>
+    /// A large session's (<see cref="LargeDemand"/>) renewals have been <c>250 ms</c> or more behind within the last
+    /// 10 s: leases are renewed every half TTL instead of
+    /// every third (<see cref="KeptLease.StretchedRenewIntervalFor"/>), a third fewer renewals, so that a session that
+    /// took slightly more than it can renew catches up instead of losing holds.
+    /// </summary>
+    public bool UnderPressure => LeaseClock.GetTimestamp() < Volatile.Read(ref _pressureUntil);
+
+    /// <summary>
+    /// Whether one more lease of <paramref name="ttlSeconds"/> fits: renewals are not <see cref="RenewalLagLimit"/>
+    /// behind; a large session (<see cref="LargeDemand"/>) is not <see cref="UnderPressure"/> and its renewals needed stay within
+    /// <see cref="CapacityShare"/> of the measured capacity (when measured), and leases not renewed yet stay within
+    /// <see cref="UnprovenShare"/> of the proven renewals or <see cref="UnprovenFloor"/>. Taken together the demand
+    /// grows by at most a quarter per renewal interval once past the floor, so it overshoots what the session can carry
+    /// by at most that much before the capacity is measured, and the stretched renewals absorb that.
+    /// </summary>
+    public Room RoomFor(long ttlSeconds)
+    {
+        if (RenewalLag() >= RenewalLagLimit)
+        {
+            return Room.Lag;
+        }
+
+        long added = DemandMilli(KeptLease.RenewIntervalFor(ttlSeconds));
+        long demand = Volatile.Read(ref _demandMilli);
+        long unproven = Volatile.Read(ref _unprovenMilli);
+        if (demand >= LargeDemand * 1000)
+        {
+            if (UnderPressure)
+            {
+                return Room.Pressure;
+            }
+
+            long capacity = Volatile.Read(ref _capacity);
+            if (capacity > 0 && demand + added > CapacityShare * capacity * 1000)
+            {
+                return Room.Capacity;
+            }
+        }
+
+        return unproven + added <= Math.Max(UnprovenFloor * 1000, UnprovenShare * (demand - unproven)) ? Room.Yes : Room.Unproven;
+    }
+
+    /// <summary>Whether a new lease fits (<see cref="RoomFor"/>), or why not.</summary>
+    public enum Room
+    {
+        /// <summary>It fits.</summary>
+        Yes,
+
+        /// <summary>Renewals are <see cref="RenewalLagLimit"/> or more behind.</summary>
+        Lag,
+
+        /// <summary>A large session whose renewals fell behind within the last 10 s.</summary>
+        Pressure,
+
+        /// <summary>The renewals needed would pass <see cref="CapacityShare"/> of the measured capacity.</summary>
+        Capacity,
+
+        /// <summary>Leases not renewed yet already add all the demand allowed before they prove it can be carried.</summary>
+        Unproven,
+    }
+
+    /// <summary>The renewals per second needed by leases not renewed yet.</summary>
+    public double UnprovenDemand() => Volatile.Read(ref _unprovenMilli) / 1000.0;
+
+    /// <summary>A renewal of <paramref name="lease"/> was answered: counted, and the lease is proven.</summary>
+    public void OnRenewed(KeptLease lease)
+    {
+        Interlocked.Increment(ref _answers);
+        SettleUnproven(lease);
+    }
+
+    private void SettleUnproven(KeptLease lease)
+    {
+        if (Interlocked.Exchange(ref lease.UnprovenShare, 0) == 1)
+        {
+            Interlocked.Add(ref _unprovenMilli, -DemandMilli(lease.RenewInterval));
+        }
+    }
+
+    private static long DemandMilli(long renewInterval) => 1000 * Stopwatch.Frequency / renewInterval;
+
     public KeptLease Register(long id, long ttlSeconds, long grantSentTimestamp, bool isSpare = false)
     {
         var lease = new KeptLease(this, id, ttlSeconds, grantSentTimestamp, isSpare);
         bool added = _leases.TryAdd(id, lease);
         Invariant.Require(added, "a lease is kept once: its id is not kept already");
+        Interlocked.Add(ref _demandMilli, DemandMilli(lease.RenewInterval));
+        Interlocked.Add(ref _unprovenMilli, DemandMilli(lease.RenewInterval));
         // A grant answered after dispose (its drain timed out): nobody keeps the lease; it must not renew, nor retry a
         // renewal every 200 ms until its deadline. Dispose sets _disposed and then retires what it finds; this adds and
         // then reads _disposed (both sides pass a full fence between), so each lease is retired by one or the other.
@@ -111,7 +266,14 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         return lease;
     }
 
-    public void Forget(KeptLease lease) => _leases.TryRemove(new KeyValuePair<long, KeptLease>(lease.Id, lease));
+    public void Forget(KeptLease lease)
+    {
+        if (_leases.TryRemove(new KeyValuePair<long, KeptLease>(lease.Id, lease)))
+        {
+            Interlocked.Add(ref _demandMilli, -DemandMilli(lease.RenewInterval));
+            SettleUnproven(lease);
+        }
+    }
 
     /// <summary>Sends one renewal of <paramref name="lease"/> on the current stream; called from its timer, never blocks.</summary>
     public void StartRenewal(KeptLease lease)
@@ -217,6 +379,54 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         }
 
         Volatile.Write(ref _lag, Math.Max(0, lag));
+        if (lag >= s_pressureLag && RenewalDemand() >= LargeDemand)
+        {
+            Volatile.Write(ref _pressureUntil, now + s_pressureHold);
+        }
+
+        MeasureCapacity(now, lag);
+    }
+
+    private void MeasureCapacity(long now, long lag)
+    {
+        // Sweep thread only. A second in which renewals were half a second behind at some sweep answered as many as the
+        // session could: that rate is a sample of its capacity.
+        _windowMaxLag = Math.Max(_windowMaxLag, lag);
+        if (_windowStart == 0)
+        {
+            _windowStart = now;
+            _windowAnswers = Interlocked.Read(ref _answers);
+            return;
+        }
+
+        long elapsed = now - _windowStart;
+        if (elapsed < Stopwatch.Frequency)
+        {
+            return;
+        }
+
+        long answers = Interlocked.Read(ref _answers);
+        double sample = (answers - _windowAnswers) * (double)Stopwatch.Frequency / elapsed;
+        double demand = RenewalDemand();
+        // Saturated: behind, and still answering at least half of what is due (a third fewer under pressure). A second
+        // in which etcd answered next to nothing is an outage or a stuck stream, not the session's capacity: it would
+        // refuse every acquire long after etcd recovered.
+        if (_windowMaxLag >= s_saturatedLag && demand >= LargeDemand && sample >= 0.5 * demand * (UnderPressure ? 2.0 / 3 : 1))
+        {
+            long previous = Volatile.Read(ref _capacity);
+            double smoothed = previous > 0 ? 0.5 * previous + 0.5 * sample : sample;
+            Volatile.Write(ref _capacity, Math.Max(1, (long)smoothed));
+            _capacityAt = now;
+        }
+        else if (_capacityAt != 0 && now - _capacityAt > s_capacityExpiry)
+        {
+            Volatile.Write(ref _capacity, 0);
+            _capacityAt = 0;
+        }
+
+        _windowStart = now;
+        _windowAnswers = answers;
+        _windowMaxLag = 0;
     }
 
     /// <summary>
