@@ -68,17 +68,18 @@ internal sealed class LockRelease
             _watcher.Remove(hold);
             try
             {
-                if (await KeepForMinimumAsync(hold).ConfigureAwait(false))
+                LockMinimumHold.Outcome kept = await KeepForMinimumAsync(hold).ConfigureAwait(false);
+                if (kept == LockMinimumHold.Outcome.Kept)
                 {
                     // The key stays on a lease of its own until the minimum has passed, and the hold's lease was revoked.
                     // The gate passes on below: a caller of this process goes to etcd, finds the key taken, waits or skips.
                     return;
                 }
 
-                if (hold.IsLost)
+                if (hold.IsLost || kept == LockMinimumHold.Outcome.EtcdFailed)
                 {
-                    // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
-                    // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
+                    // Already lost (its deadline passed, etcd said the lease is gone, or dispose), or etcd just failed the
+                    // minimum hold's requests: the caller does not wait for etcd (again), which is likely what failed. The revoke still goes out, behind the caller (counted in
                     // flight, retried until the TTL has passed), so that others need not wait for the TTL.
                     _grants.RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
                 }
@@ -113,13 +114,13 @@ internal sealed class LockRelease
     /// its own (<see cref="LockMinimumHold"/>): when it is still ours, that is live, or ended by this process (the
     /// provider's dispose, an abandoned handle) rather than lost in etcd. A lost or overwritten hold keeps nothing.
     /// </summary>
-    /// <returns><c>true</c> when the key was kept and the hold's lease revoked; <c>false</c>: release as usual.</returns>
-    private ValueTask<bool> KeepForMinimumAsync(LockHold hold)
+    /// <returns>Kept: the hold's lease was revoked; otherwise release as usual.</returns>
+    private ValueTask<LockMinimumHold.Outcome> KeepForMinimumAsync(LockHold hold)
     {
         TimeSpan remaining = hold.RemainingMinimum();
         if (remaining <= TimeSpan.Zero || hold.OverwrittenInPlace || (hold.IsLost && !hold.EndedHere))
         {
-            return ValueTask.FromResult(false);
+            return ValueTask.FromResult(LockMinimumHold.Outcome.NotNeeded);
         }
 
         return _minimum.TryKeepAsync(hold, remaining);
