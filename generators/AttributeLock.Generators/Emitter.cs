@@ -99,6 +99,14 @@ internal static class Emitter
         line = writer.Start().Append("    waitTimeoutMilliseconds: ");
         AppendInvariant(line, model.WaitTimeoutMilliseconds).Append(',');
         writer.End();
+        if (model.HoldAtLeastMilliseconds != 0)
+        {
+            // Only when set: wrappers without a minimum call the overload they always called.
+            line = writer.Start().Append("    holdAtLeastMilliseconds: ");
+            AppendInvariant(line, model.HoldAtLeastMilliseconds).Append(',');
+            writer.End();
+        }
+
         line = writer.Start().Append("    whenBusy: ");
         switch (model.WhenBusy)
         {

@@ -81,7 +81,7 @@ internal sealed class Parser
 
         var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
         EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
-        (int ttl, int wait, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
+        (int ttl, int wait, int holdAtLeast, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
         string? provider = Provider();
         IMethodSymbol? core = Core();
 
@@ -134,6 +134,7 @@ internal sealed class Parser
             KeyParts: keyParts.Value,
             TtlSeconds: ttl,
             WaitTimeoutMilliseconds: wait,
+            HoldAtLeastMilliseconds: holdAtLeast,
             WhenBusy: whenBusy,
             CancellationTokenParameter: token is null ? null : Symbols.Escape(token.Name),
             CoreName: Symbols.Escape(core.Name) + typeArguments,
@@ -221,6 +222,7 @@ internal sealed class Parser
             KeyParts: EquatableArray<KeyPart>.Empty,
             TtlSeconds: 0,
             WaitTimeoutMilliseconds: 0,
+            HoldAtLeastMilliseconds: 0,
             WhenBusy: BusyBehavior.Throw,
             CancellationTokenParameter: null,
             CoreName: "",
@@ -593,10 +595,11 @@ internal sealed class Parser
         return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
     }
 
-    private (int Ttl, int Wait, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+    private (int Ttl, int Wait, int HoldAtLeast, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
     {
         int ttl = 0;
         int? wait = null;
+        int holdAtLeast = 0;
         BusyBehavior whenBusy = BusyBehavior.Throw;
         foreach (KeyValuePair<string, TypedConstant> argument in attribute.NamedArguments)
         {
@@ -626,13 +629,22 @@ internal sealed class Parser
                 case "WhenBusy":
                     whenBusy = (BusyBehavior)value;
                     break;
+                case "HoldAtLeastMilliseconds":
+                    // Every non-negative int is a whole number of seconds a lease TTL can hold (at most 2,147,484 s).
+                    holdAtLeast = value;
+                    if (value < 0)
+                    {
+                        Report(DiagnosticDescriptors.InvalidHoldAtLeast, NamedArgumentLocation(attributeSyntax, argument.Key), value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+
+                    break;
             }
         }
 
         // Named arguments hold only what the attribute sets, so an omitted wait timeout is told apart from an explicit
         // -1: skip-when-busy then makes one attempt, because waiting for the holder and running the body after it
         // would run a "one node only" job on every node in turn. An explicit wait is kept as it is.
-        return (ttl, wait ?? (whenBusy == BusyBehavior.Skip ? 0 : -1), whenBusy);
+        return (ttl, wait ?? (whenBusy == BusyBehavior.Skip ? 0 : -1), holdAtLeast, whenBusy);
     }
 
     /// <summary>Where the attribute sets <paramref name="name"/> (the method's name when that is not found).</summary>

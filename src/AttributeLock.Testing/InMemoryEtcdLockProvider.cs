@@ -56,9 +56,11 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
         public InMemoryHold? Holder;
         public string? ElsewhereHolder;
         public long ElsewhereToken;
+        // A released hold whose minimum (EtcdLockOptions.HoldAtLeast) has not passed: the key stays taken until its timer fires.
+        public ITimer? Kept;
         public readonly LinkedList<TaskCompletionSource<bool>> Waiters = new();
 
-        public bool IsFree => Holder is null && ElsewhereHolder is null;
+        public bool IsFree => Holder is null && ElsewhereHolder is null && Kept is null;
     }
 
     /// <summary>Every acquire so far, in order of completion.</summary>
@@ -94,6 +96,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
         ObjectDisposedException.ThrowIf(_disposed, this);
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
+        TimeSpan minimum = LockKeys.HoldAtLeast(options);
         cancellationToken.ThrowIfCancellationRequested();
         TimeProvider clock = _options.TimeProvider;
         long start = clock.GetTimestamp();
@@ -114,7 +117,7 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
                 if (state.IsFree)
                 {
                     long token2 = ++_revision;
-                    var hold = new InMemoryHold(this, fullKey, keyBytes, Interlocked.Increment(ref _leaseIds), ttl, token2);
+                    var hold = new InMemoryHold(this, fullKey, keyBytes, Interlocked.Increment(ref _leaseIds), ttl, token2, clock.GetTimestamp(), minimum);
                     state.Holder = hold;
                     _acquisitions.Add(new LockAcquisition(fullKey, LockAcquisitionOutcome.Acquired, token2, ttl, wait));
                     return new EtcdLockHandle(hold, isNested: false);
@@ -196,8 +199,45 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
             if (_keys.TryGetValue(hold.Key, out KeyState? state) && ReferenceEquals(state.Holder, hold))
             {
                 state.Holder = null;
+                KeepForMinimum(state, hold);
                 WakeNext(hold.Key);
             }
+        }
+    }
+
+    // Under _gate: a hold that leaves its key (released, or ended by dispose) before its minimum keeps the key taken
+    // until the minimum has passed on the provider's clock, as the engine keeps it in etcd on a lease of its own (which
+    // etcd ends up to a second later: whole seconds). A lost hold never gets here (LoseHold frees the key at once).
+    private void KeepForMinimum(KeyState state, InMemoryHold hold)
+    {
+        TimeProvider clock = _options.TimeProvider;
+        TimeSpan remaining = hold.HoldAtLeast - clock.GetElapsedTime(hold.AcquiredTimestamp);
+        if (remaining <= TimeSpan.Zero || state.Kept is not null)
+        {
+            return;
+        }
+
+        var kept = new KeptKey(this, hold.Key, state);
+        // The timer's first firing is after the lock below is released: its callback takes _gate.
+        state.Kept = kept.Timer = clock.CreateTimer(static k => ((KeptKey)k!).Expire(), kept, remaining, Timeout.InfiniteTimeSpan);
+    }
+
+    private sealed class KeptKey(InMemoryEtcdLockProvider owner, string fullKey, KeyState state)
+    {
+        public ITimer? Timer;
+
+        public void Expire()
+        {
+            lock (owner._gate)
+            {
+                if (Timer is not null && ReferenceEquals(state.Kept, Timer))
+                {
+                    state.Kept = null;
+                    owner.WakeNext(fullKey);
+                }
+            }
+
+            Timer?.Dispose();
         }
     }
 
@@ -417,8 +457,13 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
             _disposed = true;
             foreach (KeyState state in _keys.Values)
             {
-                state.Holder?.MarkLost("the lock provider was disposed while the lock was held");
-                state.Holder = null;
+                if (state.Holder is { } open)
+                {
+                    open.MarkLost("the lock provider was disposed while the lock was held");
+                    state.Holder = null;
+                    KeepForMinimum(state, open); // still ours: its minimum holds, as in etcd
+                }
+
                 foreach (TaskCompletionSource<bool> waiter in state.Waiters)
                 {
                     waiter.TrySetException(new ObjectDisposedException(nameof(InMemoryEtcdLockProvider)));

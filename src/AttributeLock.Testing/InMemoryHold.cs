@@ -9,8 +9,10 @@ internal sealed class InMemoryHold : HoldBase
 {
     private readonly InMemoryEtcdLockProvider _provider;
 
-    public InMemoryHold(InMemoryEtcdLockProvider provider, string key, ByteString keyBytes, long leaseId, long ttlSeconds, long fencingToken)
+    public InMemoryHold(InMemoryEtcdLockProvider provider, string key, ByteString keyBytes, long leaseId, long ttlSeconds, long fencingToken, long acquiredTimestamp, TimeSpan holdAtLeast)
     {
+        AcquiredTimestamp = acquiredTimestamp;
+        HoldAtLeast = holdAtLeast;
         _provider = provider;
         Key = key;
         KeyBytes = keyBytes;
@@ -28,6 +30,12 @@ internal sealed class InMemoryHold : HoldBase
     public override long TtlSeconds { get; }
 
     public override long FencingToken { get; }
+
+    /// <summary>When the hold was taken, on the provider's <see cref="TimeProvider"/>.</summary>
+    public long AcquiredTimestamp { get; }
+
+    /// <summary>The least time the key stays taken from <see cref="AcquiredTimestamp"/> on (<see cref="EtcdLockOptions.HoldAtLeast"/>).</summary>
+    public TimeSpan HoldAtLeast { get; }
 
     public override ValueTask ReleaseAsync()
     {

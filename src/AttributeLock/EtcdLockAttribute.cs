@@ -60,6 +60,22 @@ public sealed class EtcdLockAttribute : Attribute
     /// <see cref="LockBusyBehavior.Skip"/> and no <see cref="WaitTimeoutMilliseconds"/>, the call makes one attempt.
     /// </summary>
     public LockBusyBehavior WhenBusy { get; set; } = LockBusyBehavior.Throw;
+
+    /// <summary>
+    /// The least time the key stays taken, in milliseconds, counted from the moment the lock was acquired (ShedLock's
+    /// <c>lockAtLeastFor</c>). 0 (the default): none, the key is freed when the body completes. Must not be negative.
+    /// </summary>
+    /// <remarks>
+    /// For jobs that a timer starts on every instance, with <see cref="LockBusyBehavior.Skip"/>: an instance whose timer
+    /// fires a little later than the first one's finds the key still taken, even when the first run was quick, and
+    /// skips that run. A body that completes earlier leaves the key in etcd on a lease of its own that nobody renews
+    /// and that ends when the minimum has passed (rounded up to whole seconds, or etcd's minimum lease TTL), so the key
+    /// frees itself even when the process exits right after. The minimum also holds when the body throws and when the
+    /// provider is disposed during the call, not when the hold was lost. A nested call (same key, inside another
+    /// wrapper's body) runs under the outer hold, whose own minimum applies. See
+    /// <see cref="EtcdLockOptions.HoldAtLeast"/>.
+    /// </remarks>
+    public int HoldAtLeastMilliseconds { get; set; }
 }
 
 /// <summary>What a locked method does when its lock is still busy after the wait timeout.</summary>

@@ -24,6 +24,28 @@ public static class EtcdLockInvocation
         int ttlSeconds,
         int waitTimeoutMilliseconds,
         LockBusyBehavior whenBusy,
+        CancellationToken cancellationToken) =>
+        EnterAsync(provider, key, ttlSeconds, waitTimeoutMilliseconds, holdAtLeastMilliseconds: 0, whenBusy, cancellationToken);
+
+    /// <summary>Acquires the lock for one call of a generated wrapper whose attribute sets a minimum hold.</summary>
+    /// <param name="provider">The containing type's lock provider.</param>
+    /// <param name="key">The formatted key (without the provider's prefix).</param>
+    /// <param name="ttlSeconds">The attribute's <see cref="EtcdLockAttribute.Ttl"/>; 0 uses the provider's default.</param>
+    /// <param name="waitTimeoutMilliseconds">The attribute's wait timeout: -1 waits without limit, 0 is one attempt.</param>
+    /// <param name="holdAtLeastMilliseconds">
+    /// The attribute's <see cref="EtcdLockAttribute.HoldAtLeastMilliseconds"/>: the least time the key stays taken from
+    /// the acquire on; 0 for none. A negative value throws <see cref="ArgumentOutOfRangeException"/>.
+    /// </param>
+    /// <param name="whenBusy">What to do when the lock stays busy.</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The scope of the call; dispose it when the body completes.</returns>
+    public static ValueTask<EtcdLockScope> EnterAsync(
+        IEtcdLockProvider provider,
+        string key,
+        int ttlSeconds,
+        int waitTimeoutMilliseconds,
+        int holdAtLeastMilliseconds,
+        LockBusyBehavior whenBusy,
         CancellationToken cancellationToken)
     {
         if (provider is null)
@@ -35,6 +57,8 @@ public static class EtcdLockInvocation
         {
             TtlSeconds = ttlSeconds > 0 ? ttlSeconds : null,
             WaitTimeout = waitTimeoutMilliseconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(waitTimeoutMilliseconds),
+            // A negative value stays negative, and the provider refuses it naming the option.
+            HoldAtLeast = holdAtLeastMilliseconds == 0 ? null : TimeSpan.FromMilliseconds(holdAtLeastMilliseconds),
         };
 
         // Pushed in the synchronous part of the call, so the frame lands in the generated wrapper's own execution

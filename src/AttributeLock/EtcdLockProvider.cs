@@ -129,7 +129,13 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
             _session.Work.End();
         }
 
-        return hold is null ? null : new EtcdLockHandle(hold, isNested: false);
+        if (hold is null)
+        {
+            return null;
+        }
+
+        hold.HoldAtLeast(request.HoldAtLeast);
+        return new EtcdLockHandle(hold, isNested: false);
     }
 
     /// <summary>The key checked and encoded, the TTL and wait validated: what the protocol needs.</summary>
@@ -138,7 +144,7 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         ObjectDisposedException.ThrowIf(_session.Work.IsDisposed, this);
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
         (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
-        return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy);
+        return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy) { HoldAtLeast = LockKeys.HoldAtLeast(options) };
     }
 
     /// <summary>

@@ -60,4 +60,10 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Information, "etcd answers again after {Seconds:F1} s of failed lease revokes ({QuietFailures} further failures were logged at Debug)")]
     public static partial void EtcdAnswersAgain(ILogger logger, double seconds, int quietFailures);
+
+    [LoggerMessage(21, LogLevel.Debug, "Lock {Key} (fencing token {FencingToken}) released before its minimum hold: the key stays on lease {LeaseId} of {TtlSeconds} s, which nobody renews ({RemainingMs:F0} ms were left)")]
+    public static partial void KeptForMinimum(ILogger logger, string key, long fencingToken, long leaseId, long ttlSeconds, double remainingMs);
+
+    [LoggerMessage(22, LogLevel.Warning, "Lock {Key} (fencing token {FencingToken}) was released before its minimum hold but could not be kept taken ({Reason}); it is released at once")]
+    public static partial void MinimumHoldFailed(ILogger logger, string key, long fencingToken, string reason);
 }

@@ -180,6 +180,18 @@ public sealed class DiagnosticTests
     [InlineData("\"/o\", WaitTimeoutMilliseconds = 1500")]
     public void Valid_wait_timeout_is_clean(string arguments) => AssertClean(Service(arguments));
 
+    // AL0020
+    [Theory]
+    [InlineData("\"/o\", HoldAtLeastMilliseconds = {|AL0020:-1|}")]
+    [InlineData("\"/o\", WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = {|AL0020:int.MinValue|}")]
+    public Task Invalid_minimum_hold_is_reported_on_its_argument(string arguments) => AssertDiagnostics(Service(arguments), DiagnosticSeverity.Error);
+
+    [Theory]
+    [InlineData("\"/o\", HoldAtLeastMilliseconds = 0")]
+    [InlineData("\"/o\", HoldAtLeastMilliseconds = 1")]
+    [InlineData("\"/o\", WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = int.MaxValue")]
+    public void Valid_minimum_hold_is_clean(string arguments) => AssertClean(Service(arguments));
+
     // AL0010
     [Fact]
     public Task Non_partial_method_is_reported() => AssertDiagnostics(
@@ -638,6 +650,7 @@ public sealed class DiagnosticTests
     [InlineData("AL0002", "[EtcdLock(\"/o/<idd>\")] public partial Task ShipAsync(int id, CancellationToken ct);", "private Task ShipAsyncCore(int id, CancellationToken ct) => Task.CompletedTask;")]
     [InlineData("AL0008", "[EtcdLock(\"/o\", Ttl = 0)] public partial Task<string?> ShipAsync(int id, CancellationToken ct);", "private Task<string?> ShipAsyncCore(int id, CancellationToken ct) => Task.FromResult<string?>(null);")]
     [InlineData("AL0009", "[EtcdLock(\"/o\", WaitTimeoutMilliseconds = -2)] internal partial ValueTask<int> ShipAsync(int id, CancellationToken ct = default);", "private ValueTask<int> ShipAsyncCore(int id, CancellationToken ct) => default;")]
+    [InlineData("AL0020", "[EtcdLock(\"/o\", HoldAtLeastMilliseconds = -5)] public partial Task ShipAsync(int id, CancellationToken ct);", "private Task ShipAsyncCore(int id, CancellationToken ct) => Task.CompletedTask;")]
     [InlineData("AL0012", "[EtcdLock(\"/o/<id>\")] public partial Task ShipAsync(int id, params string[] tags);", "")]
     [InlineData("AL0013", "[EtcdLock(\"/o/<id>\")] public partial Task ShipAsync(int id);", "private Task ShipAsyncCore(long id) => Task.CompletedTask;")]
     [InlineData("AL0006", "[EtcdLock(\"/o/<value>\")] public partial Task<T?> PutAsync<T>(T value) where T : class, new();", "private Task<T?> PutAsyncCore<T>(T value) where T : class, new() => Task.FromResult<T?>(value);")]
@@ -747,7 +760,7 @@ public sealed class DiagnosticTests
         var descriptors = typeof(DiagnosticDescriptors).GetFields()
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .ToList();
-        Assert.Equal(19, descriptors.Count);
+        Assert.Equal(20, descriptors.Count);
         Assert.Equal(descriptors.Count, descriptors.Select(d => d.Id).Distinct().Count());
         Assert.All(descriptors, d =>
         {

@@ -26,7 +26,7 @@ public sealed class GeneratedCodeBehaviorTests
 
             public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
             {
-                Calls.Add($"TryAcquire {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}");
+                Calls.Add($"TryAcquire {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}" + (options?.HoldAtLeast is { } hold ? $" hold={hold}" : ""));
                 return new ValueTask<EtcdLockHandle?>((EtcdLockHandle?)null);
             }
         }
@@ -59,6 +59,11 @@ public sealed class GeneratedCodeBehaviorTests
 
             [EtcdLock("/jobs/monthly/<day>", WaitTimeoutMilliseconds = -1, WhenBusy = LockBusyBehavior.Skip)]
             public partial Task<string> MonthlyAsync(DateOnly day);
+
+            [EtcdLock("/jobs/settlement/<day>", WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = 30_000)]
+            public partial Task<string> SettleAsync(DateOnly day);
+
+            private Task<string> SettleAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
 
             private Task<string> WeeklyAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
 
@@ -154,6 +159,17 @@ public sealed class GeneratedCodeBehaviorTests
         Assert.Null(await (Task<string>)service.GetType().GetMethod("MonthlyAsync")!.Invoke(service, [day])!);
 
         Assert.Equal(["TryAcquire /jobs/weekly/2026-01-31 ttl= wait=00:00:00", "TryAcquire /jobs/monthly/2026-01-31 ttl= wait=-00:00:00.0010000"], calls);
+        Assert.Equal(0, CoreCalls(service));
+    }
+
+    [Fact]
+    public async Task A_minimum_hold_reaches_the_provider_as_HoldAtLeast()
+    {
+        (object service, List<string> calls) = Create();
+
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("SettleAsync")!.Invoke(service, [new DateOnly(2026, 1, 31)])!);
+
+        Assert.Equal(["TryAcquire /jobs/settlement/2026-01-31 ttl= wait=00:00:00 hold=00:00:30"], calls);
         Assert.Equal(0, CoreCalls(service));
     }
 

@@ -227,6 +227,22 @@ public sealed class GeneratorSnapshotTests
     }
 
     [Fact]
+    public void Skip_when_busy_with_a_minimum_hold()
+    {
+        Verify("""
+            namespace Shop;
+
+            public partial class Scheduler(IEtcdLockProvider locks)
+            {
+                [EtcdLock("/jobs/settlement", Ttl = 10, WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = 30_000)]
+                public partial Task SettleAsync(CancellationToken ct);
+
+                private Task SettleAsyncCore(CancellationToken ct) => Task.CompletedTask;
+            }
+            """, ["Scheduler.SettleAsync.g.cs"]);
+    }
+
+    [Fact]
     public void Overloads_and_keyword_names()
     {
         Verify("""

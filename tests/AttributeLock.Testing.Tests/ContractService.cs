@@ -13,6 +13,12 @@ public partial class ContractService(IEtcdLockProvider locks)
 
     private Task<int> TryRunAsyncCore(CancellationToken ct) => Task.FromResult(++Runs);
 
+    [EtcdLock("/service/settlement", WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = 3000)]
+    public partial Task<int> SettleAsync(bool fail, CancellationToken ct);
+
+    private Task<int> SettleAsyncCore(bool fail, CancellationToken ct) =>
+        fail ? throw new InvalidOperationException("the settlement failed") : Task.FromResult(++Runs);
+
     [EtcdLock("/service/outer")]
     public partial Task<bool> OuterAsync(CancellationToken ct);
 

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AttributeLock.Testing.Tests;
 
-/// <summary>The in-memory provider measures wait timeouts on the <see cref="TimeProvider"/> it is given.</summary>
+/// <summary>The in-memory provider measures wait timeouts and minimum holds on the <see cref="TimeProvider"/> it is given.</summary>
 public sealed class FakeClockTests
 {
     private static readonly TimeSpan RealLimit = TimeSpan.FromSeconds(10);
@@ -45,5 +45,26 @@ public sealed class FakeClockTests
         await first.DisposeAsync();
         await using EtcdLockHandle second = await getsIt.WaitAsync(RealLimit);
         Assert.True(second.FencingToken > first.FencingToken);
+    }
+
+    [Fact]
+    public async Task A_minimum_hold_frees_the_key_when_the_fake_clock_passes_it_counted_from_the_acquire()
+    {
+        var clock = new FakeTimeProvider();
+        await using var locks = new InMemoryEtcdLockProvider(new InMemoryEtcdLockProviderOptions { TimeProvider = clock });
+        EtcdLockHandle first = await locks.AcquireAsync("/jobs/nightly", new EtcdLockOptions { HoldAtLeast = TimeSpan.FromMinutes(5) });
+        clock.Advance(TimeSpan.FromMinutes(2)); // the body ran two minutes
+        await first.DisposeAsync();
+
+        Assert.True(locks.IsHeld("/jobs/nightly"));
+        Assert.Null(await locks.TryAcquireAsync("/jobs/nightly"));
+        Task<EtcdLockHandle> waiter = locks.AcquireAsync("/jobs/nightly", new EtcdLockOptions { WaitTimeout = TimeSpan.FromMinutes(10) }).AsTask();
+        clock.Advance(TimeSpan.FromMinutes(3) - TimeSpan.FromTicks(1));
+        await Task.Delay(50);
+        Assert.False(waiter.IsCompleted, "the key came free before the minimum, counted from the acquire, had passed");
+
+        clock.Advance(TimeSpan.FromTicks(1));
+        await using EtcdLockHandle next = await waiter.WaitAsync(RealLimit);
+        Assert.True(next.FencingToken > first.FencingToken);
     }
 }

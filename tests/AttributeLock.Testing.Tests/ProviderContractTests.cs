@@ -141,6 +141,62 @@ public abstract class ProviderContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_release_before_the_minimum_hold_leaves_the_key_busy_until_the_minimum_has_passed()
+    {
+        EtcdLockHandle first = await Provider.AcquireAsync("/at-least", new EtcdLockOptions { TtlSeconds = 5, HoldAtLeast = TimeSpan.FromSeconds(3) });
+        await first.DisposeAsync();
+
+        Assert.Null(await Provider.TryAcquireAsync("/at-least")); // not even a caller of the same process slips in
+        await using EtcdLockHandle next = await Provider.AcquireAsync("/at-least", new EtcdLockOptions { WaitTimeout = TimeSpan.FromSeconds(30) });
+        Assert.True(next.FencingToken > first.FencingToken);
+    }
+
+    [Fact]
+    public async Task A_release_after_the_minimum_hold_or_of_a_lost_hold_frees_the_key_at_once()
+    {
+        EtcdLockHandle passed = await Provider.AcquireAsync("/at-least-passed", new EtcdLockOptions { HoldAtLeast = TimeSpan.FromMilliseconds(200) });
+        await Task.Delay(500); // more than the minimum, whatever the clocks
+        await passed.DisposeAsync();
+        await using (EtcdLockHandle? again = await Provider.TryAcquireAsync("/at-least-passed"))
+        {
+            Assert.NotNull(again);
+        }
+
+        EtcdLockHandle lost = await Provider.AcquireAsync("/at-least-lost", new EtcdLockOptions { TtlSeconds = 5, HoldAtLeast = TimeSpan.FromSeconds(30) });
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lost.LostToken.Register(() => fired.SetResult());
+        await LoseAsync(lost, "/at-least-lost");
+        await fired.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await lost.DisposeAsync();
+        await using EtcdLockHandle? taken = await Provider.TryAcquireAsync("/at-least-lost");
+        Assert.NotNull(taken); // a lost hold keeps nothing for its minimum
+    }
+
+    [Fact]
+    public async Task A_wrapper_with_a_minimum_hold_skips_the_same_run_even_after_its_body_threw()
+    {
+        var service = new ContractService(Provider);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => service.SettleAsync(fail: true, CancellationToken.None));
+
+        Assert.Equal(0, await service.SettleAsync(fail: false, CancellationToken.None)); // skipped: the key is still taken
+        Assert.Equal(0, service.Runs);
+    }
+
+    [Fact]
+    public async Task A_negative_or_too_long_minimum_hold_is_refused_naming_the_option()
+    {
+        var negative = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () =>
+            await Provider.AcquireAsync("/x", new EtcdLockOptions { HoldAtLeast = TimeSpan.FromMilliseconds(-1) }));
+        var tooLong = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () =>
+            await Provider.TryAcquireAsync("/x", new EtcdLockOptions { HoldAtLeast = TimeSpan.MaxValue }));
+        Assert.Contains("EtcdLockOptions.HoldAtLeast", negative.Message);
+        Assert.Contains("EtcdLockOptions.HoldAtLeast", tooLong.Message);
+        await using EtcdLockHandle? free = await Provider.TryAcquireAsync("/x");
+        Assert.NotNull(free); // nothing was taken by the refused calls
+    }
+
+    [Fact]
     public async Task Disposing_the_provider_tells_open_holds()
     {
         EtcdLockHandle handle = await Provider.AcquireAsync("/disposed", new EtcdLockOptions { TtlSeconds = 30 });

@@ -150,6 +150,13 @@ public static class DiagnosticDescriptors
         DiagnosticSeverity.Warning,
         "The generated implementation passes the method's CancellationToken to the lock and hands its Core a token that is also cancelled when the hold is lost (lease expired or revoked). Without such a parameter nobody can cancel the wait for the lock, which by default has no time limit, and the body keeps running after the lock is lost. The code fix adds the parameter to the method and to its Core.");
 
+    /// <summary>AL0020: HoldAtLeastMilliseconds is negative.</summary>
+    public static readonly DiagnosticDescriptor InvalidHoldAtLeast = Error(
+        DiagnosticIds.InvalidHoldAtLeast,
+        "Lock minimum hold is invalid",
+        "HoldAtLeastMilliseconds is {0}; use 0 for no minimum or a positive number of milliseconds",
+        "HoldAtLeastMilliseconds is the least time the key stays taken, counted from the moment the lock was acquired (ShedLock's lockAtLeastFor): 0 for none, or a positive number of milliseconds, which the key's lease expresses in whole seconds. A negative value, such as -1 (Timeout.Infinite), cannot be a lease's time to live.");
+
     private static DiagnosticDescriptor Error(string id, string title, string message, string description)
         => Create(id, title, message, DiagnosticSeverity.Error, description);
 

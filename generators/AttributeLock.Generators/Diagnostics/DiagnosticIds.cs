@@ -62,4 +62,7 @@ public static class DiagnosticIds
 
     /// <summary>AL0019: the method takes no CancellationToken.</summary>
     public const string MissingCancellationToken = "AL0019";
+
+    /// <summary>AL0020: HoldAtLeastMilliseconds is negative.</summary>
+    public const string InvalidHoldAtLeast = "AL0020";
 }

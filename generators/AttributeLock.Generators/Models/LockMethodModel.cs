@@ -18,6 +18,7 @@ namespace AttributeLock.Generators.Models;
 /// <param name="KeyParts">The key template's literal and placeholder parts.</param>
 /// <param name="TtlSeconds">The attribute's Ttl (0: provider default).</param>
 /// <param name="WaitTimeoutMilliseconds">The attribute's wait timeout.</param>
+/// <param name="HoldAtLeastMilliseconds">The attribute's minimum hold (0: none; then the wrapper does not pass it).</param>
 /// <param name="WhenBusy">What to do when the lock is busy.</param>
 /// <param name="CancellationTokenParameter">The method's CancellationToken parameter (escaped), if any.</param>
 /// <param name="CoreName">The Core method's name plus type arguments, e.g. <c>ShipAsyncCore&lt;T&gt;</c>.</param>
@@ -43,6 +44,7 @@ internal sealed record LockMethodModel(
     EquatableArray<KeyPart> KeyParts,
     int TtlSeconds,
     int WaitTimeoutMilliseconds,
+    int HoldAtLeastMilliseconds,
     BusyBehavior WhenBusy,
     string? CancellationTokenParameter,
     string CoreName,

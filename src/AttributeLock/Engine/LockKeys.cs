@@ -57,4 +57,22 @@ internal static class LockKeys
 
         return (ttl, wait);
     }
+
+    /// <summary>The longest <see cref="EtcdLockOptions.HoldAtLeast"/>: a lease TTL of <see cref="int.MaxValue"/> seconds.</summary>
+    public static readonly TimeSpan MaxHoldAtLeast = TimeSpan.FromSeconds(int.MaxValue);
+
+    /// <summary>Validates the minimum hold of one acquire; <see cref="TimeSpan.Zero"/> when none is asked for.</summary>
+    public static TimeSpan HoldAtLeast(EtcdLockOptions? options)
+    {
+        TimeSpan minimum = options?.HoldAtLeast ?? TimeSpan.Zero;
+        if (minimum < TimeSpan.Zero || minimum > MaxHoldAtLeast)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(options),
+                minimum,
+                $"EtcdLockOptions.HoldAtLeast must be zero or positive and at most {int.MaxValue} seconds (the longest lease TTL); it was {minimum}.");
+        }
+
+        return minimum;
+    }
 }

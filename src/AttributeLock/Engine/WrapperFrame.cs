@@ -9,7 +9,7 @@ namespace AttributeLock.Engine;
 /// <remarks>
 /// Invariants:
 /// <list type="bullet">
-/// <item>A frame is pushed by the synchronous part of <see cref="EtcdLockInvocation.EnterAsync"/>, so it lands in the
+/// <item>A frame is pushed by the synchronous part of <c>EtcdLockInvocation.EnterAsync</c>, so it lands in the
 /// generated wrapper's own execution context: the wrapper's body (and tasks it starts) see it; the wrapper's caller
 /// does not, and it is gone when the wrapper returns.</item>
 /// <item>A frame nests only while it is open and its hold is live (<see cref="HoldBase.IsLive"/>). It is

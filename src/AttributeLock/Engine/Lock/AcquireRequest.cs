@@ -6,4 +6,7 @@ namespace AttributeLock.Engine.Lock;
 internal readonly record struct AcquireRequest(string FullKey, ByteString KeyBytes, int TtlSeconds, TimeSpan Wait, bool ThrowWhenBusy)
 {
     public bool SingleAttempt => Wait == TimeSpan.Zero;
+
+    /// <summary>The least time the key stays taken from the acquire on (<see cref="EtcdLockOptions.HoldAtLeast"/>); applied at release.</summary>
+    public TimeSpan HoldAtLeast { get; init; }
 }

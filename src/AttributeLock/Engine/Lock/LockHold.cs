@@ -13,6 +13,9 @@ namespace AttributeLock.Engine.Lock;
 internal sealed class LockHold : HoldBase, ISessionHold, IHeldKey
 {
     private volatile bool _overwrittenInPlace;
+    private volatile bool _endedHere;
+    // Stopwatch timestamp until which the key stays taken (EtcdLockOptions.HoldAtLeast); 0: no minimum.
+    private long _holdUntil;
 
     public LockHold(ILockHoldHost host, string key, ByteString keyBytes, KeptLease lease, long fencingToken, LocalGates.Gate gate)
     {
@@ -47,6 +50,46 @@ internal sealed class LockHold : HoldBase, ISessionHold, IHeldKey
 
     /// <summary>Records that the key was found overwritten in place (see <see cref="OverwrittenInPlace"/>).</summary>
     public void MarkOverwrittenInPlace() => _overwrittenInPlace = true;
+
+    /// <summary>
+    /// This process ended the hold while it was still live (the provider's dispose, a handle collected without being
+    /// disposed): lost for its owner, but still ours in etcd, so its release keeps the minimum hold.
+    /// </summary>
+    public bool EndedHere => _endedHere;
+
+    /// <summary>
+    /// Keeps the key taken until <paramref name="minimum"/> after the acquire (<see cref="AcquiredTimestamp"/>), by the
+    /// release (<see cref="LockRelease"/>). Set once, right after the acquire; zero asks for nothing.
+    /// </summary>
+    public void HoldAtLeast(TimeSpan minimum)
+    {
+        if (minimum > TimeSpan.Zero)
+        {
+            // In long ticks of the Stopwatch: at most int.MaxValue seconds (validated), far from overflowing.
+            Volatile.Write(ref _holdUntil, AcquiredTimestamp + (long)Math.Ceiling(minimum.TotalSeconds * Stopwatch.Frequency));
+        }
+    }
+
+    /// <summary>How long the key must stay taken from now on; zero or less when no minimum is left.</summary>
+    public TimeSpan RemainingMinimum()
+    {
+        long until = Volatile.Read(ref _holdUntil);
+        return until == 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((until - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+    }
+
+    /// <summary>Ends a live hold from this process (see <see cref="EndedHere"/>); a hold lost already stays lost.</summary>
+    public void EndHere(string reason)
+    {
+        if (IsLive)
+        {
+            _endedHere = true;
+        }
+
+        MarkLost(reason);
+    }
+
+    // The provider's dispose tells its open holds through this: they end here, still ours in etcd.
+    void ISessionHold.MarkLost(string reason) => EndHere(reason);
 
     void ILeaseOwner.OnLeaseLost(string reason) => MarkLost(reason);
 

@@ -10,6 +10,9 @@ namespace AttributeLock.Engine.Lock;
 /// <list type="number">
 /// <item><see cref="HoldBase.MarkReleased(out bool)"/>: once; a second release does nothing.</item>
 /// <item>The session forgets the hold; its lease is no longer kept nor its key watched.</item>
+/// <item>Released before its minimum hold (<see cref="EtcdLockOptions.HoldAtLeast"/>) and still ours, the key moves
+/// onto a lease of its own that ends when the minimum has passed (<see cref="LockMinimumHold"/>), and the hold's lease
+/// is revoked. Otherwise:</item>
 /// <item>The lease is revoked (which deletes the key): the caller waits for etcd while the hold is live; a lost hold's
 /// revoke goes out behind the caller (etcd is likely what failed). A failed revoke is retried in the background until
 /// the lease's TTL has passed.</item>
@@ -26,6 +29,7 @@ internal sealed class LockRelease
     private readonly ISessionWork _work;
     private readonly KeyWatcher _watcher;
     private readonly LocalGates _gates;
+    private readonly LockMinimumHold _minimum;
     // Releases that handed an end signal to a thread of their own (someone could be listening); for the probe.
     private int _endSignals;
 
@@ -36,6 +40,7 @@ internal sealed class LockRelease
         _work = work;
         _watcher = watcher;
         _gates = gates;
+        _minimum = new LockMinimumHold(calls, grants, work);
     }
 
     /// <summary>How many releases signalled the hold's end (a nested handle or a nested call could be listening).</summary>
@@ -63,10 +68,18 @@ internal sealed class LockRelease
             _watcher.Remove(hold);
             try
             {
-                if (hold.IsLost)
+                LockMinimumHold.Outcome kept = await KeepForMinimumAsync(hold).ConfigureAwait(false);
+                if (kept == LockMinimumHold.Outcome.Kept)
                 {
-                    // Already lost (its deadline passed, etcd said the lease is gone, or dispose): the caller does not wait
-                    // for etcd, which is likely what failed. The revoke still goes out, behind the caller (counted in
+                    // The key stays on a lease of its own until the minimum has passed, and the hold's lease was revoked.
+                    // The gate passes on below: a caller of this process goes to etcd, finds the key taken, waits or skips.
+                    return;
+                }
+
+                if (hold.IsLost || kept == LockMinimumHold.Outcome.EtcdFailed)
+                {
+                    // Already lost (its deadline passed, etcd said the lease is gone, or dispose), or etcd just failed the
+                    // minimum hold's requests: the caller does not wait for etcd (again), which is likely what failed. The revoke still goes out, behind the caller (counted in
                     // flight, retried until the TTL has passed), so that others need not wait for the TTL.
                     _grants.RevokeInBackground(hold.Key, hold.LeaseId, (int)hold.TtlSeconds);
                 }
@@ -94,6 +107,23 @@ internal sealed class LockRelease
         {
             _work.End();
         }
+    }
+
+    /// <summary>
+    /// A hold released before its minimum (<see cref="EtcdLockOptions.HoldAtLeast"/>) keeps its key taken on a lease of
+    /// its own (<see cref="LockMinimumHold"/>): when it is still ours, that is live, or ended by this process (the
+    /// provider's dispose, an abandoned handle) rather than lost in etcd. A lost or overwritten hold keeps nothing.
+    /// </summary>
+    /// <returns>Kept: the hold's lease was revoked; otherwise release as usual.</returns>
+    private ValueTask<LockMinimumHold.Outcome> KeepForMinimumAsync(LockHold hold)
+    {
+        TimeSpan remaining = hold.RemainingMinimum();
+        if (remaining <= TimeSpan.Zero || hold.OverwrittenInPlace || (hold.IsLost && !hold.EndedHere))
+        {
+            return ValueTask.FromResult(LockMinimumHold.Outcome.NotNeeded);
+        }
+
+        return _minimum.TryKeepAsync(hold, remaining);
     }
 
     /// <summary>
@@ -133,8 +163,9 @@ internal sealed class LockRelease
     private void ReleaseAbandoned(LockHold hold)
     {
         Log.Abandoned(_calls.Logger, hold.Key, hold.LeaseId, hold.FencingToken);
-        // Whoever still works under this hold (a kept LostToken) must learn it ends before the key is freed.
-        hold.MarkLost("the handle was garbage-collected without being disposed; the lock is being released");
+        // Whoever still works under this hold (a kept LostToken) must learn it ends before the key is freed. Ended
+        // here, not lost in etcd: a minimum hold still applies.
+        hold.EndHere("the handle was garbage-collected without being disposed; the lock is being released");
         _ = ReleaseAsync(hold);
     }
 }
