@@ -115,28 +115,17 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     public ValueTask<EtcdLockHandle?> TryAcquireAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
         AcquireHandleAsync(Prepare(key, options, TimeSpan.Zero, throwWhenBusy: false), cancellationToken);
 
-    /// <summary>Runs the lock protocol, counted in flight (dispose waits for it); one async layer, not two: each costs a state machine per call.</summary>
-    private async ValueTask<EtcdLockHandle?> AcquireHandleAsync(AcquireRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the lock protocol, counted in flight (dispose waits for it). Not an async method: the protocol's own state
+    /// machine ends the count and wraps the hold in its handle, so a call costs one state machine, not two.
+    /// </summary>
+    private ValueTask<EtcdLockHandle?> AcquireHandleAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
-        LockHold? hold;
-        try
-        {
-            hold = await _acquire.AcquireAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _session.Work.End();
-        }
-
-        if (hold is null)
-        {
-            return null;
-        }
-
-        hold.HoldAtLeast(request.HoldAtLeast);
-        return new EtcdLockHandle(hold, isNested: false);
+        return _acquire.AcquireAsync(request, cancellationToken, s_newHandle); // ends the count
     }
+
+    private static readonly Func<LockHold, EtcdLockHandle> s_newHandle = static hold => new EtcdLockHandle(hold, isNested: false);
 
     /// <summary>The key checked and encoded, the TTL and wait validated: what the protocol needs.</summary>
     internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)

@@ -23,6 +23,9 @@ public sealed class SpareLeaseTests : ProviderTestBase
 
         public ConcurrentDictionary<long, (long SentAt, long AnsweredAt)> Answered { get; } = new();
 
+        /// <summary>Ids of the grants etcd has answered, including those whose answer is still held back (<see cref="AnswerDelay"/>).</summary>
+        public ConcurrentDictionary<long, bool> EtcdAnswered { get; } = new();
+
         /// <summary>The lease of every lock transaction's put.</summary>
         public ConcurrentQueue<long> TxnLeases { get; } = new();
 
@@ -63,6 +66,7 @@ public sealed class SpareLeaseTests : ProviderTestBase
                 long sent = Stopwatch.GetTimestamp();
                 using var call = continuation(request, context);
                 TResponse response = await call.ResponseAsync;
+                EtcdAnswered[grant.ID] = true;
                 if (n >= LateAnswersFrom)
                 {
                     await Task.Delay(AnswerDelay); // etcd has granted it; the answer arrives late
@@ -285,6 +289,13 @@ public sealed class SpareLeaseTests : ProviderTestBase
 
         await Eventually(() => Task.FromResult(recorder.SentIds.Count == sentBefore + 1), TimeSpan.FromSeconds(5), "the refill's grant started");
         long refill = recorder.SentIds.Last();
+        if (mode == "answer-late")
+        {
+            // The scenario needs etcd to have granted it: under load its real answer can come after the grant was seen
+            // sent, and a dispose before that cancels the grant in flight (the sent-late case, which never answers).
+            await Eventually(() => Task.FromResult(recorder.EtcdAnswered.ContainsKey(refill)), TimeSpan.FromSeconds(5), "etcd answered the refill's grant (its answer is held back)");
+        }
+
         Assert.False(recorder.Answered.ContainsKey(refill), "the refill was answered before dispose: the scenario did not happen");
 
         long disposeStart = Stopwatch.GetTimestamp();

@@ -62,152 +62,167 @@ internal sealed class LockAcquire
         LeaseGone,
     }
 
-    /// <returns>The hold; <c>null</c> when the key stayed busy and the request does not throw for that.</returns>
-    public async ValueTask<LockHold?> AcquireAsync(AcquireRequest request, CancellationToken callerToken)
+    /// <summary>
+    /// Runs one acquire for a caller that has counted it in flight already (<see cref="ISessionWork.TryBegin"/>, which
+    /// refuses once dispose began); the count ends here, after the hold was registered or everything the acquire did was
+    /// undone. <paramref name="wrap"/> makes the caller's result (the façade's handle) from the registered hold inside
+    /// this state machine: the façade needs no async layer of its own (one state machine per call, not two).
+    /// </summary>
+    /// <returns>The wrapped hold; <c>null</c> when the key stayed busy and the request does not throw for that.</returns>
+    public async ValueTask<TResult?> AcquireAsync<TResult>(AcquireRequest request, CancellationToken callerToken, Func<LockHold, TResult> wrap)
+        where TResult : class
     {
-        long start = Stopwatch.GetTimestamp();
-        using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
-        activity?.SetTag("attributelock.key", request.FullKey);
-        using var budget = new WaitBudget(request.Wait, callerToken, _calls.StopToken);
-        LocalGates.Gate? gate = null;
-        KeptLease? lease = null;
-        Task<KeptLease>? pregrant = null;
-        string? holder = null;
-        LockHold? hold = null;
-        string step = "the local queue";
-        Exception? lastFailure = null; // the transient failure of the last round, while riding out an outage
-        bool etcdFailed = false; // the acquire ends on an etcd failure: its undo must not wait for etcd either
         try
         {
-            await WaitWhileRenewalsLagAsync(request, budget).ConfigureAwait(false);
-            (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
-            if (gate is null)
+            long start = Stopwatch.GetTimestamp();
+            using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
+            activity?.SetTag("attributelock.key", request.FullKey);
+            using var budget = new WaitBudget(request.Wait, callerToken, _calls.StopToken);
+            LocalGates.Gate? gate = null;
+            KeptLease? lease = null;
+            Task<KeptLease>? pregrant = null;
+            string? holder = null;
+            LockHold? hold = null;
+            string step = "the local queue";
+            Exception? lastFailure = null; // the transient failure of the last round, while riding out an outage
+            bool etcdFailed = false; // the acquire ends on an etcd failure: its undo must not wait for etcd either
+            try
             {
-                return Busy(request, _gates.HolderOf(request.FullKey), start, activity);
-            }
-
-            // A caller that has reached etcd and is waiting its turn rides out transient etcd failures (a restart, a
-            // leader election, a cut connection) while its wait lasts, as Go's concurrency.Mutex does: the next round
-            // starts from the transaction again, which also recognises a put of ours whose answer was lost, and a lease
-            // lost meanwhile is revoked and replaced. Before the first answer, a failure ends the acquire at once.
-            bool waiting = false;
-            int retries = 0;
-            while (true)
-            {
-                budget.Token.ThrowIfCancellationRequested();
-                // Until etcd has answered once, a round's grant and transaction share one request timeout, so that a
-                // caller meeting an outage hears within ConnectTimeout, not once per request.
-                DateTime? deadline = waiting ? null : _calls.FirstAttemptDeadline();
-                try
+                await WaitWhileRenewalsLagAsync(request, budget).ConfigureAwait(false);
+                (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
+                if (gate is null)
                 {
-                    step = "the lease grant";
-                    (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
-                    step = "the lock transaction";
-                    TxnResponse? answer;
+                    return Busy<TResult>(request, _gates.HolderOf(request.FullKey), start, activity);
+                }
+
+                // A caller that has reached etcd and is waiting its turn rides out transient etcd failures (a restart, a
+                // leader election, a cut connection) while its wait lasts, as Go's concurrency.Mutex does: the next round
+                // starts from the transaction again, which also recognises a put of ours whose answer was lost, and a lease
+                // lost meanwhile is revoked and replaced. Before the first answer, a failure ends the acquire at once.
+                bool waiting = false;
+                int retries = 0;
+                while (true)
+                {
+                    budget.Token.ThrowIfCancellationRequested();
+                    // Until etcd has answered once, a round's grant and transaction share one request timeout, so that a
+                    // caller meeting an outage hears within ConnectTimeout, not once per request.
+                    DateTime? deadline = waiting ? null : _calls.FirstAttemptDeadline();
                     try
                     {
-                        // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
-                        answer = await SendLockTransaction(request, lease, deadline, budget.Token).ConfigureAwait(false);
-                    }
-                    catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
-                    {
-                        answer = null;
-                    }
-
-                    (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = ReadLockTransaction(request, lease, answer);
-                    _work.EtcdAnswered();
-                    if (outcome == TakeOutcome.LeaseGone)
-                    {
-                        lease.MarkLost("the lease was not found by the lock transaction");
-                        continue;
-                    }
-
-                    if (outcome == TakeOutcome.Busy)
-                    {
-                        holder = current?.Value.ToStringUtf8();
-                        if (request.SingleAttempt)
+                        step = "the lease grant";
+                        (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
+                        step = "the lock transaction";
+                        TxnResponse? answer;
+                        try
                         {
-                            return Busy(request, holder, start, activity);
+                            // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
+                            answer = await SendLockTransaction(request, lease, deadline, budget.Token).ConfigureAwait(false);
+                        }
+                        catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
+                        {
+                            answer = null;
                         }
 
-                        if (current is not null)
+                        (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = ReadLockTransaction(request, lease, answer);
+                        _work.EtcdAnswered();
+                        if (outcome == TakeOutcome.LeaseGone)
                         {
-                            Log.Waiting(_calls.Logger, request.FullKey, holder ?? "");
-                            step = "the watch on the key";
-                            waiting = true;
-                            retries = 0;
-                            lastFailure = null;
-                            await _waitForRelease.WaitAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
+                            lease.MarkLost("the lease was not found by the lock transaction");
+                            continue;
                         }
 
-                        continue;
-                    }
+                        if (outcome == TakeOutcome.Busy)
+                        {
+                            holder = current?.Value.ToStringUtf8();
+                            if (request.SingleAttempt)
+                            {
+                                return Busy<TResult>(request, holder, start, activity);
+                            }
 
-                    // Taken. A caller who cancelled meanwhile gets OperationCanceledException, and the finally revokes.
-                    callerToken.ThrowIfCancellationRequested();
-                    hold = TryRegisterHold(request, lease, token, gate);
-                    if (hold is null)
+                            if (current is not null)
+                            {
+                                Log.Waiting(_calls.Logger, request.FullKey, holder ?? "");
+                                step = "the watch on the key";
+                                waiting = true;
+                                retries = 0;
+                                lastFailure = null;
+                                await _waitForRelease.WaitAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
+                            }
+
+                            continue;
+                        }
+
+                        // Taken. A caller who cancelled meanwhile gets OperationCanceledException, and the finally revokes.
+                        callerToken.ThrowIfCancellationRequested();
+                        hold = TryRegisterHold(request, lease, token, gate);
+                        if (hold is null)
+                        {
+                            continue; // the lease was lost between the grant and now: revoke it and start over
+                        }
+
+                        double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                        _calls.Metrics.AcquireDuration.Record(elapsedMs);
+                        activity?.SetTag("attributelock.fencing_token", token);
+                        Log.Acquired(_calls.Logger, request.FullKey, lease.Id, token, elapsedMs);
+                        hold.HoldAtLeast(request.HoldAtLeast);
+                        return wrap(hold);
+                    }
+                    catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                     {
-                        continue; // the lease was lost between the grant and now: revoke it and start over
+                        lastFailure = ex;
+                        int delayMs = Math.Min(2000, 250 << Math.Min(retries++, 3));
+                        Log.WaitRetrying(_calls.Logger, request.FullKey, step, ex.Message, delayMs);
+                        await Task.Delay(delayMs, budget.Token).ConfigureAwait(false);
                     }
-
-                    double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                    _calls.Metrics.AcquireDuration.Record(elapsedMs);
-                    activity?.SetTag("attributelock.fencing_token", token);
-                    Log.Acquired(_calls.Logger, request.FullKey, lease.Id, token, elapsedMs);
-                    return hold;
                 }
-                catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
+            }
+            catch (Exception ex) when (ex is not (EtcdLockTimeoutException or EtcdLockUnavailableException or ObjectDisposedException) || budget.CallerCancelled)
+            {
+                // Which token ended the wait decides what the caller sees; nothing of gRPC leaks.
+                if (budget.CallerCancelled)
                 {
-                    lastFailure = ex;
-                    int delayMs = Math.Min(2000, 250 << Math.Min(retries++, 3));
-                    Log.WaitRetrying(_calls.Logger, request.FullKey, step, ex.Message, delayMs);
-                    await Task.Delay(delayMs, budget.Token).ConfigureAwait(false);
+                    throw new OperationCanceledException("The lock acquisition was cancelled.", ex, callerToken);
+                }
+
+                if (budget.ProviderStopped)
+                {
+                    throw new ObjectDisposedException(_settings.OwnerName, "The lock provider was disposed while the lock was being acquired.");
+                }
+
+                if (budget.TimedOut && lastFailure is not null)
+                {
+                    // The wait ended while etcd was failing: that, not a busy key, is what the caller needs to hear.
+                    etcdFailed = true;
+                    throw _calls.Unavailable(request.FullKey, step, lastFailure);
+                }
+
+                if (budget.TimedOut)
+                {
+                    return Busy<TResult>(request, holder ?? _gates.HolderOf(request.FullKey), start, activity);
+                }
+
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                if (ex is RpcException or OperationCanceledException)
+                {
+                    etcdFailed = true;
+                    throw _calls.Unavailable(request.FullKey, step, ex);
+                }
+
+                throw;
+            }
+            finally
+            {
+                if (hold is null)
+                {
+                    // Ended by cancellation, timeout, dispose or an etcd failure: the caller hears at once, the revokes go on
+                    // behind it (retried until done or the lease's TTL has passed).
+                    await UndoAsync(request.FullKey, lease, pregrant, gate, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
                 }
             }
-        }
-        catch (Exception ex) when (ex is not (EtcdLockTimeoutException or EtcdLockUnavailableException or ObjectDisposedException) || budget.CallerCancelled)
-        {
-            // Which token ended the wait decides what the caller sees; nothing of gRPC leaks.
-            if (budget.CallerCancelled)
-            {
-                throw new OperationCanceledException("The lock acquisition was cancelled.", ex, callerToken);
-            }
-
-            if (budget.ProviderStopped)
-            {
-                throw new ObjectDisposedException(_settings.OwnerName, "The lock provider was disposed while the lock was being acquired.");
-            }
-
-            if (budget.TimedOut && lastFailure is not null)
-            {
-                // The wait ended while etcd was failing: that, not a busy key, is what the caller needs to hear.
-                etcdFailed = true;
-                throw _calls.Unavailable(request.FullKey, step, lastFailure);
-            }
-
-            if (budget.TimedOut)
-            {
-                return Busy(request, holder ?? _gates.HolderOf(request.FullKey), start, activity);
-            }
-
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            if (ex is RpcException or OperationCanceledException)
-            {
-                etcdFailed = true;
-                throw _calls.Unavailable(request.FullKey, step, ex);
-            }
-
-            throw;
         }
         finally
         {
-            if (hold is null)
-            {
-                // Ended by cancellation, timeout, dispose or an etcd failure: the caller hears at once, the revokes go on
-                // behind it (retried until done or the lease's TTL has passed).
-                await UndoAsync(request.FullKey, lease, pregrant, gate, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
-            }
+            _work.End(); // counted in flight by the caller
         }
     }
 
@@ -401,7 +416,8 @@ internal sealed class LockAcquire
         return _work.TryRegister(hold, lease) ? hold : null;
     }
 
-    private LockHold? Busy(AcquireRequest request, string? holder, long start, Activity? activity)
+    private TResult? Busy<TResult>(AcquireRequest request, string? holder, long start, Activity? activity)
+        where TResult : class
     {
         TimeSpan waited = Stopwatch.GetElapsedTime(start);
         _calls.Metrics.Timeouts.Add(1);

@@ -107,7 +107,17 @@ internal sealed class LockMinimumHold
         }
 
         Log.KeptForMinimum(_calls.Logger, hold.Key, hold.FencingToken, granted.ID, granted.TTL, remaining.TotalMilliseconds);
-        await _grants.RevokeAsync(hold.Key, hold.LeaseId, (int)hold.TtlSeconds).ConfigureAwait(false);
+        Exception? failure = null;
+        try
+        {
+            await _grants.SendRevokeAsync(hold.LeaseId).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+        }
+
+        _grants.RevokeEnded(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, failure);
         return Outcome.Kept;
     }
 

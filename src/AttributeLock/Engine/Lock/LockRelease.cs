@@ -86,7 +86,17 @@ internal sealed class LockRelease
                 else
                 {
                     // A failure is retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
-                    await _grants.RevokeAsync(hold.Key, hold.LeaseId, (int)hold.TtlSeconds).ConfigureAwait(false);
+                    Exception? failure = null;
+                    try
+                    {
+                        await _grants.SendRevokeAsync(hold.LeaseId).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        failure = ex;
+                    }
+
+                    _grants.RevokeEnded(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, failure);
                 }
             }
             finally

@@ -27,10 +27,18 @@ internal interface ILeaseGrants
     KeptLease? TryTakeSpare(int ttlSeconds);
 
     /// <summary>
-    /// Revokes a lease the caller waits for (a release). A lease already gone counts as revoked; a failure is warned
-    /// about (once per outage) and the revoke retried in the background until the TTL has passed.
+    /// Sends the revoke of a lease the caller waits for (a release), which passes how it ended to
+    /// <see cref="RevokeEnded"/>. Two calls, not one async method: the release awaits the request in its own state
+    /// machine (one less per lock call).
     /// </summary>
-    ValueTask RevokeAsync(string fullKey, long leaseId, int ttlSeconds);
+    Task SendRevokeAsync(long leaseId);
+
+    /// <summary>
+    /// How a revoke sent with <see cref="SendRevokeAsync"/> ended (<paramref name="failure"/> null: etcd confirmed it). A
+    /// lease already gone counts as revoked; a failure is warned about (once per outage) and the revoke retried in the
+    /// background until the TTL has passed. Never throws.
+    /// </summary>
+    void RevokeEnded(string fullKey, long leaseId, int ttlSeconds, Exception? failure);
 
     /// <summary>Stops keeping <paramref name="lease"/> and revokes it, the caller waiting; a failure is only logged.</summary>
     ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease);

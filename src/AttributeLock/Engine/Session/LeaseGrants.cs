@@ -105,24 +105,20 @@ internal sealed class LeaseGrants : ILeaseGrants
 
     public void DisposeSpares() => _spares.Dispose();
 
-    public async ValueTask RevokeAsync(string fullKey, long leaseId, int ttlSeconds)
+    Task ILeaseGrants.SendRevokeAsync(long leaseId) => SendRevokeAsync(leaseId);
+
+    public void RevokeEnded(string fullKey, long leaseId, int ttlSeconds, Exception? failure)
     {
-        try
+        if (failure is null || EtcdErrors.IsLeaseNotFound(failure))
         {
-            await SendRevokeAsync(leaseId).ConfigureAwait(false);
+            // Revoked, or already expired or revoked: the key is gone either way.
             _work.EtcdAnswered();
+            return;
         }
-        catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
-        {
-            // Already expired or revoked: the key is gone either way.
-            _work.EtcdAnswered();
-        }
-        catch (Exception ex)
-        {
-            // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
-            RevokeFailed(fullKey, leaseId, ex);
-            RevokeInBackground(fullKey, leaseId, ttlSeconds, warned: true);
-        }
+
+        // Retried behind the caller (counted in flight, so dispose waits for it) for up to TTL + 1 s.
+        RevokeFailed(fullKey, leaseId, failure);
+        RevokeInBackground(fullKey, leaseId, ttlSeconds, warned: true);
     }
 
     public async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)

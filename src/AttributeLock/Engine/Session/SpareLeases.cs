@@ -166,7 +166,10 @@ internal sealed class SpareLeases
             if (!slot.Refilling)
             {
                 slot.Refilling = true;
-                _work.RunInBackground(() => RefillAsync(ttlSeconds, slot)); // counted in flight under _slots
+                // Counted in flight under _slots (dispose waits for it); started off the caller's path and context
+                // without a closure, a delegate and an unwrap per take (RunInBackground's cost, on every lock call).
+                _work.Begin();
+                ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Spares.RefillAsync(s.Ttl, s.Slot), (Spares: this, Ttl: ttlSeconds, Slot: slot), preferLocal: false);
             }
         }
 
@@ -190,7 +193,10 @@ internal sealed class SpareLeases
         return null;
     }
 
-    /// <summary>Grants the next spare for <paramref name="ttlSeconds"/>; runs counted in flight, off any caller's path.</summary>
+    /// <summary>
+    /// Grants the next spare for <paramref name="ttlSeconds"/>; runs counted in flight (begun by the take that started
+    /// it, ended here), off any caller's path. Never throws.
+    /// </summary>
     private async Task RefillAsync(int ttlSeconds, Slot slot)
     {
         KeptLease? lease = null;
@@ -208,30 +214,37 @@ internal sealed class SpareLeases
         }
         finally
         {
-            lock (_slots)
+            try
             {
-                Invariant.Require(slot.Refilling, "at most one refill per TTL is in flight");
-                slot.Refilling = false;
-                if (lease is not null)
+                lock (_slots)
                 {
-                    var spare = new Spare(this, ttlSeconds, lease);
-                    // Attached under _slots, before anyone can take it: a take's hold attaches after this, never before
-                    // (the hold must be the owner from then on). A loss reported from now on empties the slot (Discard
-                    // waits for _slots); a lease already lost is not pooled.
-                    if (!_disposed && slot.Current is null && lease.Attach(spare))
+                    Invariant.Require(slot.Refilling, "at most one refill per TTL is in flight");
+                    slot.Refilling = false;
+                    if (lease is not null)
                     {
-                        slot.Current = spare;
+                        var spare = new Spare(this, ttlSeconds, lease);
+                        // Attached under _slots, before anyone can take it: a take's hold attaches after this, never before
+                        // (the hold must be the owner from then on). A loss reported from now on empties the slot (Discard
+                        // waits for _slots); a lease already lost is not pooled.
+                        if (!_disposed && slot.Current is null && lease.Attach(spare))
+                        {
+                            slot.Current = spare;
+                        }
+                        else
+                        {
+                            // Dispose began while the grant was in flight, or the lease is already lost (or a slot is
+                            // somehow full): never keep a second spare, never leak one. Counted in flight under _slots
+                            // (this refill still is, too), so dispose waits for the revoke.
+                            RetireAndRevoke(lease, ttlSeconds);
+                        }
                     }
-                    else
-                    {
-                        // Dispose began while the grant was in flight, or the lease is already lost (or a slot is
-                        // somehow full): never keep a second spare, never leak one. Counted in flight under _slots
-                        // (this refill still is, too), so dispose waits for the revoke.
-                        RetireAndRevoke(lease, ttlSeconds);
-                    }
-                }
 
-                RemoveIfEmpty(ttlSeconds, slot);
+                    RemoveIfEmpty(ttlSeconds, slot);
+                }
+            }
+            finally
+            {
+                _work.End(); // begun by the take that started this refill
             }
         }
     }
