@@ -41,7 +41,7 @@ internal sealed class LockMinimumHold
         /// <summary>Nothing to keep: no minimum left, or the hold was lost or overwritten before its release.</summary>
         NotNeeded,
 
-        /// <summary>The key is on a lease of its own and the hold's lease was revoked.</summary>
+        /// <summary>The key is on a lease of its own; the caller revokes the hold's lease as in any release.</summary>
         Kept,
 
         /// <summary>The key was no longer ours (the compare failed): nothing kept; release as usual.</summary>
@@ -55,10 +55,10 @@ internal sealed class LockMinimumHold
     public static long TtlFor(TimeSpan remaining) => Math.Max(1L, (long)Math.Ceiling(remaining.TotalSeconds));
 
     /// <summary>
-    /// Moves the hold's key onto a lease of its own that ends after <paramref name="remaining"/> (rounded up), then
-    /// revokes the hold's lease. Never throws.
+    /// Moves the hold's key onto a lease of its own that ends after <paramref name="remaining"/> (rounded up). Never
+    /// throws.
     /// </summary>
-    /// <returns>What became of the key; unless <see cref="Outcome.Kept"/>, the caller revokes the hold's lease.</returns>
+    /// <returns>What became of the key; the caller revokes the hold's lease in every case.</returns>
     public async ValueTask<Outcome> TryKeepAsync(LockHold hold, TimeSpan remaining)
     {
         long ttl = TtlFor(remaining);
@@ -107,17 +107,6 @@ internal sealed class LockMinimumHold
         }
 
         Log.KeptForMinimum(_calls.Logger, hold.Key, hold.FencingToken, granted.ID, granted.TTL, remaining.TotalMilliseconds);
-        Exception? failure = null;
-        try
-        {
-            await _grants.SendRevokeAsync(hold.LeaseId).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-        }
-
-        _grants.RevokeEnded(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, failure);
         return Outcome.Kept;
     }
 

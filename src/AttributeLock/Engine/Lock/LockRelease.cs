@@ -68,14 +68,10 @@ internal sealed class LockRelease
             _watcher.Remove(hold);
             try
             {
+                // Kept: the key stays on a lease of its own until the minimum has passed, and the hold's lease is
+                // revoked below as in any release. The gate passes on below: a caller of this process goes to etcd,
+                // finds the key taken, waits or skips.
                 LockMinimumHold.Outcome kept = await KeepForMinimumAsync(hold).ConfigureAwait(false);
-                if (kept == LockMinimumHold.Outcome.Kept)
-                {
-                    // The key stays on a lease of its own until the minimum has passed, and the hold's lease was revoked.
-                    // The gate passes on below: a caller of this process goes to etcd, finds the key taken, waits or skips.
-                    return;
-                }
-
                 if (hold.IsLost || kept == LockMinimumHold.Outcome.EtcdFailed)
                 {
                     // Already lost (its deadline passed, etcd said the lease is gone, or dispose), or etcd just failed the
