@@ -24,7 +24,7 @@ internal sealed record EngineSettings
 
     /// <summary>
     /// Renewals per second from which a session counts as large (<see cref="LeaseKeeper.LargeDemand"/>), and which
-    /// leases not renewed yet may need in any case (<see cref="LeaseKeeper.UnprovenFloor"/>): 500 by default.
+    /// leases not renewed yet may need in any case (also <see cref="LeaseKeeper.LargeDemand"/>): 500 by default.
     /// </summary>
     public double LargeSessionRenewals { get; init; } = LeaseKeeper.DefaultLargeSessionRenewals;
 

@@ -42,7 +42,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
 
     /// <summary>
     /// Leases not renewed yet may add at most this share of the renewals already proven (renewed at least once), or
-    /// <see cref="UnprovenFloor"/> renewals per second, whichever is more: a new lease needs no renewal for a third of
+    /// <see cref="LargeDemand"/> renewals per second, whichever is more: a new lease needs no renewal for a third of
     /// its TTL, so demand admitted faster than that would show as lag only once far too much was taken.
     /// </summary>
     public const double UnprovenShare = 0.25;
@@ -51,14 +51,10 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public const double DefaultLargeSessionRenewals = 500;
 
     /// <summary>
-    /// Renewals per second that leases not renewed yet may need in any case (<see cref="EngineSettings.LargeSessionRenewals"/>).
-    /// </summary>
-    public double UnprovenFloor { get; }
-
-    /// <summary>
     /// From this many renewals per second needed (<see cref="EngineSettings.LargeSessionRenewals"/>), a session is large:
     /// it takes no new lease while <see cref="UnderPressure"/>, and its capacity is measured. Below it, a hiccup of etcd
-    /// or of this process is far likelier than the limit, and is left to the lag limit alone.
+    /// or of this process is far likelier than the limit, and is left to the lag limit alone. It is also what leases not
+    /// renewed yet may need in any case (see <see cref="UnprovenShare"/>): up to the size of a session that is not large.
     /// </summary>
     public double LargeDemand { get; }
 
@@ -107,7 +103,6 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     public LeaseKeeper(Lease.LeaseClient client, ILogger logger, TimeSpan callTimeout, double largeSessionRenewals = DefaultLargeSessionRenewals)
     {
         Invariant.Require(largeSessionRenewals > 0, "a large session needs some renewals per second");
-        UnprovenFloor = largeSessionRenewals;
         LargeDemand = largeSessionRenewals;
         _client = client;
         _logger = logger;
@@ -178,7 +173,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
     /// Whether one more lease of <paramref name="ttlSeconds"/> fits: renewals are not <see cref="RenewalLagLimit"/>
     /// behind; a large session (<see cref="LargeDemand"/>) is not <see cref="UnderPressure"/> and its renewals needed stay within
     /// <see cref="CapacityShare"/> of the measured capacity (when measured), and leases not renewed yet stay within
-    /// <see cref="UnprovenShare"/> of the proven renewals or <see cref="UnprovenFloor"/>. Taken together the demand
+    /// <see cref="UnprovenShare"/> of the proven renewals or <see cref="LargeDemand"/>. Taken together the demand
     /// grows by at most a quarter per renewal interval once past the floor, so it overshoots what the session can carry
     /// by at most that much before the capacity is measured, and the stretched renewals absorb that.
     /// </summary>
@@ -206,7 +201,7 @@ internal sealed class LeaseKeeper : IAsyncDisposable
             }
         }
 
-        return unproven + added <= Math.Max(UnprovenFloor * 1000, UnprovenShare * (demand - unproven)) ? Room.Yes : Room.Unproven;
+        return unproven + added <= Math.Max(LargeDemand * 1000, UnprovenShare * (demand - unproven)) ? Room.Yes : Room.Unproven;
     }
 
     /// <summary>Whether a new lease fits (<see cref="RoomFor"/>), or why not.</summary>
