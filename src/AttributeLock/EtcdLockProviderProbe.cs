@@ -38,6 +38,9 @@ internal sealed class EtcdLockProviderProbe
     /// <summary>Acquires, releases and background revokes or refills still running (dispose waits for them).</summary>
     public int InFlightCount => _session.Work.InFlightCount;
 
+    /// <summary>Revokes sent and not ended yet, plus those waiting for a slot (<see cref="EngineSettings.MaxRevokesInFlight"/>).</summary>
+    public int RevokesInFlight => _session.Revokes.Count;
+
     /// <summary>Held keys on the session's watch stream now.</summary>
     public int WatchedKeyCount => _session.Watcher.Count;
 

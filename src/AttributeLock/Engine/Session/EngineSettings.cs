@@ -28,6 +28,13 @@ internal sealed record EngineSettings
     /// </summary>
     public double LargeSessionRenewals { get; init; } = LeaseKeeper.DefaultLargeSessionRenewals;
 
+    /// <summary>
+    /// Revokes a session sends at once; more wait their turn (<see cref="LeaseGrants"/>). A storm of releases would
+    /// otherwise reach etcd all together and hold up the renewals of the holds still kept, as etcd itself sends at most
+    /// 16 revokes of expired leases at once (<c>maxPendingRevokes</c>).
+    /// </summary>
+    public int MaxRevokesInFlight { get; init; } = 32;
+
     /// <summary>How long a spare lease may stay untaken; <c>null</c>: max(2 × TTL, 30 s).</summary>
     public TimeSpan? SpareIdleTimeout { get; init; }
 

@@ -29,7 +29,8 @@ internal sealed class EtcdSession
         Keeper = new LeaseKeeper(_connection.Leases, logger, settings.RequestTimeout, settings.LargeSessionRenewals);
         Watcher = new KeyWatcher(_connection.Watches, _connection.Kv, logger, _connection.CallOptions, settings.RequestTimeout);
         _connection.Metrics.ObserveKeeper(() => Keeper.Count, Keeper.RenewalLag, Keeper.RenewalDemand, Keeper.RenewalCapacity);
-        Grants = new LeaseGrants(_connection, Keeper, _work, settings);
+        Revokes = new InFlightLimit(settings.MaxRevokesInFlight);
+        Grants = new LeaseGrants(_connection, Keeper, _work, settings, Revokes);
     }
 
     public EngineSettings Settings { get; }
@@ -39,6 +40,9 @@ internal sealed class EtcdSession
     public ISessionWork Work => _work;
 
     public ILeaseGrants Grants { get; }
+
+    /// <summary>The revokes in flight (<see cref="EngineSettings.MaxRevokesInFlight"/>), taken and freed by <see cref="Grants"/>.</summary>
+    public InFlightLimit Revokes { get; }
 
     public LeaseKeeper Keeper { get; }
 

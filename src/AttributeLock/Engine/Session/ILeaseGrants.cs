@@ -29,7 +29,9 @@ internal interface ILeaseGrants
     /// <summary>
     /// Sends the revoke of a lease the caller waits for (a release), which passes how it ended to
     /// <see cref="RevokeEnded"/>. Two calls, not one async method: the release awaits the request in its own state
-    /// machine (one less per lock call).
+    /// machine (one less per lock call). The revoke takes one of the session's revoke slots
+    /// (<see cref="EngineSettings.MaxRevokesInFlight"/>), waiting for one if need be, and holds it until
+    /// <see cref="RevokeEnded"/>, which must follow every call, whether the task failed or not.
     /// </summary>
     Task SendRevokeAsync(long leaseId);
 

@@ -9,6 +9,10 @@ namespace AttributeLock.Engine.Session;
 /// Every revoke that outlives its caller runs through <see cref="ISessionWork.RunInBackground"/>: counted in flight, so
 /// dispose waits for it before the connection closes. Revoke failures are logged once per outage
 /// (<see cref="ISessionWork.FailureStartsOutage"/>); any answer of etcd ends the outage.
+/// At most <see cref="EngineSettings.MaxRevokesInFlight"/> revokes are in flight at once (<see cref="InFlightLimit"/>):
+/// ten thousand holds released together (a shutdown, a batch job) reach etcd a few dozen at a time, and the renewals of
+/// the holds still kept go on between them. A revoke sent for a caller (<see cref="SendRevokeAsync"/>) holds its slot
+/// until <see cref="RevokeEnded"/>; the others free it when their request ends.
 /// </remarks>
 internal sealed class LeaseGrants : ILeaseGrants
 {
@@ -20,12 +24,14 @@ internal sealed class LeaseGrants : ILeaseGrants
     private readonly LeaseKeeper _keeper;
     private readonly ISessionWork _work;
     private readonly SpareLeases _spares;
+    private readonly InFlightLimit _revokes;
 
-    public LeaseGrants(IEtcdCalls calls, LeaseKeeper keeper, ISessionWork work, EngineSettings settings)
+    public LeaseGrants(IEtcdCalls calls, LeaseKeeper keeper, ISessionWork work, EngineSettings settings, InFlightLimit revokes)
     {
         _calls = calls;
         _keeper = keeper;
         _work = work;
+        _revokes = revokes;
         _spares = new SpareLeases(this, calls, work, settings);
     }
 
@@ -105,10 +111,18 @@ internal sealed class LeaseGrants : ILeaseGrants
 
     public void DisposeSpares() => _spares.Dispose();
 
-    Task ILeaseGrants.SendRevokeAsync(long leaseId) => SendRevokeAsync(leaseId);
+    Task ILeaseGrants.SendRevokeAsync(long leaseId) =>
+        _revokes.TryEnter(out Task turn) ? SendRevokeAsync(leaseId) : SendRevokeInTurnAsync(turn, leaseId);
+
+    private async Task SendRevokeInTurnAsync(Task turn, long leaseId)
+    {
+        await turn.ConfigureAwait(false);
+        await SendRevokeAsync(leaseId).ConfigureAwait(false);
+    }
 
     public void RevokeEnded(string fullKey, long leaseId, int ttlSeconds, Exception? failure)
     {
+        _revokes.Exit(); // the slot ILeaseGrants.SendRevokeAsync took
         if (failure is null || EtcdErrors.IsLeaseNotFound(failure))
         {
             // Revoked, or already expired or revoked: the key is gone either way.
@@ -126,7 +140,7 @@ internal sealed class LeaseGrants : ILeaseGrants
         lease.Retire();
         try
         {
-            await SendRevokeAsync(lease.Id).ConfigureAwait(false);
+            await SendRevokeInSlotAsync(lease.Id).ConfigureAwait(false);
             _work.EtcdAnswered();
         }
         catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
@@ -170,7 +184,7 @@ internal sealed class LeaseGrants : ILeaseGrants
         {
             try
             {
-                await SendRevokeAsync(leaseId).ConfigureAwait(false);
+                await SendRevokeInSlotAsync(leaseId).ConfigureAwait(false);
                 _work.EtcdAnswered();
                 return;
             }
@@ -210,6 +224,20 @@ internal sealed class LeaseGrants : ILeaseGrants
             }
 
             await Task.Delay(500).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Revokes a lease within a slot of its own, freed when the request ends.</summary>
+    private async Task SendRevokeInSlotAsync(long leaseId)
+    {
+        await _revokes.EnterAsync().ConfigureAwait(false);
+        try
+        {
+            await SendRevokeAsync(leaseId).ConfigureAwait(false);
+        }
+        finally
+        {
+            _revokes.Exit();
         }
     }
 
