@@ -53,18 +53,33 @@ public static class EtcdLockInvocation
             throw new InvalidOperationException($"The lock provider for '{key}' is null: the containing type's IEtcdLockProvider member was not set.");
         }
 
-        var options = new EtcdLockOptions
-        {
-            TtlSeconds = ttlSeconds > 0 ? ttlSeconds : null,
-            WaitTimeout = waitTimeoutMilliseconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(waitTimeoutMilliseconds),
-            // A negative value stays negative, and the provider refuses it naming the option.
-            HoldAtLeast = holdAtLeastMilliseconds == 0 ? null : TimeSpan.FromMilliseconds(holdAtLeastMilliseconds),
-        };
+        int? ttl = ttlSeconds > 0 ? ttlSeconds : null;
+        TimeSpan wait = waitTimeoutMilliseconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(waitTimeoutMilliseconds);
+        // A negative value stays negative, and the provider refuses it naming the option.
+        TimeSpan? holdAtLeast = holdAtLeastMilliseconds == 0 ? null : TimeSpan.FromMilliseconds(holdAtLeastMilliseconds);
+        bool skip = whenBusy == LockBusyBehavior.Skip;
 
         // Pushed in the synchronous part of the call, so the frame lands in the generated wrapper's own execution
         // context: its body sees it, its caller does not (see WrapperFrame).
         WrapperFrame frame = WrapperFrame.Push(provider, key);
-        return EnterCoreAsync(provider, frame, key, options, whenBusy == LockBusyBehavior.Skip, cancellationToken);
+        if (provider is EtcdLockProvider etcd && frame.FindEnclosingForSameKey() is null)
+        {
+            // Not nested (what Nesting would find out at once, synchronously): the values go to the protocol as they
+            // are, and the frame makes the scope inside the acquire's own state machine (no EtcdLockOptions, no async
+            // layer of ours per call). What Prepare throws reaches the wrapper as a faulted task, as before.
+            try
+            {
+                return etcd.EnterAsync(frame, key, ttl, wait, holdAtLeast, throwWhenBusy: !skip, cancellationToken)!;
+            }
+            catch (Exception ex)
+            {
+                frame.Close();
+                return ValueTask.FromException<EtcdLockScope>(ex);
+            }
+        }
+
+        var options = new EtcdLockOptions { TtlSeconds = ttl, WaitTimeout = wait, HoldAtLeast = holdAtLeast };
+        return EnterCoreAsync(provider, frame, key, options, skip, cancellationToken);
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using AttributeLock.Engine.Lock;
+
 namespace AttributeLock.Engine;
 
 /// <summary>
@@ -19,8 +21,10 @@ namespace AttributeLock.Engine;
 /// <item>The frame chain never decides exclusion alone: a nested entry also needs the hold's nesting stack to have its
 /// parent frame on top (<see cref="HoldBase.TryNest"/>).</item>
 /// </list>
+/// <para>A frame is also its call's <see cref="IAcquireOutcome{TResult}"/>: the acquire makes the call's scope through it,
+/// inside the acquire's own state machine.</para>
 /// </remarks>
-internal sealed class WrapperFrame
+internal sealed class WrapperFrame : IAcquireOutcome<EtcdLockScope>
 {
     private static readonly AsyncLocal<WrapperFrame?> s_head = new();
     private volatile bool _closed;
@@ -79,6 +83,21 @@ internal sealed class WrapperFrame
     }
 
     public void Close() => _closed = true;
+
+    /// <summary>This frame's own acquisition succeeded: it owns the hold's nesting, and the body runs in its scope.</summary>
+    public EtcdLockScope Acquired(LockHold hold, CancellationToken callerToken)
+    {
+        hold.SetRootFrame(this);
+        var handle = new EtcdLockHandle(hold, isNested: false);
+        Handle = handle;
+        return new EtcdLockScope(handle, this, callerToken);
+    }
+
+    /// <summary>Skipped as busy (the frame is closed by <see cref="NotAcquired"/>).</summary>
+    public EtcdLockScope Busy() => EtcdLockScope.Skipped;
+
+    /// <summary>No hold: the frame closes (nothing ever runs in it).</summary>
+    public void NotAcquired() => Close();
 
     /// <summary>Open, acquired, and its hold not released (a lost hold still counts: its body is still running).</summary>
     public bool IsCurrent => !_closed && Handle is { } h && h.Hold.State != HoldState.Released;
