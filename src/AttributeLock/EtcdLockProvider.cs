@@ -130,8 +130,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// call, and the scope made by <paramref name="frame"/> inside the protocol's state machine, so the wrapper layer
     /// adds no state machine of its own. Throws synchronously what <see cref="Prepare(string, EtcdLockOptions?, TimeSpan, bool)"/> throws.
     /// </summary>
-    /// <returns>The scope; <see cref="EtcdLockScope.Skipped"/> when skipped as busy.</returns>
-    internal ValueTask<EtcdLockScope?> EnterAsync(WrapperFrame frame, string key, int? ttlSeconds, TimeSpan wait, TimeSpan? holdAtLeast, bool throwWhenBusy, CancellationToken cancellationToken)
+    /// <returns>The scope (<paramref name="frame"/>); without a handle when skipped as busy.</returns>
+    internal ValueTask<EtcdLockScope?> EnterAsync(EtcdLockScope frame, string key, int? ttlSeconds, TimeSpan wait, TimeSpan? holdAtLeast, bool throwWhenBusy, CancellationToken cancellationToken)
     {
         AcquireRequest request = Prepare(key, ttlSeconds, wait, holdAtLeast, Timeout.InfiniteTimeSpan, throwWhenBusy);
         ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);

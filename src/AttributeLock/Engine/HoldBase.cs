@@ -13,7 +13,7 @@ namespace AttributeLock.Engine;
 /// <item><see cref="LostToken"/>'s source is created when first asked for (most direct callers never ask): created
 /// after the loss was signalled, it is created cancelled (nothing can have registered on it yet).</item>
 /// <item>Nested handles observe <see cref="EndedToken"/>: cancelled when the hold ends for any reason (loss or release).</item>
-/// <item>Nesting is a stack owned by frames (see <see cref="WrapperFrame"/>): only the frame at the top may nest, so
+/// <item>Nesting is a stack owned by frames (see <see cref="EtcdLockScope"/>): only the frame at the top may nest, so
 /// tasks started inside a hold never run "inside" it side by side through nested handles.</item>
 /// </list>
 /// </remarks>
@@ -23,7 +23,7 @@ internal abstract class HoldBase
     private bool _lostSignalled;
     private CancellationTokenSource? _ended;
     private HoldState _state = HoldState.Held;
-    private WrapperFrame? _top;
+    private EtcdLockScope? _top;
     private TaskCompletionSource? _topChanged;
     private string? _lostReason;
 
@@ -242,7 +242,7 @@ internal abstract class HoldBase
     }
 
     /// <summary>Makes <paramref name="root"/> the frame that owns the hold's nesting (a wrapper's own acquisition).</summary>
-    public void SetRootFrame(WrapperFrame root)
+    public void SetRootFrame(EtcdLockScope root)
     {
         lock (this)
         {
@@ -255,7 +255,7 @@ internal abstract class HoldBase
     /// <paramref name="parent"/> is the top of the nesting stack.
     /// </summary>
     /// <returns>Nested, NotLive (acquire normally), or Busy with a task that completes when the stack changes.</returns>
-    public NestOutcome TryNest(WrapperFrame parent, WrapperFrame frame, out Task changed)
+    public NestOutcome TryNest(EtcdLockScope parent, EtcdLockScope frame, out Task changed)
     {
         lock (this)
         {
@@ -279,7 +279,7 @@ internal abstract class HoldBase
     }
 
     /// <summary>A nested frame ended: the top goes back to its nearest still-open ancestor.</summary>
-    public void Unnest(WrapperFrame frame)
+    public void Unnest(EtcdLockScope frame)
     {
         TaskCompletionSource? changed;
         lock (this)
@@ -289,7 +289,7 @@ internal abstract class HoldBase
                 return;
             }
 
-            WrapperFrame? top = frame.NestedParent;
+            EtcdLockScope? top = frame.NestedParent;
             while (top is not null && top.IsClosed)
             {
                 top = top.NestedParent;

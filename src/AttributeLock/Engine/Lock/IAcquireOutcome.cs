@@ -3,7 +3,7 @@ namespace AttributeLock.Engine.Lock;
 /// <summary>
 /// What the caller of <see cref="LockAcquire.AcquireAsync{TResult}"/> makes of the acquire's end, inside the acquire's own
 /// state machine: the façade wraps the hold in a handle (a shared, stateless instance), a generated wrapper's frame
-/// (<see cref="WrapperFrame"/>, one per call already) makes its scope. So neither caller needs an async layer of its own:
+/// (<see cref="EtcdLockScope"/>, one per call already) makes its scope. So neither caller needs an async layer of its own:
 /// a call costs one state machine for the acquire, not two or three.
 /// </summary>
 /// <typeparam name="TResult">What the acquire returns.</typeparam>
