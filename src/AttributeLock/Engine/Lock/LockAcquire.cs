@@ -107,17 +107,24 @@ internal sealed class LockAcquire
                     budget.Token.ThrowIfCancellationRequested();
                     // Until etcd has answered once, a round's grant and transaction share one request timeout, so that a
                     // caller meeting an outage hears within ConnectTimeout, not once per request.
-                    DateTime? deadline = waiting ? null : _calls.FirstAttemptDeadline();
+                    // default: none (a DateTime? would make this state machine 8 bytes larger)
+                    DateTime deadline = waiting ? default : _calls.FirstAttemptDeadline();
                     try
                     {
                         step = "the lease grant";
-                        (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
+                        bool takesPregrant = lease is null; // then EnsureLeaseAsync uses up the pre-grant, if any
+                        lease = await EnsureLeaseAsync(request, lease, pregrant, Deadline(deadline), budget.Token).ConfigureAwait(false);
+                        if (takesPregrant)
+                        {
+                            pregrant = null;
+                        }
+
                         step = "the lock transaction";
                         TxnResponse? answer;
                         try
                         {
                             // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
-                            answer = await SendLockTransaction(request, lease, deadline, budget.Token).ConfigureAwait(false);
+                            answer = await SendLockTransaction(request, lease, Deadline(deadline), budget.Token).ConfigureAwait(false);
                         }
                         catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
                         {
@@ -327,8 +334,13 @@ internal sealed class LockAcquire
         }
     }
 
-    /// <summary>Step 3: a kept lease, re-granted when the one we had was lost (it may have expired while we waited).</summary>
-    private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, DateTime? deadline, CancellationToken token)
+    private static DateTime? Deadline(DateTime deadline) => deadline == default ? null : deadline;
+
+    /// <summary>
+    /// Step 3: a kept lease, re-granted when the one we had was lost (it may have expired while we waited). When
+    /// <paramref name="lease"/> is null, <paramref name="pregrant"/> (if any) is used up: awaited, and revoked or kept.
+    /// </summary>
+    private async ValueTask<KeptLease> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, DateTime? deadline, CancellationToken token)
     {
         if (lease is null && pregrant is not null)
         {
@@ -341,8 +353,6 @@ internal sealed class LockAcquire
                 // The grant made ahead of our turn failed (etcd may be fine again now): grant now instead.
                 lease = null;
             }
-
-            pregrant = null;
         }
 
         if (lease is not null && lease.State != LeaseState.Kept)
@@ -354,7 +364,7 @@ internal sealed class LockAcquire
         }
 
         // A spare granted ahead of time when there is a usable one (this acquire alone gets it), else a grant now.
-        return (lease ?? _grants.TryTakeSpare(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
+        return lease ?? _grants.TryTakeSpare(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false);
     }
 
     private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token, DateTime? deadline = null) =>
