@@ -196,5 +196,5 @@ public static class EtcdLockContext
     /// <see cref="EtcdLockHandle.IsLost"/>; its guarded writes are refused). Holds taken with
     /// <see cref="IEtcdLockProvider"/> directly are not ambient: use their handle.
     /// </summary>
-    public static EtcdLockHandle? Current => WrapperFrame.CurrentHandle();
+    public static EtcdLockHandle? Current => EtcdLockScope.CurrentHandle();
 }

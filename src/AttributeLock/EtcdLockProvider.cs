@@ -122,18 +122,46 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private ValueTask<EtcdLockHandle?> AcquireHandleAsync(AcquireRequest request, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
-        return _acquire.AcquireAsync(request, cancellationToken, s_newHandle); // ends the count
+        return _acquire.AcquireAsync(request, cancellationToken, NewHandle.Instance); // ends the count
     }
 
-    private static readonly Func<LockHold, EtcdLockHandle> s_newHandle = static hold => new EtcdLockHandle(hold, isNested: false);
+    /// <summary>
+    /// A generated wrapper's acquire (not nested): the attribute's values without an <see cref="EtcdLockOptions"/> per
+    /// call, and the scope made by <paramref name="frame"/> inside the protocol's state machine, so the wrapper layer
+    /// adds no state machine of its own. Throws synchronously what <see cref="Prepare(string, EtcdLockOptions?, TimeSpan, bool)"/> throws.
+    /// </summary>
+    /// <returns>The scope (<paramref name="frame"/>); without a handle when skipped as busy.</returns>
+    internal ValueTask<EtcdLockScope?> EnterAsync(EtcdLockScope frame, string key, int? ttlSeconds, TimeSpan wait, TimeSpan? holdAtLeast, bool throwWhenBusy, CancellationToken cancellationToken)
+    {
+        AcquireRequest request = Prepare(key, ttlSeconds, wait, holdAtLeast, Timeout.InfiniteTimeSpan, throwWhenBusy);
+        ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
+        return _acquire.AcquireAsync(request, cancellationToken, frame); // ends the count
+    }
+
+    /// <summary>The façade's outcome: the hold in a new handle.</summary>
+    private sealed class NewHandle : IAcquireOutcome<EtcdLockHandle>
+    {
+        public static readonly NewHandle Instance = new();
+
+        public EtcdLockHandle Acquired(LockHold hold, CancellationToken callerToken) => new(hold, isNested: false);
+
+        public EtcdLockHandle? Busy() => null;
+
+        public void NotAcquired()
+        {
+        }
+    }
 
     /// <summary>The key checked and encoded, the TTL and wait validated: what the protocol needs.</summary>
-    internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy)
+    internal AcquireRequest Prepare(string key, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy) =>
+        Prepare(key, options?.TtlSeconds, options?.WaitTimeout, options?.HoldAtLeast, defaultWait, throwWhenBusy);
+
+    private AcquireRequest Prepare(string key, int? ttlSeconds, TimeSpan? wait, TimeSpan? holdAtLeast, TimeSpan defaultWait, bool throwWhenBusy)
     {
         ObjectDisposedException.ThrowIf(_session.Work.IsDisposed, this);
         string fullKey = LockKeys.Build(_options.KeyPrefix, key, _options.MaxKeyBytes, out ByteString keyBytes);
-        (int ttl, TimeSpan wait) = LockKeys.Options(options, _options.DefaultTtlSeconds, defaultWait);
-        return new AcquireRequest(fullKey, keyBytes, ttl, wait, throwWhenBusy) { HoldAtLeast = LockKeys.HoldAtLeast(options) };
+        (int ttl, TimeSpan checkedWait) = LockKeys.Options(ttlSeconds, wait, _options.DefaultTtlSeconds, defaultWait);
+        return new AcquireRequest(fullKey, keyBytes, ttl, checkedWait, throwWhenBusy) { HoldAtLeast = LockKeys.HoldAtLeast(holdAtLeast) };
     }
 
     /// <summary>

@@ -2,25 +2,28 @@ namespace AttributeLock.Engine;
 
 /// <summary>The state every hold has, whoever holds it (etcd, or the in-memory test double): loss, release, nesting.</summary>
 /// <remarks>
-/// Invariants (state changes under <c>_gate</c>):
+/// Invariants (state changes under the hold's own lock: <c>lock (this)</c>, on an internal object nothing else locks;
+/// a separate lock object would cost an allocation per hold):
 /// <list type="bullet">
 /// <item>Held → Lost → Released, or Held → Released. A hold is "live" only while Held: nothing hands out a nested
 /// handle of a hold that is not live.</item>
 /// <item>Loss is signalled exactly once, never inline: the keeper's timer, a renewal's completion, the key watcher and
 /// the provider's dispose only flip the state and hand the signal to a thread of its own (<see cref="SignalThreads"/>), so user callbacks registered on
 /// <see cref="LostToken"/> (which may throw or block) never run on the lease machinery and cannot delay another hold.</item>
+/// <item><see cref="LostToken"/>'s source is created when first asked for (most direct callers never ask): created
+/// after the loss was signalled, it is created cancelled (nothing can have registered on it yet).</item>
 /// <item>Nested handles observe <see cref="EndedToken"/>: cancelled when the hold ends for any reason (loss or release).</item>
-/// <item>Nesting is a stack owned by frames (see <see cref="WrapperFrame"/>): only the frame at the top may nest, so
+/// <item>Nesting is a stack owned by frames (see <see cref="EtcdLockScope"/>): only the frame at the top may nest, so
 /// tasks started inside a hold never run "inside" it side by side through nested handles.</item>
 /// </list>
 /// </remarks>
 internal abstract class HoldBase
 {
-    private readonly object _gate = new();
-    private readonly CancellationTokenSource _lost = new();
+    private CancellationTokenSource? _lost;
+    private bool _lostSignalled;
     private CancellationTokenSource? _ended;
     private HoldState _state = HoldState.Held;
-    private WrapperFrame? _top;
+    private EtcdLockScope? _top;
     private TaskCompletionSource? _topChanged;
     private string? _lostReason;
 
@@ -54,14 +57,40 @@ internal abstract class HoldBase
     /// <summary>Logs a user callback that threw.</summary>
     protected abstract void ReportCallbackFailed(string what, Exception exception);
 
-    public CancellationToken LostToken => _lost.Token;
+    public CancellationToken LostToken
+    {
+        get
+        {
+            CancellationTokenSource? lost = Volatile.Read(ref _lost);
+            if (lost is not null)
+            {
+                return lost.Token;
+            }
+
+            lock (this)
+            {
+                if (_lost is null)
+                {
+                    lost = new CancellationTokenSource();
+                    if (_lostSignalled)
+                    {
+                        lost.Cancel(); // nobody registered on it yet: no user code runs here
+                    }
+
+                    Volatile.Write(ref _lost, lost);
+                }
+
+                return _lost.Token;
+            }
+        }
+    }
 
     public HoldState State
     {
         get
         {
             Refresh();
-            lock (_gate)
+            lock (this)
             {
                 return _state;
             }
@@ -80,7 +109,7 @@ internal abstract class HoldBase
         get
         {
             Refresh();
-            lock (_gate)
+            lock (this)
             {
                 return _state == HoldState.Lost || (_state == HoldState.Released && _lostReason is not null);
             }
@@ -89,7 +118,7 @@ internal abstract class HoldBase
 
     public string? LostReason
     {
-        get { lock (_gate) { return _lostReason; } }
+        get { lock (this) { return _lostReason; } }
     }
 
     /// <summary>Cancelled when the hold ends for any reason; what nested handles observe.</summary>
@@ -97,7 +126,7 @@ internal abstract class HoldBase
     {
         get
         {
-            lock (_gate)
+            lock (this)
             {
                 if (_ended is null)
                 {
@@ -116,7 +145,7 @@ internal abstract class HoldBase
     /// <summary>Declares the hold lost (once, and only while held); the signal runs on a thread of its own.</summary>
     public void MarkLost(string reason)
     {
-        lock (_gate)
+        lock (this)
         {
             if (_state != HoldState.Held)
             {
@@ -134,7 +163,17 @@ internal abstract class HoldBase
     {
         string reason = LostReason ?? "";
         ReportLost(reason);
-        Cancel(_lost, "LostToken");
+        CancellationTokenSource? lost;
+        lock (this)
+        {
+            _lostSignalled = true; // a source created from now on is created cancelled
+            lost = _lost;
+        }
+
+        if (lost is not null)
+        {
+            Cancel(lost, "LostToken");
+        }
         SignalEnded();
     }
 
@@ -146,7 +185,7 @@ internal abstract class HoldBase
     public bool MarkReleased(out bool signalled)
     {
         bool signal;
-        lock (_gate)
+        lock (this)
         {
             if (_state == HoldState.Released)
             {
@@ -175,7 +214,7 @@ internal abstract class HoldBase
     {
         CancellationTokenSource? ended;
         TaskCompletionSource? changed;
-        lock (_gate)
+        lock (this)
         {
             ended = _ended;
             changed = _topChanged;
@@ -203,9 +242,9 @@ internal abstract class HoldBase
     }
 
     /// <summary>Makes <paramref name="root"/> the frame that owns the hold's nesting (a wrapper's own acquisition).</summary>
-    public void SetRootFrame(WrapperFrame root)
+    public void SetRootFrame(EtcdLockScope root)
     {
-        lock (_gate)
+        lock (this)
         {
             _top = root;
         }
@@ -216,9 +255,9 @@ internal abstract class HoldBase
     /// <paramref name="parent"/> is the top of the nesting stack.
     /// </summary>
     /// <returns>Nested, NotLive (acquire normally), or Busy with a task that completes when the stack changes.</returns>
-    public NestOutcome TryNest(WrapperFrame parent, WrapperFrame frame, out Task changed)
+    public NestOutcome TryNest(EtcdLockScope parent, EtcdLockScope frame, out Task changed)
     {
-        lock (_gate)
+        lock (this)
         {
             changed = Task.CompletedTask;
             if (_state != HoldState.Held)
@@ -240,17 +279,17 @@ internal abstract class HoldBase
     }
 
     /// <summary>A nested frame ended: the top goes back to its nearest still-open ancestor.</summary>
-    public void Unnest(WrapperFrame frame)
+    public void Unnest(EtcdLockScope frame)
     {
         TaskCompletionSource? changed;
-        lock (_gate)
+        lock (this)
         {
             if (!ReferenceEquals(_top, frame))
             {
                 return;
             }
 
-            WrapperFrame? top = frame.NestedParent;
+            EtcdLockScope? top = frame.NestedParent;
             while (top is not null && top.IsClosed)
             {
                 top = top.NestedParent;

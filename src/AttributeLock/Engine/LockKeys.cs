@@ -41,18 +41,25 @@ internal static class LockKeys
     }
 
     /// <summary>Validates the TTL and wait of one acquire; waits beyond what a timer holds count as unlimited.</summary>
-    public static (int Ttl, TimeSpan Wait) Options(EtcdLockOptions? options, int defaultTtl, TimeSpan defaultWait)
+    public static (int Ttl, TimeSpan Wait) Options(EtcdLockOptions? options, int defaultTtl, TimeSpan defaultWait) =>
+        Options(options?.TtlSeconds, options?.WaitTimeout, defaultTtl, defaultWait);
+
+    /// <summary>
+    /// Validates the TTL and wait of one acquire given as values (a generated wrapper's attribute, without an
+    /// <see cref="EtcdLockOptions"/> per call); errors name <c>options</c>, as for the options object.
+    /// </summary>
+    public static (int Ttl, TimeSpan Wait) Options(int? ttlSeconds, TimeSpan? waitTimeout, int defaultTtl, TimeSpan defaultWait)
     {
-        int ttl = options?.TtlSeconds ?? defaultTtl;
+        int ttl = ttlSeconds ?? defaultTtl;
         if (ttl < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), ttl, "The lock's TTL must be at least 1 second.");
+            throw new ArgumentOutOfRangeException("options", ttl, "The lock's TTL must be at least 1 second.");
         }
 
-        TimeSpan wait = options?.WaitTimeout ?? defaultWait;
+        TimeSpan wait = waitTimeout ?? defaultWait;
         if (wait < TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), wait, "The wait timeout must be zero or positive, or Timeout.InfiniteTimeSpan.");
+            throw new ArgumentOutOfRangeException("options", wait, "The wait timeout must be zero or positive, or Timeout.InfiniteTimeSpan.");
         }
 
         return (ttl, wait);
@@ -62,13 +69,16 @@ internal static class LockKeys
     public static readonly TimeSpan MaxHoldAtLeast = TimeSpan.FromSeconds(int.MaxValue);
 
     /// <summary>Validates the minimum hold of one acquire; <see cref="TimeSpan.Zero"/> when none is asked for.</summary>
-    public static TimeSpan HoldAtLeast(EtcdLockOptions? options)
+    public static TimeSpan HoldAtLeast(EtcdLockOptions? options) => HoldAtLeast(options?.HoldAtLeast);
+
+    /// <summary>Validates a minimum hold given as a value; <see cref="TimeSpan.Zero"/> when none is asked for.</summary>
+    public static TimeSpan HoldAtLeast(TimeSpan? holdAtLeast)
     {
-        TimeSpan minimum = options?.HoldAtLeast ?? TimeSpan.Zero;
+        TimeSpan minimum = holdAtLeast ?? TimeSpan.Zero;
         if (minimum < TimeSpan.Zero || minimum > MaxHoldAtLeast)
         {
             throw new ArgumentOutOfRangeException(
-                nameof(options),
+                "options",
                 minimum,
                 $"EtcdLockOptions.HoldAtLeast must be zero or positive and at most {int.MaxValue} seconds (the longest lease TTL); it was {minimum}.");
         }

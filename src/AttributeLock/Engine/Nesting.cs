@@ -25,7 +25,7 @@ internal static class Nesting
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 2);
 
     /// <returns>The nested handle; or (null, false): not nested, acquire normally; or (null, true): busy (skip).</returns>
-    public static async ValueTask<(EtcdLockHandle? Handle, bool Busy)> TryEnterNestedAsync(WrapperFrame frame, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
+    public static async ValueTask<(EtcdLockHandle? Handle, bool Busy)> TryEnterNestedAsync(EtcdLockScope frame, TimeSpan wait, bool throwWhenBusy, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
         CancellationTokenSource? timer = null;
@@ -33,7 +33,7 @@ internal static class Nesting
         {
             while (true)
             {
-                WrapperFrame? parent = frame.FindEnclosingForSameKey();
+                EtcdLockScope? parent = frame.FindEnclosingForSameKey();
                 if (parent?.Handle is not { } parentHandle)
                 {
                     return (null, false);

@@ -65,11 +65,12 @@ internal sealed class LockAcquire
     /// <summary>
     /// Runs one acquire for a caller that has counted it in flight already (<see cref="ISessionWork.TryBegin"/>, which
     /// refuses once dispose began); the count ends here, after the hold was registered or everything the acquire did was
-    /// undone. <paramref name="wrap"/> makes the caller's result (the façade's handle) from the registered hold inside
-    /// this state machine: the façade needs no async layer of its own (one state machine per call, not two).
+    /// undone. <paramref name="outcome"/> makes the caller's result (the façade's handle, a wrapper's scope) from the
+    /// registered hold inside this state machine: the caller needs no async layer of its own (one state machine per
+    /// call, not two).
     /// </summary>
-    /// <returns>The wrapped hold; <c>null</c> when the key stayed busy and the request does not throw for that.</returns>
-    public async ValueTask<TResult?> AcquireAsync<TResult>(AcquireRequest request, CancellationToken callerToken, Func<LockHold, TResult> wrap)
+    /// <returns>The wrapped hold; <see cref="IAcquireOutcome{TResult}.Busy"/> when the key stayed busy and the request does not throw for that.</returns>
+    public async ValueTask<TResult?> AcquireAsync<TResult>(AcquireRequest request, CancellationToken callerToken, IAcquireOutcome<TResult> outcome)
         where TResult : class
     {
         try
@@ -92,7 +93,7 @@ internal sealed class LockAcquire
                 (gate, pregrant) = await EnterGateAsync(request, budget.Token).ConfigureAwait(false);
                 if (gate is null)
                 {
-                    return Busy<TResult>(request, _gates.HolderOf(request.FullKey), start, activity);
+                    return Busy(outcome, request, _gates.HolderOf(request.FullKey), start, activity);
                 }
 
                 // A caller that has reached etcd and is waiting its turn rides out transient etcd failures (a restart, a
@@ -106,37 +107,44 @@ internal sealed class LockAcquire
                     budget.Token.ThrowIfCancellationRequested();
                     // Until etcd has answered once, a round's grant and transaction share one request timeout, so that a
                     // caller meeting an outage hears within ConnectTimeout, not once per request.
-                    DateTime? deadline = waiting ? null : _calls.FirstAttemptDeadline();
+                    // default: none (a DateTime? would make this state machine 8 bytes larger)
+                    DateTime deadline = waiting ? default : _calls.FirstAttemptDeadline();
                     try
                     {
                         step = "the lease grant";
-                        (lease, pregrant) = await EnsureLeaseAsync(request, lease, pregrant, deadline, budget.Token).ConfigureAwait(false);
+                        bool takesPregrant = lease is null; // then EnsureLeaseAsync uses up the pre-grant, if any
+                        lease = await EnsureLeaseAsync(request, lease, pregrant, Deadline(deadline), budget.Token).ConfigureAwait(false);
+                        if (takesPregrant)
+                        {
+                            pregrant = null;
+                        }
+
                         step = "the lock transaction";
                         TxnResponse? answer;
                         try
                         {
                             // Cancelled half-way, it may or may not have committed: the undo revokes the lease, which deletes the key.
-                            answer = await SendLockTransaction(request, lease, deadline, budget.Token).ConfigureAwait(false);
+                            answer = await SendLockTransaction(request, lease, Deadline(deadline), budget.Token).ConfigureAwait(false);
                         }
                         catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
                         {
                             answer = null;
                         }
 
-                        (TakeOutcome outcome, long token, Mvccpb.KeyValue? current, long revision) = ReadLockTransaction(request, lease, answer);
+                        (TakeOutcome taken, long token, Mvccpb.KeyValue? current, long revision) = ReadLockTransaction(request, lease, answer);
                         _work.EtcdAnswered();
-                        if (outcome == TakeOutcome.LeaseGone)
+                        if (taken == TakeOutcome.LeaseGone)
                         {
                             lease.MarkLost("the lease was not found by the lock transaction");
                             continue;
                         }
 
-                        if (outcome == TakeOutcome.Busy)
+                        if (taken == TakeOutcome.Busy)
                         {
                             holder = current?.Value.ToStringUtf8();
                             if (request.SingleAttempt)
                             {
-                                return Busy<TResult>(request, holder, start, activity);
+                                return Busy(outcome, request, holder, start, activity);
                             }
 
                             if (current is not null)
@@ -165,7 +173,7 @@ internal sealed class LockAcquire
                         activity?.SetTag("attributelock.fencing_token", token);
                         Log.Acquired(_calls.Logger, request.FullKey, lease.Id, token, elapsedMs);
                         hold.HoldAtLeast(request.HoldAtLeast);
-                        return wrap(hold);
+                        return outcome.Acquired(hold, callerToken);
                     }
                     catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                     {
@@ -198,7 +206,7 @@ internal sealed class LockAcquire
 
                 if (budget.TimedOut)
                 {
-                    return Busy<TResult>(request, holder ?? _gates.HolderOf(request.FullKey), start, activity);
+                    return Busy(outcome, request, holder ?? _gates.HolderOf(request.FullKey), start, activity);
                 }
 
                 activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
@@ -214,6 +222,8 @@ internal sealed class LockAcquire
             {
                 if (hold is null)
                 {
+                    outcome.NotAcquired();
+
                     // Ended by cancellation, timeout, dispose or an etcd failure: the caller hears at once, the revokes go on
                     // behind it (retried until done or the lease's TTL has passed).
                     await UndoAsync(request.FullKey, lease, pregrant, gate, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
@@ -324,8 +334,13 @@ internal sealed class LockAcquire
         }
     }
 
-    /// <summary>Step 3: a kept lease, re-granted when the one we had was lost (it may have expired while we waited).</summary>
-    private async ValueTask<(KeptLease Lease, Task<KeptLease>? Pregrant)> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, DateTime? deadline, CancellationToken token)
+    private static DateTime? Deadline(DateTime deadline) => deadline == default ? null : deadline;
+
+    /// <summary>
+    /// Step 3: a kept lease, re-granted when the one we had was lost (it may have expired while we waited). When
+    /// <paramref name="lease"/> is null, <paramref name="pregrant"/> (if any) is used up: awaited, and revoked or kept.
+    /// </summary>
+    private async ValueTask<KeptLease> EnsureLeaseAsync(AcquireRequest request, KeptLease? lease, Task<KeptLease>? pregrant, DateTime? deadline, CancellationToken token)
     {
         if (lease is null && pregrant is not null)
         {
@@ -338,8 +353,6 @@ internal sealed class LockAcquire
                 // The grant made ahead of our turn failed (etcd may be fine again now): grant now instead.
                 lease = null;
             }
-
-            pregrant = null;
         }
 
         if (lease is not null && lease.State != LeaseState.Kept)
@@ -351,7 +364,7 @@ internal sealed class LockAcquire
         }
 
         // A spare granted ahead of time when there is a usable one (this acquire alone gets it), else a grant now.
-        return (lease ?? _grants.TryTakeSpare(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false), pregrant);
+        return lease ?? _grants.TryTakeSpare(request.TtlSeconds) ?? await GrantAsync(request, token, deadline).ConfigureAwait(false);
     }
 
     private ValueTask<KeptLease> GrantAsync(AcquireRequest request, CancellationToken token, DateTime? deadline = null) =>
@@ -416,7 +429,7 @@ internal sealed class LockAcquire
         return _work.TryRegister(hold, lease) ? hold : null;
     }
 
-    private TResult? Busy<TResult>(AcquireRequest request, string? holder, long start, Activity? activity)
+    private TResult? Busy<TResult>(IAcquireOutcome<TResult> outcome, AcquireRequest request, string? holder, long start, Activity? activity)
         where TResult : class
     {
         TimeSpan waited = Stopwatch.GetElapsedTime(start);
@@ -428,7 +441,7 @@ internal sealed class LockAcquire
             throw new EtcdLockTimeoutException(request.FullKey, holder ?? "another caller in this process", waited);
         }
 
-        return null;
+        return outcome.Busy();
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 
 namespace AttributeLock.Engine.Session;
@@ -52,11 +53,28 @@ internal sealed class SpareLeases
         _idleTimeout = settings.SpareIdleTimeout;
     }
 
-    private sealed class Slot
+    /// <summary>
+    /// One TTL's spare, and its refill: the slot is the refill's work item and holds the grant in flight (at most one
+    /// per slot, see <c>Refilling</c>), so a refill costs the grant's own state machine and nothing else per take.
+    /// </summary>
+    private sealed class Slot(SpareLeases pool, int ttlSeconds) : IThreadPoolWorkItem
     {
         public Spare? Current;
         public bool Refilling;
         public long LastTaken;
+        public readonly int TtlSeconds = ttlSeconds;
+
+        /// <summary>The refill's grant while it is in flight (set and read only by the refill).</summary>
+        public ConfiguredValueTaskAwaitable<KeptLease>.ConfiguredValueTaskAwaiter Granting;
+
+        /// <summary>Made once per slot, when a grant first completes asynchronously.</summary>
+        public Action? OnGranted;
+
+        public SpareLeases Pool { get; } = pool;
+
+        void IThreadPoolWorkItem.Execute() => Pool.StartRefill(this);
+
+        public void Granted() => Pool.FinishRefill(this);
     }
 
     /// <summary>
@@ -156,7 +174,7 @@ internal sealed class SpareLeases
                     return null;
                 }
 
-                slot = new Slot();
+                slot = new Slot(this, ttlSeconds);
                 _slots.Add(ttlSeconds, slot);
             }
 
@@ -167,9 +185,9 @@ internal sealed class SpareLeases
             {
                 slot.Refilling = true;
                 // Counted in flight under _slots (dispose waits for it); started off the caller's path and context
-                // without a closure, a delegate and an unwrap per take (RunInBackground's cost, on every lock call).
+                // with the slot as the work item: no closure, delegate, work item or state machine of its own per take.
                 _work.Begin();
-                ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Spares.RefillAsync(s.Ttl, s.Slot), (Spares: this, Ttl: ttlSeconds, Slot: slot), preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(slot, preferLocal: false);
             }
         }
 
@@ -194,58 +212,97 @@ internal sealed class SpareLeases
     }
 
     /// <summary>
-    /// Grants the next spare for <paramref name="ttlSeconds"/>; runs counted in flight (begun by the take that started
-    /// it, ended here), off any caller's path. Never throws.
+    /// Grants the next spare for the slot's TTL; runs counted in flight (begun by the take that started it, ended by
+    /// <see cref="EndRefill"/>), off any caller's path. Not an async method: the grant's own state machine is the only
+    /// one, and its completion continues here through the slot's delegate. Never throws.
     /// </summary>
-    private async Task RefillAsync(int ttlSeconds, Slot slot)
+    private void StartRefill(Slot slot)
     {
-        KeptLease? lease = null;
         try
         {
             // Dispose began before this ran (it started under _slots, so dispose waits for it): grant nothing.
             _calls.StopToken.ThrowIfCancellationRequested();
 
             // Cancelled by dispose: GrantAsync revokes an id whose grant it could not confirm.
-            lease = await _grants.GrantAsync("(spare lease)", ttlSeconds, spare: true, _calls.StopToken).ConfigureAwait(false);
+            slot.Granting = _grants.GrantAsync("(spare lease)", slot.TtlSeconds, spare: true, _calls.StopToken).ConfigureAwait(false).GetAwaiter();
         }
         catch (Exception ex)
         {
+            Log.SpareGrantFailed(_calls.Logger, slot.TtlSeconds, ex.Message);
+            EndRefill(slot, null);
+            return;
+        }
+
+        if (slot.Granting.IsCompleted)
+        {
+            FinishRefill(slot);
+        }
+        else
+        {
+            slot.Granting.UnsafeOnCompleted(slot.OnGranted ??= slot.Granted);
+        }
+    }
+
+    /// <summary>The refill's grant completed: pools its lease (or revokes it) and ends the refill.</summary>
+    private void FinishRefill(Slot slot)
+    {
+        KeptLease? lease = null;
+        try
+        {
+            lease = slot.Granting.GetResult();
+        }
+        catch (Exception ex)
+        {
+            Log.SpareGrantFailed(_calls.Logger, slot.TtlSeconds, ex.Message);
+        }
+        finally
+        {
+            slot.Granting = default; // before the refill ends: the next one may set it
+        }
+
+        EndRefill(slot, lease);
+    }
+
+    /// <summary>Ends a refill (its grant done, or never sent): pools or revokes <paramref name="lease"/>, then ends the count.</summary>
+    private void EndRefill(Slot slot, KeptLease? lease)
+    {
+        int ttlSeconds = slot.TtlSeconds;
+        try
+        {
+            lock (_slots)
+            {
+                Invariant.Require(slot.Refilling, "at most one refill per TTL is in flight");
+                slot.Refilling = false;
+                if (lease is not null)
+                {
+                    var spare = new Spare(this, ttlSeconds, lease);
+                    // Attached under _slots, before anyone can take it: a take's hold attaches after this, never before
+                    // (the hold must be the owner from then on). A loss reported from now on empties the slot (Discard
+                    // waits for _slots); a lease already lost is not pooled.
+                    if (!_disposed && slot.Current is null && lease.Attach(spare))
+                    {
+                        slot.Current = spare;
+                    }
+                    else
+                    {
+                        // Dispose began while the grant was in flight, or the lease is already lost (or a slot is
+                        // somehow full): never keep a second spare, never leak one. Counted in flight under _slots
+                        // (this refill still is, too), so dispose waits for the revoke.
+                        RetireAndRevoke(lease, ttlSeconds);
+                    }
+                }
+
+                RemoveIfEmpty(ttlSeconds, slot);
+            }
+        }
+        catch (Exception ex)
+        {
+            // A broken invariant (a bug): it runs on the grant's completion or a pool thread, so it is logged, not thrown.
             Log.SpareGrantFailed(_calls.Logger, ttlSeconds, ex.Message);
         }
         finally
         {
-            try
-            {
-                lock (_slots)
-                {
-                    Invariant.Require(slot.Refilling, "at most one refill per TTL is in flight");
-                    slot.Refilling = false;
-                    if (lease is not null)
-                    {
-                        var spare = new Spare(this, ttlSeconds, lease);
-                        // Attached under _slots, before anyone can take it: a take's hold attaches after this, never before
-                        // (the hold must be the owner from then on). A loss reported from now on empties the slot (Discard
-                        // waits for _slots); a lease already lost is not pooled.
-                        if (!_disposed && slot.Current is null && lease.Attach(spare))
-                        {
-                            slot.Current = spare;
-                        }
-                        else
-                        {
-                            // Dispose began while the grant was in flight, or the lease is already lost (or a slot is
-                            // somehow full): never keep a second spare, never leak one. Counted in flight under _slots
-                            // (this refill still is, too), so dispose waits for the revoke.
-                            RetireAndRevoke(lease, ttlSeconds);
-                        }
-                    }
-
-                    RemoveIfEmpty(ttlSeconds, slot);
-                }
-            }
-            finally
-            {
-                _work.End(); // begun by the take that started this refill
-            }
+            _work.End(); // begun by the take that started this refill
         }
     }
 
