@@ -24,19 +24,32 @@ public sealed class LossSignalTests(CollectionEtcd etcd) : ProviderTestBase
         using var unblock = new ManualResetEventSlim();
         await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) =>
         {
-            handles[i] = await provider.AcquireAsync($"{prefix}/{i}", new EtcdLockOptions { TtlSeconds = 3 });
+            // TTL 15: the holds are lost by the delete below, not by their TTL; a short TTL only let a loaded machine lose
+            // some before their callbacks were registered (a callback registered on a cancelled token runs inline, and
+            // this one blocks: the test hung for 25 minutes at load 68).
+            handles[i] = await provider.AcquireAsync($"{prefix}/{i}", new EtcdLockOptions { TtlSeconds = 15 });
         });
         await using EtcdLockHandle healthy = await provider.AcquireAsync(UniqueKey("signal-healthy"), new EtcdLockOptions { TtlSeconds = 2 });
+        int registering = Environment.CurrentManagedThreadId;
+        int lostEarly = 0;
         for (int i = 0; i < count; i++)
         {
             int n = i;
             handles[i].LostToken.Register(() =>
             {
+                if (Environment.CurrentManagedThreadId == registering)
+                {
+                    Interlocked.Increment(ref lostEarly); // lost already: runs inline in Register, must not block the test
+                    return;
+                }
+
                 cancelledAt[n] = Stopwatch.GetTimestamp();
                 Interlocked.Increment(ref fired);
                 unblock.Wait(); // a user callback that blocks until the test ends
             });
         }
+
+        Assert.True(lostEarly == 0, $"{lostEarly} holds were lost before their keys were deleted (a machine too loaded to renew TTL-15 leases?)");
 
         try
         {
