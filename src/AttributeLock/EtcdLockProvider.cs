@@ -96,6 +96,9 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     /// <summary>The share of <see cref="RenewalCapacity"/> that new acquires may fill (0.8); the rest is margin.</summary>
     public static double RenewalCapacityShare => LeaseKeeper.CapacityShare;
 
+    /// <summary>The session's logger (the election runner logs lost terms through it).</summary>
+    internal ILogger Logger => _session.Calls.Logger;
+
     /// <summary>The session's connection, for a ping through it (<see cref="EtcdLockProviderPing"/>).</summary>
     internal IEtcdCalls Calls => _session.Calls;
 
@@ -137,6 +140,42 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
         return _acquire.AcquireAsync(request, cancellationToken, frame); // ends the count
     }
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle> AcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle?> TryAcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle> AcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle?> TryAcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle> AcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle?> TryAcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLockHandle> CampaignAsync(string election, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public ValueTask<EtcdLeaderInfo?> GetLeaderAsync(string election, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<EtcdLeaderInfo?> ObserveLeaderAsync(string election, CancellationToken cancellationToken = default) =>
+        throw new NotImplementedException();
 
     /// <summary>The façade's outcome: the hold in a new handle.</summary>
     private sealed class NewHandle : IAcquireOutcome<EtcdLockHandle>

@@ -33,16 +33,18 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
     private readonly IEtcdLockProvider _provider;
     private readonly string _key;
     private readonly EtcdLockScope? _parent;
+    private readonly ScopeKind _kind;
     private volatile bool _closed;
     private CancellationTokenSource? _linked;
     private CancellationToken _callerToken;
     private CancellationToken _token;
 
-    private EtcdLockScope(IEtcdLockProvider provider, string key, EtcdLockScope? parent)
+    private EtcdLockScope(IEtcdLockProvider provider, string key, EtcdLockScope? parent, ScopeKind kind)
     {
         _provider = provider;
         _key = key;
         _parent = parent;
+        _kind = kind;
     }
 
     /// <summary><c>false</c> when the lock was busy and the call is skipped.</summary>
@@ -69,7 +71,7 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
     internal bool IsCurrent => !_closed && Handle is { } h && h.Hold.State != HoldState.Released;
 
     /// <summary>Pushes a frame for a wrapper call; must run in the synchronous part of the wrapper's call.</summary>
-    internal static EtcdLockScope Push(IEtcdLockProvider provider, string key)
+    internal static EtcdLockScope Push(IEtcdLockProvider provider, string key, ScopeKind kind = ScopeKind.Lock)
     {
         EtcdLockScope? parent = s_head.Value;
         while (parent is not null && parent._closed)
@@ -77,24 +79,45 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
             parent = parent._parent; // keeps chains short after many finished calls in one flow
         }
 
-        var frame = new EtcdLockScope(provider, key, parent);
+        var frame = new EtcdLockScope(provider, key, parent, kind);
         s_head.Value = frame;
         return frame;
     }
 
-    /// <summary>The innermost open frame above this one (on its flow) for the same provider and key, acquired or not.</summary>
+    /// <summary>
+    /// The innermost open, acquired frame above this one (on its flow) for the same provider and key that this frame
+    /// may nest in: a lock in a lock, a ticket in a ticket of the same semaphore, a read in a read or a write, a write in
+    /// a write. Frames of other kinds on the same key string are other keys in etcd and are passed over.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A write call inside a read hold of the same key (an upgrade).</exception>
     internal EtcdLockScope? FindEnclosingForSameKey()
     {
         for (EtcdLockScope? f = _parent; f is not null; f = f._parent)
         {
-            if (!f._closed && f.Handle is not null && ReferenceEquals(f._provider, _provider) && string.Equals(f._key, _key, StringComparison.Ordinal))
+            if (f._closed || f.Handle is null || !ReferenceEquals(f._provider, _provider) || !string.Equals(f._key, _key, StringComparison.Ordinal))
             {
-                return f;
+                continue;
+            }
+
+            switch ((_kind, f._kind))
+            {
+                case (ScopeKind.Lock, ScopeKind.Lock):
+                case (ScopeKind.Semaphore, ScopeKind.Semaphore):
+                case (ScopeKind.Read, ScopeKind.Read or ScopeKind.Write):
+                case (ScopeKind.Write, ScopeKind.Write):
+                    return f;
+                case (ScopeKind.Write, ScopeKind.Read) when f.IsLive:
+                    throw new InvalidOperationException(
+                        $"A write lock on '{_key}' was asked for inside a read hold of the same key on the same flow: it would wait for that read hold forever (upgrades are not supported). " +
+                        "Take the write lock in the outer call instead (a read call nested in a write call runs under it).");
             }
         }
 
         return null;
     }
+
+    /// <summary>What this frame holds.</summary>
+    internal ScopeKind Kind => _kind;
 
     internal void Close() => _closed = true;
 
