@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using AttributeLock.Engine;
 using AttributeLock.Engine.Lock;
+using AttributeLock.Engine.Queue;
 using AttributeLock.Engine.Session;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
     private readonly EtcdSession _session;
     private readonly LockAcquire _acquire;
     private readonly LockRelease _release;
+    private readonly QueueAcquire _queue;
+    private readonly ElectionObserver _elections;
 
     /// <summary>Creates a provider.</summary>
     /// <param name="options">Endpoints, key prefix, credentials, timeouts.</param>
@@ -53,6 +56,8 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
         _release = new LockRelease(s.Calls, s.Grants, s.Work, s.Watcher, s.Gates);
         var holds = new LockHoldHost(s.Calls, s.Watcher, s.Gates, _release);
         _acquire = new LockAcquire(s.Calls, s.Grants, s.Work, s.Gates, s.Keeper, holds, settings);
+        _queue = new QueueAcquire(s.Calls, s.Grants, s.Work, s.Gates, holds, _acquire, settings);
+        _elections = new ElectionObserver(s.Calls, settings.WatchRecheckInterval);
     }
 
     /// <summary>
@@ -143,39 +148,73 @@ public sealed class EtcdLockProvider : IEtcdLockProvider, IAsyncDisposable, IDis
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(key, QueueKind.Semaphore, maxCount, options, Timeout.InfiniteTimeSpan, throwWhenBusy: true, cancellationToken)!;
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle?> TryAcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(key, QueueKind.Semaphore, maxCount, options, TimeSpan.Zero, throwWhenBusy: false, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(key, QueueKind.Read, 0, options, Timeout.InfiniteTimeSpan, throwWhenBusy: true, cancellationToken)!;
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle?> TryAcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(key, QueueKind.Read, 0, options, TimeSpan.Zero, throwWhenBusy: false, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> AcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(key, QueueKind.Write, 0, options, Timeout.InfiniteTimeSpan, throwWhenBusy: true, cancellationToken)!;
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle?> TryAcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(key, QueueKind.Write, 0, options, TimeSpan.Zero, throwWhenBusy: false, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<EtcdLockHandle> CampaignAsync(string election, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        QueueAsync(election, QueueKind.Leader, 0, options, Timeout.InfiniteTimeSpan, throwWhenBusy: true, cancellationToken)!;
 
     /// <inheritdoc />
-    public ValueTask<EtcdLeaderInfo?> GetLeaderAsync(string election, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+    public async ValueTask<EtcdLeaderInfo?> GetLeaderAsync(string election, CancellationToken cancellationToken = default)
+    {
+        string fullKey = Prepare(election, null, TimeSpan.Zero, throwWhenBusy: false).FullKey;
+        try
+        {
+            return (await _elections.ReadAsync(ElectionObserver.CandidatePrefix(fullKey), cancellationToken).ConfigureAwait(false)).Leader;
+        }
+        catch (Exception ex) when (ex is Grpc.Core.RpcException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw _session.Calls.Unavailable(fullKey, "the leader read", ex);
+        }
+    }
 
     /// <inheritdoc />
     public IAsyncEnumerable<EtcdLeaderInfo?> ObserveLeaderAsync(string election, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+        _elections.ObserveAsync(Prepare(election, null, TimeSpan.Zero, throwWhenBusy: false).FullKey, cancellationToken);
+
+    /// <summary>
+    /// A queue primitive's acquire (semaphore, reader, writer, candidate), counted in flight; its hold is a
+    /// <see cref="LockHold"/> on its own ticket key, wrapped in a handle as a lock's is.
+    /// </summary>
+    private async ValueTask<EtcdLockHandle?> QueueAsync(string key, QueueKind kind, int maxCount, EtcdLockOptions? options, TimeSpan defaultWait, bool throwWhenBusy, CancellationToken cancellationToken)
+    {
+        if (kind == QueueKind.Semaphore && maxCount < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxCount), maxCount, "A semaphore's MaxCount must be at least 1.");
+        }
+
+        if (options?.HoldAtLeast is { } minimum && minimum != TimeSpan.Zero)
+        {
+            throw new ArgumentException("EtcdLockOptions.HoldAtLeast applies to locks (AcquireAsync, [EtcdLock]) only; semaphores, reader-writer locks and elections release at once.", nameof(options));
+        }
+
+        AcquireRequest request = Prepare(key, options, defaultWait, throwWhenBusy);
+        ByteString value = kind == QueueKind.Semaphore ? QueueRequest.SemaphoreValue(maxCount, _session.Calls.HolderId) : _session.Calls.HolderBytes;
+        var queue = new QueueRequest(request, kind, maxCount, value);
+        ObjectDisposedException.ThrowIf(!_session.Work.TryBegin(), this);
+        LockHold? hold = await _queue.AcquireAsync(queue, cancellationToken).ConfigureAwait(false); // ends the count
+        return hold is null ? null : new EtcdLockHandle(hold, isNested: false);
+    }
 
     /// <summary>The façade's outcome: the hold in a new handle.</summary>
     private sealed class NewHandle : IAcquireOutcome<EtcdLockHandle>

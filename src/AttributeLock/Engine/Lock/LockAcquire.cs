@@ -154,7 +154,7 @@ internal sealed class LockAcquire
                                 waiting = true;
                                 retries = 0;
                                 lastFailure = null;
-                                await _waitForRelease.WaitAsync(request, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
+                                await _waitForRelease.WaitAsync(request.FullKey, request.KeyBytes, revision, current.CreateRevision, budget.Token).ConfigureAwait(false);
                             }
 
                             continue;
@@ -247,7 +247,7 @@ internal sealed class LockAcquire
     /// cancellation and the provider's dispose like every other step (the caller hears the same exceptions).
     /// </summary>
     /// <exception cref="EtcdLockUnavailableException">No room was made in time (transient).</exception>
-    private async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, WaitBudget budget)
+    internal async ValueTask WaitWhileRenewalsLagAsync(AcquireRequest request, WaitBudget budget)
     {
         if (HasRoom(request.TtlSeconds))
         {

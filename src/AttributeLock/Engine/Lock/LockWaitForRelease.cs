@@ -38,11 +38,12 @@ internal sealed class LockWaitForRelease
     }
 
     /// <summary>Waits until the key's holder may have changed.</summary>
-    /// <param name="request">The acquire.</param>
+    /// <param name="fullKey">The busy key (for logs).</param>
+    /// <param name="keyBytes">The busy key in UTF-8.</param>
     /// <param name="revision">The revision of the transaction's busy answer: the watch starts after it.</param>
     /// <param name="createRevision">The holder's create revision, as that answer showed it.</param>
     /// <param name="token">Ends the wait; its cancellation surfaces as an exception that <see cref="LockAcquire"/> translates.</param>
-    public async Task<Outcome> WaitAsync(AcquireRequest request, long revision, long createRevision, CancellationToken token)
+    public async Task<Outcome> WaitAsync(string fullKey, ByteString keyBytes, long revision, long createRevision, CancellationToken token)
     {
         long waitStart = Stopwatch.GetTimestamp();
         using var callCts = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -56,7 +57,7 @@ internal sealed class LockWaitForRelease
             {
                 CreateRequest = new WatchCreateRequest
                 {
-                    Key = request.KeyBytes,
+                    Key = keyBytes,
                     StartRevision = revision + 1,
                     Filters = { WatchCreateRequest.Types.FilterType.Noput },
                 },
@@ -69,9 +70,9 @@ internal sealed class LockWaitForRelease
                 token.ThrowIfCancellationRequested();
                 if (finished != next)
                 {
-                    if (!await StillHeldAsync(request.KeyBytes, createRevision).ConfigureAwait(false))
+                    if (!await StillHeldAsync(keyBytes, createRevision).ConfigureAwait(false))
                     {
-                        Log.WatchEnded(_calls.Logger, request.FullKey, "a periodic read found the holder changed");
+                        Log.WatchEnded(_calls.Logger, fullKey, "a periodic read found the holder changed");
                         return Outcome.HolderChanged;
                     }
 
@@ -80,7 +81,7 @@ internal sealed class LockWaitForRelease
 
                 if (!await next.ConfigureAwait(false))
                 {
-                    Log.WatchEnded(_calls.Logger, request.FullKey, "the watch stream ended");
+                    Log.WatchEnded(_calls.Logger, fullKey, "the watch stream ended");
                     return Outcome.WatchEnded;
                 }
 
@@ -88,7 +89,7 @@ internal sealed class LockWaitForRelease
                 WatchResponse response = call.ResponseStream.Current;
                 if (response.Canceled)
                 {
-                    Log.WatchEnded(_calls.Logger, request.FullKey, $"etcd cancelled the watch: {response.CancelReason}");
+                    Log.WatchEnded(_calls.Logger, fullKey, $"etcd cancelled the watch: {response.CancelReason}");
                     return Outcome.WatchEnded;
                 }
 
@@ -100,7 +101,7 @@ internal sealed class LockWaitForRelease
         }
         catch (Exception ex) when (!token.IsCancellationRequested && ex is not OperationCanceledException)
         {
-            Log.WatchEnded(_calls.Logger, request.FullKey, $"the watch failed: {ex.Message}");
+            Log.WatchEnded(_calls.Logger, fullKey, $"the watch failed: {ex.Message}");
             return Outcome.WatchEnded;
         }
         finally

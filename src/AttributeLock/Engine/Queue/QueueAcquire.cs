@@ -1,0 +1,397 @@
+using System.Diagnostics;
+using AttributeLock.Engine.Lock;
+using AttributeLock.Engine.Session;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace AttributeLock.Engine.Queue;
+
+/// <summary>
+/// The acquire of a queue primitive (semaphore ticket, reader, writer, election candidate), as Go's
+/// <c>concurrency.Election</c> and <c>recipes.RWMutex</c> do it:
+/// <list type="number">
+/// <item>A lease of its own (a spare, or granted now), and a ticket key named after it (<see cref="QueueRequest"/>).</item>
+/// <item><c>Txn If(CreateRevision(ticket) == 0) Then(Put(ticket, value, lease), Range(blockers)) Else(Get(ticket))</c>:
+/// the ticket's create revision places it in the queue; the blockers read in the same transaction decide at once in
+/// the common case (one round trip, as the lock's). A retried transaction that had committed is recognised by the
+/// ticket's lease and value.</item>
+/// <item>Not admitted: wait until a blocker may have gone (<see cref="QueueWait"/>), then read again — the ticket must
+/// still be there with its create revision, and the older blockers are counted again. A watch alone never admits.</item>
+/// <item>Admitted: the ticket becomes a <see cref="LockHold"/> (kept, watched, guarded writes, released by revoking its
+/// lease), exactly as a lock's key does.</item>
+/// </list>
+/// Invariants: a ticket is admitted only by a read of etcd made after its put (in the same transaction or later), in
+/// which fewer than <see cref="QueueRequest.Admits"/> blockers older than it exist; blockers older than a ticket never
+/// come back (create revisions only grow), so an admitted ticket stays admitted while it exists. At most
+/// <c>MaxCount</c> semaphore tickets are admitted at once only if every caller uses the same <c>MaxCount</c>: a ticket
+/// that meets an older one carrying another value fails its acquire (it saw every older ticket when it could be admitted).
+/// A lost lease or a ticket deleted while waiting starts over with a new lease and a new ticket (at the end of the queue).
+/// Whatever ends an acquire early revokes its lease, which deletes its ticket.
+/// </summary>
+internal sealed class QueueAcquire
+{
+    private readonly IEtcdCalls _calls;
+    private readonly ILeaseGrants _grants;
+    private readonly ISessionWork _work;
+    private readonly LocalGates _gates;
+    private readonly ILockHoldHost _holds;
+    private readonly LockAcquire _lockAcquire;
+    private readonly QueueWait _wait;
+    private readonly EngineSettings _settings;
+
+    public QueueAcquire(IEtcdCalls calls, ILeaseGrants grants, ISessionWork work, LocalGates gates, ILockHoldHost holds, LockAcquire lockAcquire, EngineSettings settings)
+    {
+        _calls = calls;
+        _grants = grants;
+        _work = work;
+        _gates = gates;
+        _holds = holds;
+        _lockAcquire = lockAcquire;
+        _settings = settings;
+        _wait = new QueueWait(calls, settings.WatchRecheckInterval);
+    }
+
+    /// <summary>What a read of the queue found.</summary>
+    private readonly record struct Standing(bool Admitted, int Older, Mvccpb.KeyValue? WaitOn, long Revision);
+
+    /// <summary>Runs one acquire counted in flight by the caller (<see cref="ISessionWork.TryBegin"/>); the count ends here.</summary>
+    /// <returns>The hold; null when it stayed busy and the request does not throw for that.</returns>
+    public async ValueTask<LockHold?> AcquireAsync(QueueRequest queue, CancellationToken callerToken)
+    {
+        try
+        {
+            AcquireRequest request = queue.Request;
+            long start = Stopwatch.GetTimestamp();
+            using Activity? activity = EtcdLockTelemetry.ActivitySource.StartActivity("AttributeLock.Acquire");
+            activity?.SetTag("attributelock.key", request.FullKey);
+            using var budget = new WaitBudget(request.Wait, callerToken, _calls.StopToken);
+            KeptLease? lease = null;
+            LocalGates.Gate? gate = null;
+            string? ticketKey = null;
+            ByteString? ticketBytes = null;
+            long ticketRevision = 0;
+            string? holder = null;
+            LockHold? hold = null;
+            string step = "the lease grant";
+            Exception? lastFailure = null;
+            bool etcdFailed = false;
+            try
+            {
+                await _lockAcquire.WaitWhileRenewalsLagAsync(request, budget).ConfigureAwait(false);
+                bool waiting = false;
+                int retries = 0;
+                while (true)
+                {
+                    budget.Token.ThrowIfCancellationRequested();
+                    DateTime deadline = waiting ? default : _calls.FirstAttemptDeadline();
+                    try
+                    {
+                        if (lease is not null && lease.State != LeaseState.Kept)
+                        {
+                            // The lease ended while we waited, and the ticket with it: start over at the end of the queue.
+                            Drop(ref lease, ref gate, ticketKey);
+                            ticketRevision = 0;
+                        }
+
+                        if (lease is null)
+                        {
+                            step = "the lease grant";
+                            lease = _grants.TryTakeSpare(request.TtlSeconds)
+                                ?? await _grants.GrantAsync(request.FullKey, request.TtlSeconds, spare: false, budget.Token, Deadline(deadline)).ConfigureAwait(false);
+                            ticketKey = queue.TicketKey(lease.Id);
+                            ticketBytes = ByteString.CopyFromUtf8(ticketKey);
+                            gate = _gates.TryEnter(ticketKey, singleAttempt: true, CancellationToken.None, out _);
+                            Invariant.Require(gate is not null, "a ticket's key is named after its own lease: its local gate is always free");
+                        }
+
+                        Standing standing;
+                        if (ticketRevision == 0)
+                        {
+                            step = "the queue transaction";
+                            TxnResponse answer;
+                            try
+                            {
+                                answer = await _calls.Kv.TxnAsync(PutTicket(queue, ticketBytes!, lease.Id), _calls.CallOptions(budget.Token, Deadline(deadline))).ResponseAsync.ConfigureAwait(false);
+                            }
+                            catch (RpcException ex) when (EtcdErrors.IsLeaseNotFound(ex))
+                            {
+                                lease.MarkLost("the lease was not found by the queue transaction");
+                                continue;
+                            }
+
+                            _work.EtcdAnswered();
+                            if (answer.Succeeded)
+                            {
+                                ticketRevision = answer.Header.Revision;
+                                standing = Judge(queue, answer.Responses[1].ResponseRange, ticketBytes!, answer.Header.Revision, inPut: true);
+                            }
+                            else
+                            {
+                                Mvccpb.KeyValue? mine = answer.Responses[0].ResponseRange.Kvs.FirstOrDefault();
+                                if (mine is null || mine.Lease != lease.Id || !mine.Value.Equals(queue.Value))
+                                {
+                                    lease.MarkLost("the ticket's key was taken by another lease");
+                                    continue;
+                                }
+
+                                // Our own put, committed by an earlier attempt whose answer was lost and that the client retried.
+                                Log.RecoveredRetriedTransaction(_calls.Logger, ticketKey!);
+                                _calls.Metrics.CountTransaction("recovered");
+                                ticketRevision = mine.CreateRevision;
+                                Standing? read = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token).ConfigureAwait(false);
+                                if (read is null)
+                                {
+                                    lease.MarkLost("the ticket's key was deleted right after it was put");
+                                    continue;
+                                }
+
+                                standing = read.Value;
+                            }
+                        }
+                        else
+                        {
+                            step = "the queue read";
+                            Standing? reread = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token).ConfigureAwait(false);
+                            _work.EtcdAnswered();
+                            if (reread is null)
+                            {
+                                lease.MarkLost("the ticket's key was deleted while it waited");
+                                continue;
+                            }
+
+                            standing = reread.Value;
+                        }
+
+                        if (standing.Admitted)
+                        {
+                            _calls.Metrics.CountTransaction("acquired");
+                            callerToken.ThrowIfCancellationRequested();
+                            hold = new LockHold(_holds, ticketKey!, ticketBytes!, lease, ticketRevision, gate!);
+                            if (!_work.TryRegister(hold, lease))
+                            {
+                                hold = null;
+                                continue; // the lease was lost between the grant and now: revoke it and start over
+                            }
+
+                            double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                            _calls.Metrics.AcquireDuration.Record(elapsedMs);
+                            activity?.SetTag("attributelock.fencing_token", ticketRevision);
+                            Log.Acquired(_calls.Logger, ticketKey!, lease.Id, ticketRevision, elapsedMs);
+                            return hold;
+                        }
+
+                        _calls.Metrics.CountTransaction("busy");
+                        holder = standing.WaitOn is { } blocker ? QueueRequest.HolderOf(blocker.Value) : holder;
+                        if (request.SingleAttempt)
+                        {
+                            return Busy(request, holder, start, activity);
+                        }
+
+                        Log.Waiting(_calls.Logger, request.FullKey, holder ?? "");
+                        step = "the watch on the queue";
+                        waiting = true;
+                        retries = 0;
+                        lastFailure = null;
+                        await _wait.WaitAsync(queue, standing.WaitOn, standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
+                    {
+                        lastFailure = ex;
+                        int delayMs = Math.Min(2000, 250 << Math.Min(retries++, 3));
+                        Log.WaitRetrying(_calls.Logger, request.FullKey, step, ex.Message, delayMs);
+                        await Task.Delay(delayMs, budget.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not (EtcdLockTimeoutException or EtcdLockUnavailableException or ObjectDisposedException) || budget.CallerCancelled)
+            {
+                if (budget.CallerCancelled)
+                {
+                    throw new OperationCanceledException("The acquisition was cancelled.", ex, callerToken);
+                }
+
+                if (budget.ProviderStopped)
+                {
+                    throw new ObjectDisposedException(_settings.OwnerName, "The lock provider was disposed while the acquisition waited.");
+                }
+
+                if (budget.TimedOut && lastFailure is not null)
+                {
+                    etcdFailed = true;
+                    throw _calls.Unavailable(request.FullKey, step, lastFailure);
+                }
+
+                if (budget.TimedOut)
+                {
+                    return Busy(request, holder, start, activity);
+                }
+
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                if (ex is RpcException or OperationCanceledException)
+                {
+                    etcdFailed = true;
+                    throw _calls.Unavailable(request.FullKey, step, ex);
+                }
+
+                throw;
+            }
+            finally
+            {
+                if (hold is null)
+                {
+                    // Revoking the lease deletes the ticket, so nobody waits behind a caller that left.
+                    await UndoAsync(request.FullKey, lease, gate, ticketKey, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            _work.End();
+        }
+    }
+
+    private static DateTime? Deadline(DateTime deadline) => deadline == default ? null : deadline;
+
+    /// <summary>The put of the ticket, with the blockers read at the same revision.</summary>
+    private static TxnRequest PutTicket(QueueRequest queue, ByteString ticket, long leaseId)
+    {
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare
+        {
+            Key = ticket,
+            Target = Compare.Types.CompareTarget.Create,
+            Result = Compare.Types.CompareResult.Equal,
+            CreateRevision = 0,
+        });
+        RangeRequest blockers = queue.OlderBlockers(ticketRevision: 0);
+        blockers.MaxCreateRevision = 0; // ours is the newest key at this revision: every other one is older
+        // Without a revision filter etcd's Count is exact, so a semaphore needs only its oldest MaxCount + 1 (ours among
+        // them when admitted); the range holds our own ticket too except for a reader's.
+        blockers.Limit = queue.Kind == QueueKind.Semaphore ? queue.MaxCount + 1 : queue.Kind == QueueKind.Read ? 1 : 2;
+
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = ticket, Value = queue.Value, Lease = leaseId } });
+        txn.Success.Add(new RequestOp { RequestRange = blockers });
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = ticket } });
+        return txn;
+    }
+
+    /// <summary>Reads the ticket and its older blockers at one revision; null when the ticket is gone.</summary>
+    private async ValueTask<Standing?> ReadStandingAsync(QueueRequest queue, ByteString ticket, long ticketRevision, CancellationToken token)
+    {
+        var txn = new TxnRequest();
+        txn.Success.Add(new RequestOp { RequestRange = new RangeRequest { Key = ticket, KeysOnly = true } });
+        txn.Success.Add(new RequestOp { RequestRange = queue.OlderBlockers(ticketRevision) });
+        TxnResponse answer = await _calls.Kv.TxnAsync(txn, _calls.CallOptions(token)).ResponseAsync.ConfigureAwait(false);
+        RangeResponse mine = answer.Responses[0].ResponseRange;
+        if (mine.Kvs.Count != 1 || mine.Kvs[0].CreateRevision != ticketRevision)
+        {
+            return null;
+        }
+
+        return Judge(queue, answer.Responses[1].ResponseRange, ticket, answer.Header.Revision, inPut: false);
+    }
+
+    /// <summary>
+    /// Counts the blockers older than our ticket in <paramref name="range"/> (<paramref name="inPut"/>: read in the
+    /// put's transaction, where the range holds our own ticket too, except a reader's) and checks a semaphore's MaxCount
+    /// against every older ticket it was given.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An older semaphore ticket carries another MaxCount.</exception>
+    private static Standing Judge(QueueRequest queue, RangeResponse range, ByteString ticket, long revision, bool inPut)
+    {
+        // In the put's transaction the range has no revision filter and etcd's Count is exact; a later read filters by
+        // max_create_revision, which etcd applies after counting, so it counts what it was given (all older tickets of a
+        // semaphore; at most the one youngest older blocker otherwise).
+        int older = inPut ? (int)range.Count - (queue.Kind == QueueKind.Read ? 0 : 1) : range.Kvs.Count;
+        Mvccpb.KeyValue? waitOn = null;
+        foreach (Mvccpb.KeyValue kv in range.Kvs)
+        {
+            if (kv.Key.Equals(ticket))
+            {
+                continue;
+            }
+
+            if (queue.Kind == QueueKind.Semaphore)
+            {
+                int? theirs = QueueRequest.MaxCountOf(kv.Value);
+                if (theirs != queue.MaxCount)
+                {
+                    throw new InvalidOperationException(
+                        $"Semaphore '{queue.Request.FullKey}' was asked for with MaxCount {queue.MaxCount}, but its ticket '{kv.Key.ToStringUtf8()}' of holder '{QueueRequest.HolderOf(kv.Value)}' was taken with " +
+                        (theirs is { } n ? $"MaxCount {n}" : "a value that is not a semaphore ticket's") +
+                        ". Every user of one semaphore must pass the same MaxCount (otherwise the larger would silently win); change one of them, or use another key.");
+                }
+
+                waitOn ??= kv; // the oldest: when the queue is long, it is as good a marker as any
+            }
+            else
+            {
+                waitOn ??= kv; // sorted youngest first: the last blocker before ours
+            }
+        }
+
+        Invariant.Require(older >= 0, "the blockers counted include our own ticket at most once");
+        return new Standing(older < queue.Admits, older, waitOn, revision);
+    }
+
+    private TResult? Busy<TResult>(AcquireRequest request, string? holder, long start, Activity? activity)
+        where TResult : class
+    {
+        TimeSpan waited = Stopwatch.GetElapsedTime(start);
+        _calls.Metrics.Timeouts.Add(1);
+        _calls.Metrics.AcquireDuration.Record(waited.TotalMilliseconds);
+        activity?.SetTag("attributelock.busy", true);
+        if (request.ThrowWhenBusy)
+        {
+            throw new EtcdLockTimeoutException(request.FullKey, holder ?? "another caller", waited);
+        }
+
+        return null;
+    }
+
+    private LockHold? Busy(AcquireRequest request, string? holder, long start, Activity? activity) => Busy<LockHold>(request, holder, start, activity);
+
+    /// <summary>Gives up a lease whose ticket is gone (revoked behind the caller) and its local gate.</summary>
+    private void Drop(ref KeptLease? lease, ref LocalGates.Gate? gate, string? ticketKey)
+    {
+        if (lease is not null)
+        {
+            lease.Retire();
+            _grants.RevokeInBackground(ticketKey ?? "", lease.Id, (int)lease.TtlSeconds);
+            lease = null;
+        }
+
+        if (gate is not null)
+        {
+            _gates.Exit(ticketKey!, gate);
+            gate = null;
+        }
+    }
+
+    private async ValueTask UndoAsync(string fullKey, KeptLease? lease, LocalGates.Gate? gate, string? ticketKey, bool inBackground)
+    {
+        try
+        {
+            if (lease is not null)
+            {
+                if (inBackground)
+                {
+                    lease.Retire();
+                    _grants.RevokeInBackground(ticketKey ?? fullKey, lease.Id, (int)lease.TtlSeconds);
+                }
+                else
+                {
+                    await _grants.RevokeQuietlyAsync(ticketKey ?? fullKey, lease).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            if (gate is not null)
+            {
+                _gates.Exit(ticketKey!, gate);
+            }
+        }
+    }
+}
