@@ -14,6 +14,9 @@ namespace AttributeLock.HealthChecks;
 /// answers slowly; new acquires then wait and are refused instead of every hold being lost at once); otherwise <see cref="HealthStatus.Healthy"/>. A provider
 /// that cannot be created because its options are invalid (no endpoint, a malformed one, ...) is reported as the
 /// failure status too, with the configuration error as description, instead of making the health endpoint throw.
+/// Each election this process runs through the provider (<see cref="EtcdLeadership.RunAsync"/>,
+/// <see cref="EtcdLeaderAttribute"/>) is reported in the data as <c>election:{key}</c> = <c>leader</c> or
+/// <c>follower</c>, and named in the description; a follower is healthy.
 /// </summary>
 public sealed class EtcdLockHealthCheck : IHealthCheck
 {
@@ -73,6 +76,20 @@ public sealed class EtcdLockHealthCheck : IHealthCheck
             data["lastHoldLostAt"] = at.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
         }
 
+        // The elections this process runs (EtcdLeadership.RunAsync, [EtcdLeader]): "leader" or "follower" each, for
+        // dashboards and routing; being a follower is healthy.
+        string roles = "";
+        IReadOnlyDictionary<string, EtcdElectionRole> elections = EtcdLeadership.Roles(provider);
+        foreach ((string election, EtcdElectionRole role) in elections)
+        {
+            data["election:" + election] = role == EtcdElectionRole.Leader ? "leader" : "follower";
+        }
+
+        if (elections.Count > 0)
+        {
+            roles = "; " + string.Join(", ", elections.Select(e => $"{(e.Value == EtcdElectionRole.Leader ? "leader" : "follower")} of election {e.Key}"));
+        }
+
         // Every reason to be degraded is named (a lost hold and renewals that lag often come together).
         var reasons = new List<string>(3);
         if (lost > 0)
@@ -101,9 +118,9 @@ public sealed class EtcdLockHealthCheck : IHealthCheck
 
         if (reasons.Count > 0)
         {
-            return HealthCheckResult.Degraded($"etcd answered in {roundTrip.TotalMilliseconds:0} ms, but " + string.Join("; and ", reasons), data: data);
+            return HealthCheckResult.Degraded($"etcd answered in {roundTrip.TotalMilliseconds:0} ms, but " + string.Join("; and ", reasons) + roles, data: data);
         }
 
-        return HealthCheckResult.Healthy($"etcd answered in {roundTrip.TotalMilliseconds:0} ms; no lock hold lost in the last {_options.DegradedWindow.TotalMinutes:0.#} min", data);
+        return HealthCheckResult.Healthy($"etcd answered in {roundTrip.TotalMilliseconds:0} ms; no lock hold lost in the last {_options.DegradedWindow.TotalMinutes:0.#} min" + roles, data);
     }
 }

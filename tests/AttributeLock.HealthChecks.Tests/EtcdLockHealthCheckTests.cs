@@ -63,6 +63,36 @@ public sealed class EtcdLockHealthCheckTests
     }
 
     [Fact]
+    public async Task Reports_leader_and_follower_per_election_this_process_runs()
+    {
+        await using ServiceProvider sp = Container(await SharedEtcd.GetEndpointsAsync(), TimeSpan.FromSeconds(5));
+        var provider = sp.GetRequiredService<EtcdLockProvider>();
+        string election = "/health-election/" + Guid.NewGuid().ToString("N");
+        using var stop = new CancellationTokenSource();
+        var leading = new TaskCompletionSource();
+        Task first = EtcdLeadership.RunAsync(provider, election, new EtcdLockOptions { TtlSeconds = 5 }, async token =>
+        {
+            leading.TrySetResult();
+            await Task.Delay(Timeout.Infinite, token);
+        }, stop.Token);
+        await leading.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // A second run of the same election in another provider (another process) follows; this process leads.
+        await using var other = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { await SharedEtcd.GetEndpointsAsync() }, KeyPrefix = "/attributelock-health-tests" });
+        Task second = EtcdLeadership.RunAsync(other, election, null, token => Task.Delay(Timeout.Infinite, token), stop.Token);
+        HealthReportEntry entry = await CheckAsync(sp);
+        Assert.Equal(HealthStatus.Healthy, entry.Status);
+        Assert.Equal("leader", entry.Data["election:" + election]);
+        Assert.Contains("leader of election " + election, entry.Description);
+        Assert.Equal(EtcdElectionRole.Follower, EtcdLeadership.Roles(other)[election]);
+
+        stop.Cancel();
+        await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(10));
+        entry = await CheckAsync(sp);
+        Assert.False(entry.Data.ContainsKey("election:" + election), "an election no longer run is not reported");
+    }
+
+    [Fact]
     public async Task Unhealthy_within_the_connect_timeout_when_nothing_listens()
     {
         int port;
