@@ -29,6 +29,42 @@ public sealed class GeneratedCodeBehaviorTests
                 Calls.Add($"TryAcquire {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}" + (options?.HoldAtLeast is { } hold ? $" hold={hold}" : ""));
                 return new ValueTask<EtcdLockHandle?>((EtcdLockHandle?)null);
             }
+
+            public ValueTask<EtcdLockHandle> AcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new TimeoutException(Record("AcquireSemaphore", key, options, $" max={maxCount}"));
+
+            public ValueTask<EtcdLockHandle?> TryAcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => None(Record("TryAcquireSemaphore", key, options, $" max={maxCount}"));
+
+            public ValueTask<EtcdLockHandle> AcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new TimeoutException(Record("AcquireReadLock", key, options));
+
+            public ValueTask<EtcdLockHandle?> TryAcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => None(Record("TryAcquireReadLock", key, options));
+
+            public ValueTask<EtcdLockHandle> AcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new TimeoutException(Record("AcquireWriteLock", key, options));
+
+            public ValueTask<EtcdLockHandle?> TryAcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => None(Record("TryAcquireWriteLock", key, options));
+
+            public ValueTask<EtcdLockHandle> CampaignAsync(string election, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new NotSupportedException(Record("Campaign", election, options));
+
+            public ValueTask<EtcdLeaderInfo?> GetLeaderAsync(string election, CancellationToken cancellationToken = default)
+                => throw new NotSupportedException(election);
+
+            public IAsyncEnumerable<EtcdLeaderInfo?> ObserveLeaderAsync(string election, CancellationToken cancellationToken = default)
+                => throw new NotSupportedException(election);
+
+            private string Record(string call, string key, EtcdLockOptions? options, string extra = "")
+            {
+                string text = $"{call} {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}{extra}";
+                Calls.Add(text);
+                return text;
+            }
+
+            private static ValueTask<EtcdLockHandle?> None(string _) => new((EtcdLockHandle?)null);
         }
 
         public sealed class Customer
