@@ -760,7 +760,7 @@ public sealed class DiagnosticTests
         var descriptors = typeof(DiagnosticDescriptors).GetFields()
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .ToList();
-        Assert.Equal(20, descriptors.Count);
+        Assert.Equal(25, descriptors.Count);
         Assert.Equal(descriptors.Count, descriptors.Select(d => d.Id).Distinct().Count());
         Assert.All(descriptors, d =>
         {
@@ -770,6 +770,7 @@ public sealed class DiagnosticTests
         });
         Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.TemplateWithoutSlash.DefaultSeverity);
         Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.MissingCancellationToken.DefaultSeverity);
+        Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.LockAndReaderWriterShareTemplate.DefaultSeverity);
     }
 
     private static async Task<IReadOnlyList<Diagnostic>> AssertDiagnostics(string markupSource, DiagnosticSeverity severity)
