@@ -7,7 +7,7 @@ namespace AttributeLock.Generators.Tests;
 /// Every diagnostic: id, severity and exact span (marked <c>{|ALxxxx:...|}</c>), plus a counterpart that is
 /// clean: no AttributeLock diagnostic, and the generated code compiles without warnings.
 /// </summary>
-public sealed class DiagnosticTests
+public sealed partial class DiagnosticTests
 {
     /// <summary>A service whose attribute arguments and extra members vary.</summary>
     private static string Service(string attributeArguments, string members = "") => $$"""

@@ -99,6 +99,26 @@ public sealed class GeneratedCodeBehaviorTests
             [EtcdLock("/jobs/settlement/<day>", WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = 30_000)]
             public partial Task<string> SettleAsync(DateOnly day);
 
+            [EtcdSemaphore("/reports/<day>", MaxCount = 3, WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> ReportAsync(DateOnly day);
+
+            [EtcdSemaphore("/reports/all", MaxCount = 2, Ttl = 9, WaitTimeoutMilliseconds = 100)]
+            public partial Task ReportAllAsync(CancellationToken ct);
+
+            [EtcdReadLock("/catalog/<day>", Ttl = 4, WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> ReadAsync(DateOnly day);
+
+            [EtcdWriteLock("/catalog/<day>", WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> WriteAsync(DateOnly day);
+
+            private Task<string> ReportAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
+            private Task ReportAllAsyncCore(CancellationToken ct) { CoreCalls++; return Task.CompletedTask; }
+
+            private Task<string> ReadAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
+            private Task<string> WriteAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
             private Task<string> SettleAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
 
             private Task<string> WeeklyAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
@@ -182,6 +202,28 @@ public sealed class GeneratedCodeBehaviorTests
 
         Assert.Null(result);
         Assert.Equal(["TryAcquire /jobs/2026-01-31 ttl= wait=00:00:00"], calls);
+        Assert.Equal(0, CoreCalls(service));
+    }
+
+    [Fact]
+    public async Task Semaphore_and_reader_writer_wrappers_reach_their_provider_calls()
+    {
+        (object service, List<string> calls) = Create();
+        var day = new DateOnly(2026, 1, 31);
+
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("ReportAsync")!.Invoke(service, [day])!);
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("ReadAsync")!.Invoke(service, [day])!);
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("WriteAsync")!.Invoke(service, [day])!);
+        await Assert.ThrowsAsync<TimeoutException>(() => Invoke(service, "ReportAllAsync", CancellationToken.None));
+
+        Assert.Equal(
+            [
+                "TryAcquireSemaphore /reports/2026-01-31 ttl= wait=00:00:00 max=3",
+                "TryAcquireReadLock /catalog/2026-01-31 ttl=4 wait=00:00:00",
+                "TryAcquireWriteLock /catalog/2026-01-31 ttl= wait=00:00:00",
+                "AcquireSemaphore /reports/all ttl=9 wait=00:00:00.1000000 max=2",
+            ],
+            calls);
         Assert.Equal(0, CoreCalls(service));
     }
 
