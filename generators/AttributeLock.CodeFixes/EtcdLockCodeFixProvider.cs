@@ -20,15 +20,16 @@ namespace AttributeLock.CodeFixes;
 /// <summary>
 /// Fixes for the AttributeLock generator's diagnostics: AL0005 writes <c>&lt;id&gt;</c> for <c>{id}</c>,
 /// AL0010 makes the method partial and moves its body to <c>&lt;Name&gt;Core</c>, AL0011 makes the type
-/// partial, AL0012 adds a <c>&lt;Name&gt;Core</c> method and AL0019 adds a <c>CancellationToken</c> parameter to
-/// the method and its Core.
+/// partial, AL0012 adds a <c>&lt;Name&gt;Core</c> method and AL0019 (and AL0023, an <c>[EtcdLeader]</c> without its
+/// stopping token) adds a <c>CancellationToken</c> parameter to the method and its Core. The fixes go by diagnostic
+/// id, so they serve every coordination attribute.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(EtcdLockCodeFixProvider)), Shared]
 public sealed class EtcdLockCodeFixProvider : CodeFixProvider
 {
     /// <inheritdoc />
     public override ImmutableArray<string> FixableDiagnosticIds { get; } =
-        ImmutableArray.Create(DiagnosticIds.BracePlaceholder, DiagnosticIds.MethodNotPartial, DiagnosticIds.TypeNotPartial, DiagnosticIds.CoreMissing, DiagnosticIds.MissingCancellationToken);
+        ImmutableArray.Create(DiagnosticIds.BracePlaceholder, DiagnosticIds.MethodNotPartial, DiagnosticIds.TypeNotPartial, DiagnosticIds.CoreMissing, DiagnosticIds.MissingCancellationToken, DiagnosticIds.LeaderWithoutStoppingToken);
 
     /// <inheritdoc />
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -73,6 +74,15 @@ public sealed class EtcdLockCodeFixProvider : CodeFixProvider
                             $"Add a CancellationToken parameter to '{method.Identifier.ValueText}' and its Core",
                             ct => AddCancellationTokenAsync(context.Document, method, ct),
                             equivalenceKey: DiagnosticIds.MissingCancellationToken),
+                        diagnostic);
+                    break;
+                case DiagnosticIds.LeaderWithoutStoppingToken when token.Parent?.Parent is MethodDeclarationSyntax method && method.Body is null && method.ExpressionBody is null:
+                    // Reported on the parameter list: its '(' is the token found.
+                    context.RegisterCodeFix(
+                        CodeAction.Create(
+                            $"Add a stopping token (CancellationToken) to '{method.Identifier.ValueText}' and its Core",
+                            ct => AddCancellationTokenAsync(context.Document, method, ct),
+                            equivalenceKey: DiagnosticIds.LeaderWithoutStoppingToken),
                         diagnostic);
                     break;
             }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Linq;
 using AttributeLock.Generators.Diagnostics;
 using AttributeLock.Generators.Helpers;
+using AttributeLock.Generators.Models;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -10,10 +11,12 @@ using Microsoft.CodeAnalysis.Diagnostics;
 namespace AttributeLock.Generators;
 
 /// <summary>
-/// Reports AL0019 on an <c>[EtcdLock]</c> method without a <c>CancellationToken</c> parameter: its wait for the
+/// Reports AL0019 on an <c>[EtcdLock]</c>, <c>[EtcdSemaphore]</c>, <c>[EtcdReadLock]</c> or <c>[EtcdWriteLock]</c> method
+/// without a <c>CancellationToken</c> parameter: its wait for the
 /// lock cannot be cancelled and its Core cannot observe the hold's <c>LostToken</c>. An analyzer rather than
 /// the generator reports it, so that <c>#pragma warning disable AL0019</c> works on the method (the compiler
 /// applies pragmas only to diagnostics located in a syntax tree, which the generator's cached ones are not).
+/// <c>[EtcdLeader]</c> without a token is the generator's error AL0023 instead: nothing could stop its election.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class CancellationTokenAnalyzer : DiagnosticAnalyzer
@@ -32,20 +35,19 @@ public sealed class CancellationTokenAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(start =>
         {
-            INamedTypeSymbol? attributeType = start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute);
             INamedTypeSymbol? tokenType = start.Compilation.GetTypeByMetadataName("System.Threading.CancellationToken");
-            if (attributeType is null || tokenType is null)
+            if (start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute) is null || tokenType is null)
             {
                 return;
             }
 
-            start.RegisterSyntaxNodeAction(nodeContext => Analyze(nodeContext, attributeType, tokenType), SyntaxKind.MethodDeclaration);
+            start.RegisterSyntaxNodeAction(nodeContext => Analyze(nodeContext, tokenType), SyntaxKind.MethodDeclaration);
         });
     }
 
-    private static void Analyze(SyntaxNodeAnalysisContext context, INamedTypeSymbol attributeType, INamedTypeSymbol tokenType)
+    private static void Analyze(SyntaxNodeAnalysisContext context, INamedTypeSymbol tokenType)
     {
-        // The declaration that carries [EtcdLock] (a partial method's parts share their attributes).
+        // The declaration that carries the attribute (a partial method's parts share their attributes).
         var declaration = (MethodDeclarationSyntax)context.Node;
         if (declaration.AttributeLists.Count == 0
             || context.SemanticModel.GetDeclaredSymbol(declaration, context.CancellationToken) is not { } method
@@ -55,7 +57,8 @@ public sealed class CancellationTokenAnalyzer : DiagnosticAnalyzer
         }
 
         AttributeData? attribute = method.GetAttributes().FirstOrDefault(a =>
-            SymbolEqualityComparer.Default.Equals(a.AttributeClass, attributeType)
+            LockKinds.Of(a.AttributeClass) is { } kind
+            && kind != LockKind.Leader
             && a.ApplicationSyntaxReference is { } reference
             && reference.SyntaxTree == declaration.SyntaxTree
             && declaration.Span.Contains(reference.Span));

@@ -12,7 +12,8 @@ namespace AttributeLock.Generators;
 
 /// <summary>
 /// Reports AL0018 for every call of, or method-group reference to, the <c>&lt;Name&gt;Core</c> method of an
-/// <c>[EtcdLock]</c> method outside the generated implementation: such a call runs the body without the lock.
+/// <c>[EtcdLock]</c>, <c>[EtcdSemaphore]</c>, <c>[EtcdReadLock]</c>, <c>[EtcdWriteLock]</c> or <c>[EtcdLeader]</c> method
+/// outside the generated implementation: such a call runs the body without the lock (or the leadership).
 /// Generated code is not analyzed, and a Core method calling itself (already under the lock) is allowed.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
@@ -29,8 +30,7 @@ public sealed class CoreCallAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(start =>
         {
-            INamedTypeSymbol? attributeType = start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute);
-            if (attributeType is null)
+            if (start.Compilation.GetTypeByMetadataName(Symbols.EtcdLockAttribute) is null)
             {
                 return;
             }
@@ -52,7 +52,7 @@ public sealed class CoreCallAnalyzer : DiagnosticAnalyzer
 
                     IMethodSymbol core = target.ReducedFrom ?? target;
                     core = core.OriginalDefinition;
-                    IMethodSymbol? wrapper = wrappers.GetOrAdd(core, c => FindWrapper(c, attributeType));
+                    IMethodSymbol? wrapper = wrappers.GetOrAdd(core, FindWrapper);
                     if (wrapper is null || IsExempt(operation.ContainingSymbol, wrapper, core))
                     {
                         return;
@@ -69,7 +69,7 @@ public sealed class CoreCallAnalyzer : DiagnosticAnalyzer
         });
     }
 
-    private static IMethodSymbol? FindWrapper(IMethodSymbol core, INamedTypeSymbol attributeType)
+    private static IMethodSymbol? FindWrapper(IMethodSymbol core)
     {
         if (core.MethodKind != MethodKind.Ordinary || core.Name.Length <= NamingConventions.CoreSuffix.Length || !core.Name.EndsWith(NamingConventions.CoreSuffix, System.StringComparison.Ordinal))
         {
@@ -80,7 +80,7 @@ public sealed class CoreCallAnalyzer : DiagnosticAnalyzer
         return core.ContainingType.GetMembers(wrapperName)
             .OfType<IMethodSymbol>()
             .Select(m => m.PartialDefinitionPart ?? m)
-            .FirstOrDefault(m => Symbols.HasEtcdLockAttribute(m, attributeType)
+            .FirstOrDefault(m => LockKinds.First(m) is not null
                 && SymbolEqualityComparer.Default.Equals(Symbols.FindCore(m), core));
     }
 

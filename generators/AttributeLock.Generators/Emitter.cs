@@ -6,7 +6,11 @@ using Microsoft.CodeAnalysis.CSharp;
 
 namespace AttributeLock.Generators;
 
-/// <summary>Writes the implementation of one <c>[EtcdLock]</c> method.</summary>
+/// <summary>
+/// Writes the implementation of one method with a coordination attribute: <c>[EtcdLock]</c>, <c>[EtcdSemaphore]</c>,
+/// <c>[EtcdReadLock]</c> and <c>[EtcdWriteLock]</c> share one shape (they differ in the entry point they call),
+/// <c>[EtcdLeader]</c> hands its Core to <c>LeadAsync</c>.
+/// </summary>
 /// <remarks>
 /// The text is written piece by piece into one builder per thread, reused from method to method, so that a run
 /// allocates little more than the generated strings themselves (no line strings, no buffer per file).
@@ -80,12 +84,18 @@ internal static class Emitter
             return;
         }
 
+        if (model.Kind == LockKind.Leader)
+        {
+            WriteLeader(ref writer, model);
+            return;
+        }
+
         string scope = model.LockLocal;
 
         WriteSignature(ref writer, model, "async partial ");
 
         writer.Open();
-        writer.Start().Append("var ").Append(scope).Append(" = await global::AttributeLock.EtcdLockInvocation.EnterAsync(");
+        writer.Start().Append("var ").Append(scope).Append(" = await global::AttributeLock.EtcdLockInvocation.").Append(Helpers.LockKinds.EntryPoint(model.Kind)).Append('(');
         writer.End();
         writer.Start().Append("    ").Append(model.Provider).Append(',');
         writer.End();
@@ -93,6 +103,12 @@ internal static class Emitter
         WriteKey(line, model);
         line.Append(',');
         writer.End();
+        if (model.Kind == LockKind.Semaphore)
+        {
+            line = writer.Start().Append("    maxCount: ");
+            AppendInvariant(line, model.MaxCount).Append(',');
+            writer.End();
+        }
         line = writer.Start().Append("    ttlSeconds: ");
         AppendInvariant(line, model.TtlSeconds).Append(',');
         writer.End();
@@ -181,6 +197,44 @@ internal static class Emitter
         writer.Start().Append("await ").Append(scope).Append(".DisposeAsync().ConfigureAwait(false);");
         writer.End();
         writer.Close();
+        writer.Close();
+    }
+
+    /// <summary>
+    /// <c>[EtcdLeader]</c>: not async, the election's task is the method's. The Core gets the leadership's token in place of
+    /// the stopping token; the other arguments are passed as they are.
+    /// </summary>
+    private static void WriteLeader(ref Writer writer, LockMethodModel model)
+    {
+        string leading = model.LockLocal;
+        WriteSignature(ref writer, model, "partial ");
+        writer.Open();
+        writer.Line("return global::AttributeLock.EtcdLockInvocation.LeadAsync(");
+        writer.Start().Append("    ").Append(model.Provider).Append(',');
+        writer.End();
+        StringBuilder line = writer.Start().Append("    ");
+        WriteKey(line, model);
+        line.Append(',');
+        writer.End();
+        line = writer.Start().Append("    ttlSeconds: ");
+        AppendInvariant(line, model.TtlSeconds).Append(',');
+        writer.End();
+        line = writer.Start().Append("    whileLeading: ").Append(leading).Append(" => ").Append(model.CoreName).Append('(');
+        string[] arguments = model.Arguments.Items;
+        for (int i = 0; i < arguments.Length; i++)
+        {
+            if (i > 0)
+            {
+                line.Append(", ");
+            }
+
+            line.Append(arguments[i] == model.CancellationTokenParameter ? leading : arguments[i]);
+        }
+
+        line.Append("),");
+        writer.End();
+        writer.Start().Append("    stoppingToken: ").Append(model.CancellationTokenParameter).Append(");");
+        writer.End();
         writer.Close();
     }
 

@@ -14,26 +14,31 @@ using Microsoft.CodeAnalysis.Text;
 namespace AttributeLock.Generators;
 
 /// <summary>
-/// Validates one <c>[EtcdLock]</c> method and turns it into a <see cref="LockMethodModel"/>. Symbols and
-/// syntax stay in here: the result holds plain values only, so the pipeline can cache it.
+/// Validates one method marked with a coordination attribute (<c>[EtcdLock]</c>, <c>[EtcdSemaphore]</c>,
+/// <c>[EtcdReadLock]</c>, <c>[EtcdWriteLock]</c> or <c>[EtcdLeader]</c>) and turns it into a <see cref="LockMethodModel"/>.
+/// Symbols and syntax stay in here: the result holds plain values only, so the pipeline can cache it.
 /// </summary>
 internal sealed class Parser
 {
     private const string LockLocalName = "__lock";
+    private const string LeadingParameterName = "__leading";
 
     private readonly Compilation _compilation;
     private readonly KnownTypes _known;
     private readonly IMethodSymbol _method;
     private readonly MethodDeclarationSyntax _syntax;
     private readonly SyntaxTree _tree;
+    private readonly LockKind _kind;
     private readonly CancellationToken _cancellationToken;
     private List<DiagnosticInfo>? _diagnostics;
     private ExpressionSyntax? _templateExpression;
     private string? _template;
     private TemplateSourceMap? _map;
+    private KeyTemplateUse? _templateUse;
 
-    private Parser(Compilation compilation, IMethodSymbol method, MethodDeclarationSyntax syntax, CancellationToken cancellationToken)
+    private Parser(Compilation compilation, IMethodSymbol method, MethodDeclarationSyntax syntax, LockKind kind, CancellationToken cancellationToken)
     {
+        _kind = kind;
         _compilation = compilation;
         _known = KnownTypes.For(compilation);
         _method = method;
@@ -42,8 +47,8 @@ internal sealed class Parser
         _cancellationToken = cancellationToken;
     }
 
-    /// <summary>Parses the method that <paramref name="context"/> found.</summary>
-    public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    /// <summary>Parses the method that <paramref name="context"/> found through the attribute of <paramref name="kind"/>.</summary>
+    public static ParseResult Parse(GeneratorAttributeSyntaxContext context, LockKind kind, CancellationToken cancellationToken)
     {
         if (context.TargetSymbol is not IMethodSymbol method
             || context.TargetNode is not MethodDeclarationSyntax syntax
@@ -52,12 +57,64 @@ internal sealed class Parser
             return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
         }
 
-        var parser = new Parser(context.SemanticModel.Compilation, method, syntax, cancellationToken);
+        var parser = new Parser(context.SemanticModel.Compilation, method, syntax, kind, cancellationToken);
+        if (!parser.OwnsMethod(cancellationToken))
+        {
+            return new ParseResult(null, EquatableArray<DiagnosticInfo>.Empty);
+        }
+
         LockMethodModel? model = parser.Run(context.Attributes[0]);
-        return new ParseResult(model, parser._diagnostics is null ? EquatableArray<DiagnosticInfo>.Empty : parser._diagnostics.ToEquatableArray());
+        return new ParseResult(model, parser._diagnostics is null ? EquatableArray<DiagnosticInfo>.Empty : parser._diagnostics.ToEquatableArray(), parser._templateUse);
     }
 
     private string MethodName => _method.Name;
+
+    /// <summary>The attribute as messages name it, e.g. <c>EtcdSemaphore</c>.</summary>
+    private string AttributeName => LockKinds.DisplayName(_kind);
+
+    /// <summary>
+    /// Whether this parse implements the method. A method with several coordination attributes gets one implementation
+    /// (an error stub): the parse for the first attribute in source order reports AL0024 on each of the others, and the
+    /// parses for the others yield nothing, so neither a second file nor a second report comes from them.
+    /// </summary>
+    private bool OwnsMethod(CancellationToken cancellationToken)
+    {
+        List<(AttributeData Attribute, LockKind Kind, SyntaxReference Reference)>? found = null;
+        foreach (AttributeData attribute in _method.GetAttributes())
+        {
+            if (LockKinds.Of(attribute.AttributeClass) is { } kind && attribute.ApplicationSyntaxReference is { } reference)
+            {
+                (found ??= new List<(AttributeData, LockKind, SyntaxReference)>()).Add((attribute, kind, reference));
+            }
+        }
+
+        if (found is null || found.Count < 2)
+        {
+            return true;
+        }
+
+        found.Sort(static (a, b) =>
+        {
+            int byFile = string.CompareOrdinal(a.Reference.SyntaxTree.FilePath, b.Reference.SyntaxTree.FilePath);
+            return byFile != 0 ? byFile : a.Reference.Span.Start.CompareTo(b.Reference.Span.Start);
+        });
+        LockKind owner = found[0].Kind;
+        if (owner != _kind)
+        {
+            return false;
+        }
+
+        for (int i = 1; i < found.Count; i++)
+        {
+            // A second attribute of the same kind is the compiler's error (AllowMultiple = false).
+            if (found[i].Kind != owner && found[i].Reference.GetSyntax(cancellationToken) is AttributeSyntax other)
+            {
+                Report(DiagnosticDescriptors.SeveralCoordinationAttributes, LocationInfo.From(other.SyntaxTree, other.Name.Span), MethodName, LockKinds.DisplayName(owner), LockKinds.DisplayName(found[i].Kind));
+            }
+        }
+
+        return true;
+    }
 
     private LocationInfo MethodLocation => At(_syntax.Identifier.Span);
 
@@ -65,7 +122,7 @@ internal sealed class Parser
     {
         CheckPartial();
         EquatableArray<ContainingTypeModel> containingTypes = ContainingTypes();
-        bool? returnsValue = ReturnShape();
+        bool? returnsValue = _kind == LockKind.Leader ? LeaderReturnShape() : ReturnShape();
         CheckParameters();
 
         ImmutableArray<IParameterSymbol> parameters = _method.Parameters;
@@ -79,9 +136,14 @@ internal sealed class Parser
             }
         }
 
+        if (token is null && _kind == LockKind.Leader)
+        {
+            Report(DiagnosticDescriptors.LeaderWithoutStoppingToken, At(_syntax.ParameterList.Span), MethodName);
+        }
+
         var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(_cancellationToken) as AttributeSyntax;
         EquatableArray<KeyPart>? keyParts = KeyParts(attribute, attributeSyntax);
-        (int ttl, int wait, int holdAtLeast, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
+        (int ttl, int maxCount, int wait, int holdAtLeast, BusyBehavior whenBusy) = Options(attribute, attributeSyntax);
         string? provider = Provider();
         IMethodSymbol? core = Core();
 
@@ -95,10 +157,11 @@ internal sealed class Parser
             return null;
         }
 
-        string lockLocal = LockLocalName;
+        string localName = _kind == LockKind.Leader ? LeadingParameterName : LockLocalName;
+        string lockLocal = localName;
         for (int i = 1; HasParameterNamed(lockLocal) || HasParameterNamed(lockLocal + Emitter.CancelledSuffix); i++)
         {
-            lockLocal = LockLocalName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            lockLocal = localName + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         ImmutableArray<ITypeParameterSymbol> typeParameters = _method.TypeParameters;
@@ -115,6 +178,7 @@ internal sealed class Parser
         }
 
         return new LockMethodModel(
+            Kind: _kind,
             Identity: _method.ToDisplayString(),
             BaseHintName: HintBase(_method.ContainingType) + "." + HintPart(_method.Name, typeParameters),
             Namespace: _method.ContainingNamespace.IsGlobalNamespace
@@ -133,6 +197,7 @@ internal sealed class Parser
             Provider: provider,
             KeyParts: keyParts.Value,
             TtlSeconds: ttl,
+            MaxCount: maxCount,
             WaitTimeoutMilliseconds: wait,
             HoldAtLeastMilliseconds: holdAtLeast,
             WhenBusy: whenBusy,
@@ -205,6 +270,7 @@ internal sealed class Parser
 
         string returnType = (_method.ReturnsByRefReadonly ? "ref readonly " : _method.ReturnsByRef ? "ref " : "") + _known.TypeName(_method.ReturnType);
         return new LockMethodModel(
+            Kind: _kind,
             Identity: _method.ToDisplayString(),
             BaseHintName: HintBase(_method.ContainingType) + "." + HintPart(_method.Name, typeParameters),
             Namespace: _method.ContainingNamespace.IsGlobalNamespace ? null : _known.NamespaceName(_method.ContainingNamespace),
@@ -221,6 +287,7 @@ internal sealed class Parser
             Provider: "",
             KeyParts: EquatableArray<KeyPart>.Empty,
             TtlSeconds: 0,
+            MaxCount: 0,
             WaitTimeoutMilliseconds: 0,
             HoldAtLeastMilliseconds: 0,
             WhenBusy: BusyBehavior.Throw,
@@ -351,7 +418,7 @@ internal sealed class Parser
 
             if (!declaration.Modifiers.Any(SyntaxKind.PartialKeyword))
             {
-                Report(DiagnosticDescriptors.TypeNotPartial, At(declaration.Identifier.Span), declaration.Identifier.ValueText, MethodName);
+                Report(DiagnosticDescriptors.TypeNotPartial, At(declaration.Identifier.Span), declaration.Identifier.ValueText, MethodName, AttributeName);
             }
 
             string keyword = declaration switch
@@ -397,7 +464,24 @@ internal sealed class Parser
             : KnownTypes.Is(type, _known.AsyncEnumerable) || KnownTypes.Is(type, _known.AsyncEnumerator)
                 ? "an async iterator would hold the lock between its yields while the caller decides when to go on; return Task<T> or ValueTask<T> of a complete result"
                 : "only Task, Task<T>, ValueTask and ValueTask<T> are supported, because the lock is held until the returned task completes";
-        Report(DiagnosticDescriptors.UnsupportedReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat), reason);
+        Report(DiagnosticDescriptors.UnsupportedReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat), reason, AttributeName);
+        return null;
+    }
+
+    /// <summary>False for <c>Task</c> (the only return type of an <c>[EtcdLeader]</c> method), null (reported) otherwise.</summary>
+    private bool? LeaderReturnShape()
+    {
+        ITypeSymbol type = _method.ReturnType;
+        if (!_method.ReturnsByRef && !_method.ReturnsByRefReadonly && KnownTypes.Is(type, _known.Task))
+        {
+            return false;
+        }
+
+        if (type.TypeKind != TypeKind.Error)
+        {
+            Report(DiagnosticDescriptors.LeaderReturnType, At(_syntax.ReturnType.Span), MethodName, type.ToDisplayString(Symbols.MessageFormat));
+        }
+
         return null;
     }
 
@@ -453,6 +537,10 @@ internal sealed class Parser
 
         _templateExpression = expression;
         _template = template;
+        if (_kind is LockKind.Lock or LockKind.ReadLock or LockKind.WriteLock)
+        {
+            _templateUse = new KeyTemplateUse(_kind, template!, _method.ContainingType.Name + "." + MethodName, At(expression.Span));
+        }
         if (template![0] != '/')
         {
             Report(DiagnosticDescriptors.TemplateWithoutSlash, At(Map.Map(0, template.Length)), template);
@@ -595,9 +683,10 @@ internal sealed class Parser
         return "; its parameters are " + string.Join(", ", _method.Parameters.Select(p => "'" + p.Name + "'"));
     }
 
-    private (int Ttl, int Wait, int HoldAtLeast, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
+    private (int Ttl, int MaxCount, int Wait, int HoldAtLeast, BusyBehavior WhenBusy) Options(AttributeData attribute, AttributeSyntax? attributeSyntax)
     {
         int ttl = 0;
+        int? maxCount = null;
         int? wait = null;
         int holdAtLeast = 0;
         BusyBehavior whenBusy = BusyBehavior.Throw;
@@ -629,6 +718,14 @@ internal sealed class Parser
                 case "WhenBusy":
                     whenBusy = (BusyBehavior)value;
                     break;
+                case "MaxCount" when _kind == LockKind.Semaphore:
+                    maxCount = value;
+                    if (value < 1)
+                    {
+                        Report(DiagnosticDescriptors.InvalidMaxCount, NamedArgumentLocation(attributeSyntax, argument.Key, wholeArgument: true), "is " + value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+
+                    break;
                 case "HoldAtLeastMilliseconds":
                     // Every non-negative int is a whole number of seconds a lease TTL can hold (at most 2,147,484 s).
                     holdAtLeast = value;
@@ -641,14 +738,23 @@ internal sealed class Parser
             }
         }
 
+        if (_kind == LockKind.Semaphore && maxCount is null)
+        {
+            // There is no sensible default ticket count: the attribute's name is where the argument is missing.
+            Report(DiagnosticDescriptors.InvalidMaxCount, attributeSyntax is null ? MethodLocation : At(attributeSyntax.Name.Span), "is not set");
+        }
+
         // Named arguments hold only what the attribute sets, so an omitted wait timeout is told apart from an explicit
         // -1: skip-when-busy then makes one attempt, because waiting for the holder and running the body after it
         // would run a "one node only" job on every node in turn. An explicit wait is kept as it is.
-        return (ttl, wait ?? (whenBusy == BusyBehavior.Skip ? 0 : -1), holdAtLeast, whenBusy);
+        return (ttl, maxCount ?? 0, wait ?? (whenBusy == BusyBehavior.Skip ? 0 : -1), holdAtLeast, whenBusy);
     }
 
-    /// <summary>Where the attribute sets <paramref name="name"/> (the method's name when that is not found).</summary>
-    private LocationInfo NamedArgumentLocation(AttributeSyntax? attributeSyntax, string name)
+    /// <summary>
+    /// Where the attribute sets <paramref name="name"/>: its value, or with <paramref name="wholeArgument"/> the whole
+    /// <c>Name = value</c> (the method's name when that is not found).
+    /// </summary>
+    private LocationInfo NamedArgumentLocation(AttributeSyntax? attributeSyntax, string name, bool wholeArgument = false)
     {
         if (attributeSyntax?.ArgumentList is { } argumentList)
         {
@@ -656,7 +762,7 @@ internal sealed class Parser
             {
                 if (argument.NameEquals?.Name.Identifier.ValueText == name)
                 {
-                    return At(argument.Expression.Span);
+                    return At(wholeArgument ? argument.Span : argument.Expression.Span);
                 }
             }
         }
@@ -770,7 +876,8 @@ internal sealed class Parser
             LocationInfo.From(coreLocation) ?? MethodLocation,
             coreName,
             MethodName,
-            Symbols.CoreMismatch(_method, closest) ?? "it does not match");
+            Symbols.CoreMismatch(_method, closest) ?? "it does not match",
+            AttributeName);
         return null;
     }
 

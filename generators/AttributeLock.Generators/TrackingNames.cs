@@ -6,7 +6,10 @@ namespace AttributeLock.Generators;
 /// </summary>
 public static class TrackingNames
 {
-    /// <summary>The parse of one <c>[EtcdLock]</c> method into a model plus diagnostics.</summary>
+    /// <summary>
+    /// The parse of one method with a coordination attribute into a model plus diagnostics (one step per attribute:
+    /// <c>[EtcdLock]</c>, <c>[EtcdSemaphore]</c>, <c>[EtcdReadLock]</c>, <c>[EtcdWriteLock]</c>, <c>[EtcdLeader]</c>).
+    /// </summary>
     public const string Parse = nameof(Parse);
 
     /// <summary>The diagnostics of all parsed methods.</summary>
@@ -20,4 +23,7 @@ public static class TrackingNames
 
     /// <summary>Each model paired with its file name, ready to emit.</summary>
     public const string Files = nameof(Files);
+
+    /// <summary>The check across methods for key templates shared by a plain and a reader-writer lock (AL0025).</summary>
+    public const string KeyTemplates = nameof(KeyTemplates);
 }

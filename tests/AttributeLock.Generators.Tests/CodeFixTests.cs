@@ -131,6 +131,48 @@ public sealed class CodeFixTests
         """);
 
     [Fact]
+    public Task Leader_without_a_stopping_token_gets_one_in_the_method_and_its_Core() => AssertFix(
+        "AL0023",
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLeader("/leaders/<region>")]
+            public partial Task RunAsync(string region);
+
+            private Task RunAsyncCore(string region) => Task.CompletedTask;
+        }
+        """,
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdLeader("/leaders/<region>")]
+            public partial Task RunAsync(string region, CancellationToken cancellationToken = default);
+
+            private Task RunAsyncCore(string region, CancellationToken cancellationToken) => Task.CompletedTask;
+        }
+        """);
+
+    [Fact]
+    public Task Missing_Core_is_added_for_a_semaphore() => AssertFix(
+        "AL0012",
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdSemaphore("/reports/<kind>", MaxCount = 2)]
+            public partial Task<int> BuildAsync(string kind, CancellationToken ct);
+        }
+        """,
+        """
+        public partial class Svc(IEtcdLockProvider locks)
+        {
+            [EtcdSemaphore("/reports/<kind>", MaxCount = 2)]
+            public partial Task<int> BuildAsync(string kind, CancellationToken ct);
+
+            private Task<int> BuildAsyncCore(string kind, CancellationToken ct) => global::System.Threading.Tasks.Task.FromResult<int>(default!);
+        }
+        """);
+
+    [Fact]
     public Task Missing_CancellationToken_goes_before_params_with_a_free_name() => AssertFix(
         "AL0019",
         """

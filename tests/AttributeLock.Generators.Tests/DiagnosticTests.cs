@@ -7,7 +7,7 @@ namespace AttributeLock.Generators.Tests;
 /// Every diagnostic: id, severity and exact span (marked <c>{|ALxxxx:...|}</c>), plus a counterpart that is
 /// clean: no AttributeLock diagnostic, and the generated code compiles without warnings.
 /// </summary>
-public sealed class DiagnosticTests
+public sealed partial class DiagnosticTests
 {
     /// <summary>A service whose attribute arguments and extra members vary.</summary>
     private static string Service(string attributeArguments, string members = "") => $$"""
@@ -760,7 +760,7 @@ public sealed class DiagnosticTests
         var descriptors = typeof(DiagnosticDescriptors).GetFields()
             .Select(f => (DiagnosticDescriptor)f.GetValue(null)!)
             .ToList();
-        Assert.Equal(20, descriptors.Count);
+        Assert.Equal(25, descriptors.Count);
         Assert.Equal(descriptors.Count, descriptors.Select(d => d.Id).Distinct().Count());
         Assert.All(descriptors, d =>
         {
@@ -770,6 +770,7 @@ public sealed class DiagnosticTests
         });
         Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.TemplateWithoutSlash.DefaultSeverity);
         Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.MissingCancellationToken.DefaultSeverity);
+        Assert.Equal(DiagnosticSeverity.Warning, DiagnosticDescriptors.LockAndReaderWriterShareTemplate.DefaultSeverity);
     }
 
     private static async Task<IReadOnlyList<Diagnostic>> AssertDiagnostics(string markupSource, DiagnosticSeverity severity)

@@ -29,6 +29,42 @@ public sealed class GeneratedCodeBehaviorTests
                 Calls.Add($"TryAcquire {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}" + (options?.HoldAtLeast is { } hold ? $" hold={hold}" : ""));
                 return new ValueTask<EtcdLockHandle?>((EtcdLockHandle?)null);
             }
+
+            public ValueTask<EtcdLockHandle> AcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new TimeoutException(Record("AcquireSemaphore", key, options, $" max={maxCount}"));
+
+            public ValueTask<EtcdLockHandle?> TryAcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => None(Record("TryAcquireSemaphore", key, options, $" max={maxCount}"));
+
+            public ValueTask<EtcdLockHandle> AcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new TimeoutException(Record("AcquireReadLock", key, options));
+
+            public ValueTask<EtcdLockHandle?> TryAcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => None(Record("TryAcquireReadLock", key, options));
+
+            public ValueTask<EtcdLockHandle> AcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new TimeoutException(Record("AcquireWriteLock", key, options));
+
+            public ValueTask<EtcdLockHandle?> TryAcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => None(Record("TryAcquireWriteLock", key, options));
+
+            public ValueTask<EtcdLockHandle> CampaignAsync(string election, EtcdLockOptions? options = null, CancellationToken cancellationToken = default)
+                => throw new NotSupportedException(Record("Campaign", election, options));
+
+            public ValueTask<EtcdLeaderInfo?> GetLeaderAsync(string election, CancellationToken cancellationToken = default)
+                => throw new NotSupportedException(election);
+
+            public IAsyncEnumerable<EtcdLeaderInfo?> ObserveLeaderAsync(string election, CancellationToken cancellationToken = default)
+                => throw new NotSupportedException(election);
+
+            private string Record(string call, string key, EtcdLockOptions? options, string extra = "")
+            {
+                string text = $"{call} {key} ttl={options?.TtlSeconds} wait={options?.WaitTimeout}{extra}";
+                Calls.Add(text);
+                return text;
+            }
+
+            private static ValueTask<EtcdLockHandle?> None(string _) => new((EtcdLockHandle?)null);
         }
 
         public sealed class Customer
@@ -62,6 +98,26 @@ public sealed class GeneratedCodeBehaviorTests
 
             [EtcdLock("/jobs/settlement/<day>", WhenBusy = LockBusyBehavior.Skip, HoldAtLeastMilliseconds = 30_000)]
             public partial Task<string> SettleAsync(DateOnly day);
+
+            [EtcdSemaphore("/reports/<day>", MaxCount = 3, WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> ReportAsync(DateOnly day);
+
+            [EtcdSemaphore("/reports/all", MaxCount = 2, Ttl = 9, WaitTimeoutMilliseconds = 100)]
+            public partial Task ReportAllAsync(CancellationToken ct);
+
+            [EtcdReadLock("/catalog/<day>", Ttl = 4, WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> ReadAsync(DateOnly day);
+
+            [EtcdWriteLock("/catalog/<day>", WhenBusy = LockBusyBehavior.Skip)]
+            public partial Task<string> WriteAsync(DateOnly day);
+
+            private Task<string> ReportAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
+            private Task ReportAllAsyncCore(CancellationToken ct) { CoreCalls++; return Task.CompletedTask; }
+
+            private Task<string> ReadAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
+
+            private Task<string> WriteAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
 
             private Task<string> SettleAsyncCore(DateOnly day) { CoreCalls++; return Task.FromResult("ran"); }
 
@@ -146,6 +202,28 @@ public sealed class GeneratedCodeBehaviorTests
 
         Assert.Null(result);
         Assert.Equal(["TryAcquire /jobs/2026-01-31 ttl= wait=00:00:00"], calls);
+        Assert.Equal(0, CoreCalls(service));
+    }
+
+    [Fact]
+    public async Task Semaphore_and_reader_writer_wrappers_reach_their_provider_calls()
+    {
+        (object service, List<string> calls) = Create();
+        var day = new DateOnly(2026, 1, 31);
+
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("ReportAsync")!.Invoke(service, [day])!);
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("ReadAsync")!.Invoke(service, [day])!);
+        Assert.Null(await (Task<string>)service.GetType().GetMethod("WriteAsync")!.Invoke(service, [day])!);
+        await Assert.ThrowsAsync<TimeoutException>(() => Invoke(service, "ReportAllAsync", CancellationToken.None));
+
+        Assert.Equal(
+            [
+                "TryAcquireSemaphore /reports/2026-01-31 ttl= wait=00:00:00 max=3",
+                "TryAcquireReadLock /catalog/2026-01-31 ttl=4 wait=00:00:00",
+                "TryAcquireWriteLock /catalog/2026-01-31 ttl= wait=00:00:00",
+                "AcquireSemaphore /reports/all ttl=9 wait=00:00:00.1000000 max=2",
+            ],
+            calls);
         Assert.Equal(0, CoreCalls(service));
     }
 

@@ -265,6 +265,128 @@ public sealed class GeneratorSnapshotTests
             """, ["Locking.RunAsync.g.cs", "Locking.RunAsync.2.g.cs"]);
     }
 
+    [Fact]
+    public void Semaphore_method()
+    {
+        Verify("""
+            namespace Shop;
+
+            public sealed record Report(string Kind);
+
+            public partial class Reports(IEtcdLockProvider locks)
+            {
+                [EtcdSemaphore("/reports/<kind>", MaxCount = 3, Ttl = 10)]
+                public partial Task<Report> BuildAsync(string kind, CancellationToken ct);
+
+                private Task<Report> BuildAsyncCore(string kind, CancellationToken ct) => Task.FromResult(new Report(kind));
+            }
+            """, ["Reports.BuildAsync.g.cs"]);
+    }
+
+    [Fact]
+    public void Semaphore_skip_when_busy()
+    {
+        // No explicit wait with Skip: one attempt (0), as for [EtcdLock]; an explicit wait is kept.
+        Verify("""
+            namespace Shop;
+
+            public partial class Thumbnails(IEtcdLockProvider locks)
+            {
+                [EtcdSemaphore("/thumbnails", MaxCount = 4, WhenBusy = LockBusyBehavior.Skip)]
+                public partial ValueTask<bool> RenderAsync(Guid image, CancellationToken ct);
+
+                [EtcdSemaphore("/thumbnails/slow", MaxCount = 1, WaitTimeoutMilliseconds = 500, WhenBusy = LockBusyBehavior.Skip)]
+                public partial Task RenderSlowAsync(Guid image, CancellationToken ct);
+
+                private ValueTask<bool> RenderAsyncCore(Guid image, CancellationToken ct) => new(true);
+
+                private Task RenderSlowAsyncCore(Guid image, CancellationToken ct) => Task.CompletedTask;
+            }
+            """, ["Thumbnails.RenderAsync.g.cs", "Thumbnails.RenderSlowAsync.g.cs"]);
+    }
+
+    [Fact]
+    public void Read_and_write_locks()
+    {
+        Verify("""
+            namespace Shop;
+
+            public partial class Catalog(IEtcdLockProvider locks)
+            {
+                [EtcdReadLock("/catalog/<section>", Ttl = 5)]
+                public partial ValueTask<int> CountAsync(string section, CancellationToken ct);
+
+                [EtcdWriteLock("/catalog/<section>", WaitTimeoutMilliseconds = 2000)]
+                public partial Task RebuildAsync(string section, CancellationToken ct);
+
+                [EtcdWriteLock("/catalog/<section>", WhenBusy = LockBusyBehavior.Skip)]
+                public partial Task TryRebuildAsync(string section);
+
+                private ValueTask<int> CountAsyncCore(string section, CancellationToken ct) => new(1);
+
+                private Task RebuildAsyncCore(string section, CancellationToken ct) => Task.CompletedTask;
+
+                private Task TryRebuildAsyncCore(string section) => Task.CompletedTask;
+            }
+            """, ["Catalog.CountAsync.g.cs", "Catalog.RebuildAsync.g.cs", "Catalog.TryRebuildAsync.g.cs"]);
+    }
+
+    [Fact]
+    public void Leader_BackgroundService()
+    {
+        // The test compilations do not reference Microsoft.Extensions.Hosting.Abstractions; this stand-in has the same
+        // ExecuteAsync shape (protected abstract Task ExecuteAsync(CancellationToken)). The real one compiles the same way.
+        Verify("""
+            namespace Microsoft.Extensions.Hosting
+            {
+                public abstract class BackgroundService
+                {
+                    protected abstract Task ExecuteAsync(CancellationToken stoppingToken);
+                }
+            }
+
+            namespace Shop
+            {
+                using Microsoft.Extensions.Hosting;
+
+                public sealed partial class CleanupWorker(IEtcdLockProvider locks) : BackgroundService
+                {
+                    [EtcdLeader("/leaders/cleanup", Ttl = 10)]
+                    protected override partial Task ExecuteAsync(CancellationToken stoppingToken);
+
+                    private async Task ExecuteAsyncCore(CancellationToken stoppingToken)
+                    {
+                        while (!stoppingToken.IsCancellationRequested)
+                        {
+                            await Task.Delay(1000, stoppingToken);
+                        }
+                    }
+                }
+            }
+            """, ["CleanupWorker.ExecuteAsync.g.cs"]);
+    }
+
+    [Fact]
+    public void Leader_with_key_placeholders_and_other_arguments()
+    {
+        Verify("""
+            namespace Shop;
+
+            public static partial class Regions
+            {
+                public static IEtcdLockProvider Locks { get; set; } = null!;
+
+                [EtcdLeader("/leaders/<region>/<shard>")]
+                public static partial Task LeadAsync<TShard>(string region, TShard shard, CancellationToken __leading, int batch)
+                    where TShard : IFormattable;
+
+                private static Task LeadAsyncCore<TShard>(string region, TShard shard, CancellationToken __leading, int batch)
+                    where TShard : IFormattable
+                    => Task.Delay(batch, __leading);
+            }
+            """, ["Regions.LeadAsync{TShard}.g.cs"]);
+    }
+
     private static void Verify(string source, string[] hintNames, [CallerMemberName] string testName = "")
     {
         GeneratorOutcome outcome = TestCompilation.Run(TestCompilation.Usings + source);

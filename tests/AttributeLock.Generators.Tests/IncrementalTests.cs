@@ -81,6 +81,64 @@ public sealed class IncrementalTests
     }
 
     [Fact]
+    public void New_attributes_stay_cached_on_unrelated_and_body_edits()
+    {
+        const string Coordinated = TestCompilation.Usings + """
+            namespace Shop;
+
+            public partial class Catalog(IEtcdLockProvider locks)
+            {
+                [EtcdSemaphore("/catalog/<id>/build", MaxCount = 2)]
+                public partial Task BuildAsync(int id, CancellationToken ct);
+
+                [EtcdReadLock("/catalog/<id>")]
+                public partial Task<int> ReadAsync(int id, CancellationToken ct);
+
+                [EtcdLock("/catalog/<id>")]
+                public partial Task RebuildAsync(int id, CancellationToken ct);
+
+                [EtcdLeader("/catalog/leader")]
+                public partial Task LeadAsync(CancellationToken stoppingToken);
+
+                private Task BuildAsyncCore(int id, CancellationToken ct) => Task.CompletedTask;
+
+                private Task<int> ReadAsyncCore(int id, CancellationToken ct) => Task.FromResult(id);
+
+                private Task RebuildAsyncCore(int id, CancellationToken ct) => Task.CompletedTask;
+
+                private Task LeadAsyncCore(CancellationToken stoppingToken) => Task.CompletedTask;
+            }
+            """;
+        (GeneratorDriver driver, CSharpCompilation compilation) = FirstRun(Coordinated);
+        GeneratorRunResult first = driver.GetRunResult().Results.Single();
+        Assert.Equal(4, first.GeneratedSources.Length);
+        Assert.Equal(2, first.Diagnostics.Count(d => d.Id == DiagnosticIds.LockAndReaderWriterShareTemplate));
+
+        CSharpCompilation unrelated = compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText("namespace Other; public class Unrelated { public int X; }", TestCompilation.ParseOptions, path: "Unrelated.cs"));
+        GeneratorRunResult second = driver.RunGenerators(unrelated).GetRunResult().Results.Single();
+        AssertSteps(second, TrackingNames.Parse, IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged);
+        foreach (string step in (string[])[.. ModelSteps, TrackingNames.KeyTemplates])
+        {
+            AssertSteps(second, step, IncrementalStepRunReason.Cached);
+        }
+
+        AssertOutputs(second, IncrementalStepRunReason.Cached);
+
+        // A Core body edit (after every attribute, so no template moves) re-parses the file but changes no value.
+        SyntaxTree tree = compilation.SyntaxTrees.Single();
+        string text = tree.GetText().ToString();
+        SyntaxTree changed = tree.WithChangedText(Microsoft.CodeAnalysis.Text.SourceText.From(text.Replace("Task.FromResult(id)", "Task.FromResult(id + 1)", StringComparison.Ordinal)));
+        GeneratorRunResult third = driver.RunGenerators(compilation.ReplaceSyntaxTree(tree, changed)).GetRunResult().Results.Single();
+        AssertSteps(third, TrackingNames.Parse, IncrementalStepRunReason.Unchanged);
+        foreach (string step in (string[])[.. ModelSteps, TrackingNames.KeyTemplates])
+        {
+            AssertSteps(third, step, IncrementalStepRunReason.Cached);
+        }
+
+        AssertOutputs(third, IncrementalStepRunReason.Cached);
+    }
+
+    [Fact]
     public void Pipeline_values_hold_no_symbols_syntax_or_compilations()
     {
         (GeneratorDriver driver, _) = FirstRun(Service + """
@@ -94,7 +152,7 @@ public sealed class IncrementalTests
 
         GeneratorRunResult result = driver.GetRunResult().Results.Single();
         Assert.NotEmpty(result.Diagnostics);
-        string[] ours = [TrackingNames.Parse, TrackingNames.Diagnostics, .. ModelSteps];
+        string[] ours = [TrackingNames.Parse, TrackingNames.Diagnostics, .. ModelSteps, TrackingNames.KeyTemplates];
         Assert.All(ours, name => Assert.True(result.TrackedSteps.ContainsKey(name), name));
         foreach (IncrementalGeneratorRunStep step in ours.SelectMany(name => result.TrackedSteps[name]))
         {

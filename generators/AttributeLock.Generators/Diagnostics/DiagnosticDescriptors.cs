@@ -88,7 +88,7 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor TypeNotPartial = Error(
         DiagnosticIds.TypeNotPartial,
         "Type containing an [EtcdLock] method must be partial",
-        "'{0}' must be declared 'partial' because it contains the [EtcdLock] method '{1}'",
+        "'{0}' must be declared 'partial' because it contains the [{2}] method '{1}'",
         "The implementation is generated into the method's type, so that type and every type containing it must be partial. The code fix adds the modifier.");
 
     /// <summary>AL0012: the Core method is missing.</summary>
@@ -102,7 +102,7 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor CoreMismatch = Error(
         DiagnosticIds.CoreMismatch,
         "Core method does not match its [EtcdLock] method",
-        "'{0}' does not match the [EtcdLock] method '{1}': {2}",
+        "'{0}' does not match the [{3}] method '{1}': {2}",
         "<Name>Core must be declared in the same type as the [EtcdLock] method, with the same number of type parameters, the same parameter types and the same return type (one of Task, Task<T>, ValueTask and ValueTask<T>), and be static when the method is static: the implementation passes its arguments through and returns the Core's result.");
 
     /// <summary>AL0014: no lock provider member.</summary>
@@ -123,7 +123,7 @@ public static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor UnsupportedReturnType = Error(
         DiagnosticIds.UnsupportedReturnType,
         "[EtcdLock] method has an unsupported return type",
-        "'{0}' returns '{1}', which an [EtcdLock] method cannot: {2}",
+        "'{0}' returns '{1}', which an [{3}] method cannot: {2}",
         "The lock is released when the returned task completes, so an [EtcdLock] method returns Task, Task<T>, ValueTask or ValueTask<T>. A void method cannot be awaited, and an async iterator would hold the lock between its yields.");
 
     /// <summary>AL0017: a parameter cannot be passed through an async wrapper.</summary>
@@ -156,6 +156,42 @@ public static class DiagnosticDescriptors
         "Lock minimum hold is invalid",
         "HoldAtLeastMilliseconds is {0}; use 0 for no minimum or a positive number of milliseconds",
         "HoldAtLeastMilliseconds is the least time the key stays taken, counted from the moment the lock was acquired (ShedLock's lockAtLeastFor): 0 for none, or a positive number of milliseconds, which the key's lease expresses in whole seconds. A negative value, such as -1 (Timeout.Infinite), cannot be a lease's time to live.");
+
+    /// <summary>AL0021: an [EtcdSemaphore] has no MaxCount, or one below 1.</summary>
+    public static readonly DiagnosticDescriptor InvalidMaxCount = Error(
+        DiagnosticIds.InvalidMaxCount,
+        "Semaphore MaxCount must be at least 1",
+        "MaxCount {0}; set it to how many calls may run at once across all processes, at least 1",
+        "[EtcdSemaphore] lets at most MaxCount calls hold a ticket at once. MaxCount has no default because the number is the point of the semaphore: leaving it out, or setting 0 or a negative value, is an error. Every user of one semaphore key must set the same value.");
+
+    /// <summary>AL0022: an [EtcdLeader] method does not return Task.</summary>
+    public static readonly DiagnosticDescriptor LeaderReturnType = Error(
+        DiagnosticIds.LeaderReturnType,
+        "[EtcdLeader] method must return Task",
+        "'{0}' returns '{1}'; an [EtcdLeader] method returns System.Threading.Tasks.Task, which completes when the election ends for this instance",
+        "The generated body of an [EtcdLeader] method runs the election (EtcdLockInvocation.LeadAsync) and returns its Task: it campaigns, runs <Name>Core while leading, campaigns again after a loss and resigns when the stopping token is cancelled. There is no result to return, and the election is not a ValueTask.");
+
+    /// <summary>AL0023: an [EtcdLeader] method has no CancellationToken parameter.</summary>
+    public static readonly DiagnosticDescriptor LeaderWithoutStoppingToken = Error(
+        DiagnosticIds.LeaderWithoutStoppingToken,
+        "[EtcdLeader] method has no CancellationToken parameter",
+        "'{0}' has no CancellationToken parameter: an [EtcdLeader] method needs the stopping token, whose cancellation resigns the leadership and ends the election",
+        "An election runs until its stopping token is cancelled: then the leader resigns at once, so another instance takes over without waiting for the lease's TTL. Without a CancellationToken parameter nothing could stop the election. A BackgroundService's ExecuteAsync(CancellationToken stoppingToken) has one.");
+
+    /// <summary>AL0024: a method has more than one coordination attribute.</summary>
+    public static readonly DiagnosticDescriptor SeveralCoordinationAttributes = Error(
+        DiagnosticIds.SeveralCoordinationAttributes,
+        "Method has more than one coordination attribute",
+        "'{0}' already has [{1}]; [{2}] cannot be combined with it: a method takes one of [EtcdLock], [EtcdSemaphore], [EtcdReadLock], [EtcdWriteLock] and [EtcdLeader]",
+        "The generator writes one implementation per method, and each of these attributes makes a different one. To hold several, call one coordinated method from the Core of another.");
+
+    /// <summary>AL0025: one key template is used by [EtcdLock] and by [EtcdReadLock]/[EtcdWriteLock].</summary>
+    public static readonly DiagnosticDescriptor LockAndReaderWriterShareTemplate = Create(
+        DiagnosticIds.LockAndReaderWriterShareTemplate,
+        "Plain lock and reader-writer lock share a key template",
+        "The key template \"{0}\" of the [{1}] method '{2}' is also used by the [{3}] method '{4}'; a plain lock and a reader-writer lock are different keys in etcd, so these methods do not exclude each other",
+        DiagnosticSeverity.Warning,
+        "[EtcdLock] and [EtcdReadLock]/[EtcdWriteLock] keep their holders under different etcd keys even when the templates are equal, so a plain lock never waits for a reader-writer lock on the same template, nor the other way round. Use [EtcdWriteLock] where [EtcdLock] was meant to exclude the readers, or give the two different templates.");
 
     private static DiagnosticDescriptor Error(string id, string title, string message, string description)
         => Create(id, title, message, DiagnosticSeverity.Error, description);

@@ -65,4 +65,19 @@ public static class DiagnosticIds
 
     /// <summary>AL0020: HoldAtLeastMilliseconds is negative.</summary>
     public const string InvalidHoldAtLeast = "AL0020";
+
+    /// <summary>AL0021: an [EtcdSemaphore] has no MaxCount, or one below 1.</summary>
+    public const string InvalidMaxCount = "AL0021";
+
+    /// <summary>AL0022: an [EtcdLeader] method does not return Task.</summary>
+    public const string LeaderReturnType = "AL0022";
+
+    /// <summary>AL0023: an [EtcdLeader] method has no CancellationToken parameter.</summary>
+    public const string LeaderWithoutStoppingToken = "AL0023";
+
+    /// <summary>AL0024: a method has more than one coordination attribute.</summary>
+    public const string SeveralCoordinationAttributes = "AL0024";
+
+    /// <summary>AL0025: one key template is used by [EtcdLock] and by [EtcdReadLock]/[EtcdWriteLock].</summary>
+    public const string LockAndReaderWriterShareTemplate = "AL0025";
 }

@@ -27,10 +27,6 @@ internal static class Symbols
     /// <summary>Escapes a C# keyword used as an identifier.</summary>
     public static string Escape(string name) => SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
 
-    /// <summary>Whether <paramref name="method"/> carries <c>[EtcdLock]</c>.</summary>
-    public static bool HasEtcdLockAttribute(IMethodSymbol method, INamedTypeSymbol attributeType)
-        => method.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, attributeType));
-
     /// <summary>The methods named <c>&lt;Name&gt;Core</c> declared in the wrapper's own type.</summary>
     public static IEnumerable<IMethodSymbol> CoreCandidates(IMethodSymbol wrapper)
         => wrapper.ContainingType.GetMembers(wrapper.Name + NamingConventions.CoreSuffix)
