@@ -10,7 +10,8 @@ public static class EtcdDistributedLockServiceCollectionExtensions
 {
     /// <summary>
     /// Registers an <see cref="EtcdDistributedSynchronizationProvider"/> (a singleton, also as DistributedLock's
-    /// <see cref="IDistributedLockProvider"/>) over the <see cref="IEtcdLockProvider"/> of the container, which it
+    /// <see cref="IDistributedLockProvider"/>, <see cref="IDistributedSemaphoreProvider"/> and
+    /// <see cref="IDistributedReaderWriterLockProvider"/>) over the <see cref="IEtcdLockProvider"/> of the container, which it
     /// registers with <c>AddEtcdLocks()</c> when missing: configure the engine there (endpoints, key prefix, ...).
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -32,6 +33,8 @@ public static class EtcdDistributedLockServiceCollectionExtensions
             sp.GetRequiredService<IOptions<EtcdDistributedLockOptions>>().Value,
             EtcdDistributedSynchronizationProvider.EngineBudget(sp.GetRequiredService<IOptions<EtcdLockProviderOptions>>().Value)));
         services.TryAddSingleton<IDistributedLockProvider>(sp => sp.GetRequiredService<EtcdDistributedSynchronizationProvider>());
+        services.TryAddSingleton<IDistributedSemaphoreProvider>(sp => sp.GetRequiredService<EtcdDistributedSynchronizationProvider>());
+        services.TryAddSingleton<IDistributedReaderWriterLockProvider>(sp => sp.GetRequiredService<EtcdDistributedSynchronizationProvider>());
         return services;
     }
 }

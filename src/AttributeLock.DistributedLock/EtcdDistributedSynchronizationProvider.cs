@@ -3,8 +3,10 @@ using Medallion.Threading;
 namespace AttributeLock.DistributedLock;
 
 /// <summary>
-/// DistributedLock's <see cref="IDistributedLockProvider"/> on etcd, over AttributeLock's <see cref="IEtcdLockProvider"/>:
-/// code written against <see cref="IDistributedLock"/> (Medallion.Threading) takes its locks in etcd.
+/// DistributedLock's <see cref="IDistributedLockProvider"/>, <see cref="IDistributedSemaphoreProvider"/> and
+/// <see cref="IDistributedReaderWriterLockProvider"/> on etcd, over AttributeLock's <see cref="IEtcdLockProvider"/>: code
+/// written against <see cref="IDistributedLock"/>, <see cref="IDistributedSemaphore"/> or
+/// <see cref="IDistributedReaderWriterLock"/> (Medallion.Threading) takes its locks in etcd.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -20,8 +22,14 @@ namespace AttributeLock.DistributedLock;
 /// <see cref="EtcdLockProviderOptions"/> owns its engine and disposes it; one built over an
 /// <see cref="IEtcdLockProvider"/> leaves it to its owner.
 /// </para>
+/// <para>
+/// A lock, a semaphore and a reader-writer lock of one name take different etcd keys (the lock takes
+/// <see cref="GetKey"/> itself, the others put keys under it), so they never exclude each other. There is no
+/// <see cref="IDistributedUpgradeableReaderWriterLockProvider"/>: see <see cref="EtcdDistributedReaderWriterLock"/> for
+/// why an upgrade has no sound protocol on this layout (two readers that both upgrade wait for each other forever).
+/// </para>
 /// </remarks>
-public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockProvider, IAsyncDisposable, IDisposable
+public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockProvider, IDistributedSemaphoreProvider, IDistributedReaderWriterLockProvider, IAsyncDisposable, IDisposable
 {
     private readonly IEtcdLockProvider _locks;
     private readonly EtcdLockProvider? _owned;
@@ -114,6 +122,31 @@ public sealed class EtcdDistributedSynchronizationProvider : IDistributedLockPro
 
     /// <inheritdoc cref="CreateLock(string)" />
     IDistributedLock IDistributedLockProvider.CreateLock(string name) => CreateLock(name);
+
+    /// <summary>Creates the semaphore named <paramref name="name"/> with <paramref name="maxCount"/> places (no I/O).</summary>
+    /// <param name="name">Any string; see <see cref="GetKey"/> for the key its tickets are put under.</param>
+    /// <param name="maxCount">How many holders at most, at least 1; every process must create the semaphore of one name
+    /// with the same value (an acquire that finds another value fails).</param>
+    /// <returns>The semaphore.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxCount"/> is less than 1.</exception>
+    public EtcdDistributedSemaphore CreateSemaphore(string name, int maxCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        return new(_locks, name, GetKey(name), maxCount, _ttlSeconds);
+    }
+
+    /// <inheritdoc cref="CreateSemaphore(string, int)" />
+    IDistributedSemaphore IDistributedSemaphoreProvider.CreateSemaphore(string name, int maxCount) => CreateSemaphore(name, maxCount);
+
+    /// <summary>Creates the reader-writer lock named <paramref name="name"/> (no I/O).</summary>
+    /// <param name="name">Any string; see <see cref="GetKey"/> for the key its readers and writers are put under.</param>
+    /// <returns>The reader-writer lock.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/> is null.</exception>
+    public EtcdDistributedReaderWriterLock CreateReaderWriterLock(string name) => new(_locks, name, GetKey(name), _ttlSeconds);
+
+    /// <inheritdoc cref="CreateReaderWriterLock(string)" />
+    IDistributedReaderWriterLock IDistributedReaderWriterLockProvider.CreateReaderWriterLock(string name) => CreateReaderWriterLock(name);
 
     /// <summary>
     /// The key the lock named <paramref name="name"/> takes through the engine (which puts its own key prefix before it):

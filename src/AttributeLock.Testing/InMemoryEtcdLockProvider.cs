@@ -10,9 +10,14 @@ namespace AttributeLock.Testing;
 /// <see cref="EtcdLockAttribute"/> or the provider directly, without an etcd server. It has the engine's semantics:
 /// exclusion per key, first come first served, wait timeouts (<see cref="EtcdLockTimeoutException"/>), single attempts
 /// (<c>null</c>), skip-when-busy wrappers, cancellation, strictly increasing fencing tokens, not reentrant for direct
-/// calls, nested generated wrappers, the same argument checks and exceptions. Tests can make a hold be lost
+/// calls, nested generated wrappers, the same argument checks and exceptions. Semaphores, reader-writer locks and
+/// elections keep the engine's layout (one ticket key per holder or waiter under the primitive's key, e.g.
+/// <c>{key}/#sem/{lease id:x16}</c>) and its rules: first come, first served across all waiters by the revision that put
+/// each ticket; a waiting writer holds back the readers that come after it; the oldest candidate leads. Tests can make a hold be lost
 /// (<see cref="LoseHold"/>), make a key busy as if another process held it (<see cref="HoldElsewhere"/>), and assert on
-/// <see cref="Acquisitions"/>. Wait timeouts run on <see cref="InMemoryEtcdLockProviderOptions.TimeProvider"/>: with a fake
+/// <see cref="Acquisitions"/>; <see cref="LoseHoldOf"/>, <see cref="HoldSemaphoreElsewhere"/>,
+/// <see cref="HoldReadLockElsewhere"/>, <see cref="HoldWriteLockElsewhere"/> and <see cref="CampaignElsewhere"/> do the
+/// same for the other primitives. Wait timeouts run on <see cref="InMemoryEtcdLockProviderOptions.TimeProvider"/>: with a fake
 /// clock a test of a long timeout takes no real time.
 /// </summary>
 /// <remarks>
@@ -23,7 +28,7 @@ namespace AttributeLock.Testing;
 /// otherwise they apply nothing and throw <see cref="EtcdLockNotHeldException"/>. Invariant: every state change happens under one lock; no user code runs under it (waiters resume
 /// asynchronously, loss callbacks run on the thread pool).
 /// </remarks>
-public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposable
+public sealed partial class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposable
 {
     private readonly InMemoryEtcdLockProviderOptions _options;
     private readonly object _gate = new();
@@ -194,6 +199,19 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
             return;
         }
 
+        if (hold.Ticket is { } ticket)
+        {
+            lock (_gate)
+            {
+                if (ticket.IsQueued && ReferenceEquals(ticket.Hold, hold))
+                {
+                    RemoveTicket(ticket);
+                }
+            }
+
+            return;
+        }
+
         lock (_gate)
         {
             if (_keys.TryGetValue(hold.Key, out KeyState? state) && ReferenceEquals(state.Holder, hold))
@@ -245,6 +263,17 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
     {
         lock (_gate)
         {
+            if (hold.Ticket is { } ticket)
+            {
+                if (hold.IsLive && ticket.IsQueued && ReferenceEquals(ticket.Hold, hold))
+                {
+                    return Apply(operations);
+                }
+
+                hold.MarkLost("a guarded write found the ticket's key gone");
+                throw new EtcdLockNotHeldException(hold.Key, hold.FencingToken, currentHolder: null, currentFencingToken: null);
+            }
+
             KeyState? state = _keys.GetValueOrDefault(hold.Key);
             if (hold.IsLive && state is not null && ReferenceEquals(state.Holder, hold))
             {
@@ -471,44 +500,10 @@ public sealed class InMemoryEtcdLockProvider : IEtcdLockProvider, IAsyncDisposab
 
                 state.Waiters.Clear();
             }
+
+            DisposeTickets();
         }
 
         return ValueTask.CompletedTask;
     }
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle> AcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle?> TryAcquireSemaphoreAsync(string key, int maxCount, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle> AcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle?> TryAcquireReadLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle> AcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle?> TryAcquireWriteLockAsync(string key, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLockHandle> CampaignAsync(string election, EtcdLockOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public ValueTask<EtcdLeaderInfo?> GetLeaderAsync(string election, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
-
-    /// <inheritdoc />
-    public IAsyncEnumerable<EtcdLeaderInfo?> ObserveLeaderAsync(string election, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
 }

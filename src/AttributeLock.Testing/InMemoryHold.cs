@@ -9,8 +9,9 @@ internal sealed class InMemoryHold : HoldBase
 {
     private readonly InMemoryEtcdLockProvider _provider;
 
-    public InMemoryHold(InMemoryEtcdLockProvider provider, string key, ByteString keyBytes, long leaseId, long ttlSeconds, long fencingToken, long acquiredTimestamp, TimeSpan holdAtLeast)
+    public InMemoryHold(InMemoryEtcdLockProvider provider, string key, ByteString keyBytes, long leaseId, long ttlSeconds, long fencingToken, long acquiredTimestamp, TimeSpan holdAtLeast, InMemoryTicket? ticket = null)
     {
+        Ticket = ticket;
         AcquiredTimestamp = acquiredTimestamp;
         HoldAtLeast = holdAtLeast;
         _provider = provider;
@@ -22,6 +23,12 @@ internal sealed class InMemoryHold : HoldBase
     }
 
     public override string Key { get; }
+
+    /// <summary>The provider that gave the hold out.</summary>
+    public InMemoryEtcdLockProvider Provider => _provider;
+
+    /// <summary>The semaphore, reader-writer or election ticket the hold is; <c>null</c> for a lock's hold.</summary>
+    public InMemoryTicket? Ticket { get; }
 
     public ByteString KeyBytes { get; }
 

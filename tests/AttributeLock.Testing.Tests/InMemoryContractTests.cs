@@ -15,7 +15,7 @@ public sealed class InMemoryContractTests : ProviderContractTests
 
     protected override Task LoseAsync(EtcdLockHandle handle, string key)
     {
-        Assert.True(_double.LoseHold(key));
+        Assert.True(_double.LoseHoldOf(handle));
         return Task.CompletedTask;
     }
 

@@ -8,7 +8,7 @@ namespace AttributeLock.Testing.Tests;
 /// The semantics the in-memory test double promises, run against the real engine on a real etcd and against the
 /// double: a difference between the two fails here.
 /// </summary>
-public abstract class ProviderContractTests : IAsyncLifetime
+public abstract partial class ProviderContractTests : IAsyncLifetime
 {
     protected IEtcdLockProvider Provider { get; private set; } = null!;
 
