@@ -6,6 +6,10 @@
 //   throwing-callback <endpoints> <lockKey>
 //       acquires with TTL 2, registers a LostToken callback that throws, prints "ARMED"; once the hold is lost
 //       (the test pauses etcd) waits a second and prints "ALIVE": the process survived the user's callback.
+//   leader <endpoints> <election> <ttlSeconds> <counterKey>
+//       campaigns (EtcdLeadership.RunAsync) until SIGTERM; while leading prints "LEADING <token>", then loops a guarded
+//       read-modify-write increment of <counterKey> ("n token"), printing "WROTE <n> <token>" or "REFUSED <token>"
+//       (the write was refused: the leadership is gone). On SIGTERM it resigns and prints "STOPPED".
 using AttributeLock;
 using dotnet_etcd;
 using Etcdserverpb;
@@ -67,6 +71,44 @@ switch (mode)
 
         await Task.Delay(1000);
         Console.WriteLine($"ALIVE lost={handle.IsLost}");
+        return 0;
+    }
+
+    case "leader":
+    {
+        string election = args[2];
+        int ttl = int.Parse(args[3]);
+        string counterKey = args[4];
+        using var stop = new CancellationTokenSource();
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true; // the host's stop: resign, then exit
+            stop.Cancel();
+        });
+        await EtcdLeadership.RunAsync(provider, election, new EtcdLockOptions { TtlSeconds = ttl }, async leading =>
+        {
+            EtcdLockHandle leadership = EtcdLockContext.Current!;
+            Console.WriteLine($"LEADING {leadership.FencingToken}");
+            while (true)
+            {
+                string? value = await leadership.GetAsync(counterKey);
+                long n = value is null ? 0 : long.Parse(value.Split(' ')[0]);
+                // Not cancelled by the loss: a paused leader that resumes still tries its write, which etcd must refuse.
+                await Task.Delay(50);
+                try
+                {
+                    await leadership.PutIfHeldAsync(counterKey, $"{n + 1} {leadership.FencingToken}");
+                    Console.WriteLine($"WROTE {n + 1} {leadership.FencingToken}");
+                }
+                catch (EtcdLockNotHeldException)
+                {
+                    Console.WriteLine($"REFUSED {leadership.FencingToken}");
+                }
+
+                leading.ThrowIfCancellationRequested();
+            }
+        }, stop.Token);
+        Console.WriteLine("STOPPED");
         return 0;
     }
 
