@@ -272,6 +272,15 @@ public sealed class BenchReport(bool quick)
             md.AppendLine("| uncontended call ≤ 1.0 × (P) and ≤ 0.85 × (1) | not measured (section paired not run) | - |");
         }
 
+        if (pairedGenerated is not null)
+        {
+            foreach (PairedFigure q in Paired!.Where(p => p.Name.StartsWith("(Q", StringComparison.Ordinal)))
+            {
+                double ratio = q.MedianMs / pairedGenerated.MedianMs;
+                md.AppendLine(Inv($"| {q.Name[(q.Name.IndexOf(' ', StringComparison.Ordinal) + 1)..]}, uncontended, ≤ 1.3 × the lock's call (2), interleaved median | {q.MedianMs:0.000} / {pairedGenerated.MedianMs:0.000} ms = {ratio:0.00} | {Met(ratio <= 1.3)} |"));
+            }
+        }
+
         if (hand is not null && generated is not null)
         {
             md.AppendLine(Inv($"| uncontended call, BenchmarkDotNet median (for reference) | {generated.MedianMs:0.000} / {hand.MedianMs:0.000} ms = {generated.MedianMs / hand.MedianMs:0.00} | - |"));

@@ -39,4 +39,22 @@ public sealed partial class GeneratedLocks(IEtcdLockProvider locks)
         Interlocked.Increment(ref HerdAcquisitions);
         return Task.CompletedTask;
     }
+
+    /// <summary>Benchmark (Q1): a semaphore ticket with an empty body (uncontended: MaxCount 4, one caller).</summary>
+    [EtcdSemaphore("/bench/semaphore", MaxCount = 4, Ttl = 10)]
+    public partial Task TicketAsync(CancellationToken ct);
+
+    private Task TicketAsyncCore(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>Benchmark (Q2): a read hold with an empty body.</summary>
+    [EtcdReadLock("/bench/catalog", Ttl = 10)]
+    public partial Task ReadAsync(CancellationToken ct);
+
+    private Task ReadAsyncCore(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>Benchmark (Q3): a write hold with an empty body.</summary>
+    [EtcdWriteLock("/bench/catalog", Ttl = 10)]
+    public partial Task WriteAsync(CancellationToken ct);
+
+    private Task WriteAsyncCore(CancellationToken ct) => Task.CompletedTask;
 }

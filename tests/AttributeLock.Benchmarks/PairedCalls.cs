@@ -32,6 +32,10 @@ public static class PairedCalls
             ("(2) generated [EtcdLock] wrapper", () => locks.EmptyAsync(CancellationToken.None)),
             ("(2n) same, SpareLeases = false", () => locksNoSpares.EmptyAsync(CancellationToken.None)),
             ("(P) hand-written, lease pre-granted", () => preGranted.LockedCallAsync(preKey)),
+            // The queue primitives beside the lock's call (2), uncontended: one ticket put and read in one transaction.
+            ("(Q1) generated [EtcdSemaphore] ticket", () => locks.TicketAsync(CancellationToken.None)),
+            ("(Q2) generated [EtcdReadLock]", () => locks.ReadAsync(CancellationToken.None)),
+            ("(Q3) generated [EtcdWriteLock]", () => locks.WriteAsync(CancellationToken.None)),
         ];
         int warmup = Math.Max(20, rounds / 10);
         var samples = variants.Select(_ => new double[rounds]).ToArray();
