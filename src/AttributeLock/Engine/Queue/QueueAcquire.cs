@@ -167,12 +167,15 @@ internal sealed class QueueAcquire
                         {
                             _calls.Metrics.CountTransaction("acquired");
                             callerToken.ThrowIfCancellationRequested();
-                            hold = new LockHold(_holds, ticketKey!, ticketBytes!, lease, ticketRevision, gate!);
-                            if (!_work.TryRegister(hold, lease))
+                            // Assigned to `hold` only once registered: a registration refused by dispose (it throws)
+                            // leaves `hold` null, so the finally revokes the lease.
+                            var admitted = new LockHold(_holds, ticketKey!, ticketBytes!, lease, ticketRevision, gate!);
+                            if (!_work.TryRegister(admitted, lease))
                             {
-                                hold = null;
                                 continue; // the lease was lost between the grant and now: revoke it and start over
                             }
+
+                            hold = admitted;
 
                             double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                             _calls.Metrics.AcquireDuration.Record(elapsedMs);
