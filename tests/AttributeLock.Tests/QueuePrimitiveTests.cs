@@ -209,6 +209,95 @@ public sealed class QueuePrimitiveTests : ProviderTestBase
         Assert.Equal("1", (await Client.GetRangeAsync(data)).Kvs.Single().Value.ToStringUtf8());
     }
 
+    [Fact]
+    public async Task One_release_wakes_only_the_waiter_whose_turn_came_not_every_waiter()
+    {
+        // 2 processes x 10 waiters on a semaphore of 1 (the herd question): each release must cost etcd a few reads,
+        // not one per waiter. The waiters' reads are counted at the gRPC layer of both providers.
+        var recA = new CallRecorder();
+        var recB = new CallRecorder();
+        var a = NewProvider(interceptors: [recA]);
+        var b = NewProvider(interceptors: [recB]);
+        string key = UniqueKey("sem-herd");
+        EtcdLockHandle holder = await a.AcquireSemaphoreAsync(key, 1, s_ttl);
+        var waiters = Enumerable.Range(0, 20).Select(i => (i % 2 == 0 ? a : b).AcquireSemaphoreAsync(key, 1, s_ttl).AsTask()).ToList();
+        await WaitForTicketsAsync(key + "/#sem/", 21);
+        await Task.Delay(300);
+        var txnsPerHandOff = new List<int>();
+        EtcdLockHandle current = holder;
+        for (int i = 0; i < 20; i++)
+        {
+            recA.Start();
+            recB.Start();
+            await current.DisposeAsync();
+            Task<EtcdLockHandle> next = await Task.WhenAny(waiters).WaitAsync(TimeSpan.FromSeconds(20));
+            waiters.Remove(next);
+            current = await next;
+            await Task.Delay(50); // reads that a woken waiter would still make
+            recA.Stop();
+            recB.Stop();
+            // The releaser's revoke is not a Txn; the admitted waiter's read is; any other waiter's read would be too.
+            txnsPerHandOff.Add(recA.Of<TxnRequest>().Count + recB.Of<TxnRequest>().Count);
+        }
+
+        await current.DisposeAsync();
+        Assert.True(txnsPerHandOff.Max() <= 3, $"a hand-off should cost the next waiter's read, not one per waiter: {string.Join(",", txnsPerHandOff)}");
+    }
+
+    [Fact]
+    public async Task A_writer_gets_in_under_a_steady_read_load()
+    {
+        var a = NewProvider();
+        var b = NewProvider();
+        string key = UniqueKey("rw-starve");
+        using var stop = new CancellationTokenSource();
+        int readerHolds = 0;
+        int readersInside = 0;
+        // 6 readers in two providers, each holding 60 ms and coming straight back: there is always a reader inside.
+        Task[] readers = Enumerable.Range(0, 6).Select(i => Task.Run(async () =>
+        {
+            IEtcdLockProvider p = i % 2 == 0 ? a : b;
+            while (!stop.IsCancellationRequested)
+            {
+                await using EtcdLockHandle r = await p.AcquireReadLockAsync(key, s_ttl);
+                Interlocked.Increment(ref readersInside);
+                Interlocked.Increment(ref readerHolds);
+                await Task.Delay(60);
+                Interlocked.Decrement(ref readersInside);
+            }
+        })).ToArray();
+        await Task.Delay(500);
+        var waits = new List<double>();
+        for (int i = 0; i < 8; i++)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            await using (EtcdLockHandle w = await a.AcquireWriteLockAsync(key, new EtcdLockOptions { TtlSeconds = 15, WaitTimeout = TimeSpan.FromSeconds(30) }))
+            {
+                waits.Add(sw.Elapsed.TotalMilliseconds);
+                Assert.Equal(0, Volatile.Read(ref readersInside)); // alone while the readers keep coming
+                await Task.Delay(30);
+            }
+
+            int afterRelease = Volatile.Read(ref readerHolds);
+            await Task.Delay(150);
+            Assert.True(Volatile.Read(ref readerHolds) > afterRelease, "the readers queued behind the writer get in once it releases");
+        }
+
+        stop.Cancel();
+        await Task.WhenAll(readers);
+        Console.WriteLine($"writer waits under a steady read load (ms): {string.Join(", ", waits.Select(w => w.ToString("F0")))}; {readerHolds} read holds");
+    }
+
+    private async Task WaitForTicketsAsync(string prefix, int count)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while ((await Client.GetRangeAsync("/attributelock-tests" + prefix)).Kvs.Count < count)
+        {
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20), $"{count} tickets under {prefix} expected");
+            await Task.Delay(50);
+        }
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int seen;

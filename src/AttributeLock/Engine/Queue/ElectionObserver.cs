@@ -58,8 +58,13 @@ internal sealed class ElectionObserver
                 read = await ReadAsync(prefix, token).ConfigureAwait(false);
                 failures = 0;
             }
-            catch (Exception ex) when (!token.IsCancellationRequested && (ex is RpcException || ex is OperationCanceledException))
+            catch (Exception ex) when (ex is RpcException || ex is OperationCanceledException)
             {
+                if (token.IsCancellationRequested)
+                {
+                    break; // the caller cancelled, or the provider was disposed: the stream ends (no exception)
+                }
+
                 Log.WatchEnded(_calls.Logger, fullKey, $"reading the leader failed: {ex.Message}");
             }
 
