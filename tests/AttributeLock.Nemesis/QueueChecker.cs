@@ -255,9 +255,15 @@ internal static class QueueChecker
         var fromDelete = new List<double>();
         int attributed = 0, noLaterWrite = 0, unmapped = 0;
         var examples = new List<string>();
+        var timedNext = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (rev, old, _) in changes.Where(c => c.Old != 0))
         {
             QWrite? next = leaderWrites.FirstOrDefault(w => w.Rev > rev);
+            if (next is not null && !timedNext.Add(next.Op))
+            {
+                continue; // several candidates lost before one next write: one failover, timed from the first loss
+            }
+
             double? deleteMono = result.RevToMono(rev);
             if (next is null)
             {
@@ -288,7 +294,7 @@ internal static class QueueChecker
         }
 
         int all = changes.Count(c => c.Old != 0);
-        result.Lines.Add($"  leader changes: {all} ({changes.Count(c => c.Old != 0 && c.New == 0)} with no candidate left for a while); " +
+        result.Lines.Add($"  oldest live candidate lost: {all} times ({changes.Count(c => c.Old != 0 && c.New == 0)} leaving no candidate for a while), {fromCause.Count + noLaterWrite + unmapped} failovers; " +
             $"failover, loss → the next leader's first applied write (ms): {Checker.Stats(fromCause)} " +
             $"({attributed} losses attributed to a fault, timed from its start; the others from the key's delete); from the delete alone: {Checker.Stats(fromDelete)}" +
             $"{(noLaterWrite > 0 ? $"; {noLaterWrite} with no later leader write (the run's end)" : "")}{(unmapped > 0 ? $"; {unmapped} not timed" : "")}");
