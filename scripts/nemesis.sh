@@ -4,10 +4,13 @@
 # seeded nemesis (partitions, black holes, slow networks, SIGSTOP/SIGKILL of clients, SIGSTOP and kill of members, the
 # leader included, compactions, idle keys deleted or taken over behind their holder's back, and resets of the idle
 # holder's connections — its watch stream re-created from old revisions — followed by a compaction), a fairness phase,
-# then an independent checker over the recorded histories and etcd's history.
+# then an independent checker over the recorded histories and etcd's history. Each client process also runs the queue
+# roles: 2 semaphore callers (MaxCount 2), 2 reader-writer callers and a leader candidate (EtcdLeadership.RunAsync),
+# judged from etcd's history by their tickets' rank at each guarded write; a timeline.html is written per run.
+#   scripts/nemesis.sh ... [--sem-callers N] [--rw-callers N] [--no-leader]
 #   scripts/nemesis.sh --seed S --minutes M [--unguarded] [--out DIR] [--idle-holds N] [--idle-ttl S]
 # Exits non-zero when overlaps, lost increments, accepted stale writes or unsignalled losses (of the increments' holds
-# and of the idle holds) are not all 0, or the fairness bound is violated. --unguarded (plain puts: the control) prints
+# and of the idle holds) are not all 0, any queue-role violation is found, or the fairness bound is violated. --unguarded (plain puts: the control) prints
 # the same counts and always exits 0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

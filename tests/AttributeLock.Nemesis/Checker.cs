@@ -148,12 +148,20 @@ internal static class Checker
         {
             o.WriteLine(line);
         }
+        QueueChecker.Result queue = QueueChecker.Analyze(QueueChecker.Load(dir, info, history, faults, final));
+        foreach (string line in queue.Lines)
+        {
+            o.WriteLine(line);
+        }
+
         ReportLatency(o, campaign, faults, info);
+        string timeline = Timeline.Write(dir, info, ops, faults, queue);
+        o.WriteLine($"timeline: {timeline}");
         bool fair = ReportFairness(o, ops.Where(r => r.Key == info.FairKey && r.Token is not null).ToList(), info);
 
-        int failures = overlaps + lostIncrements + stale + unsignalled + idleUnsignalled + idleInconsistent + refusedButApplied + appliedButAbsent + txnViewMismatch + (fair ? 0 : 1);
+        int failures = queue.Failures + overlaps + lostIncrements + stale + unsignalled + idleUnsignalled + idleInconsistent + refusedButApplied + appliedButAbsent + txnViewMismatch + (fair ? 0 : 1);
         o.WriteLine(unguardedControl
-            ? $"result: CONTROL (unguarded; not judged): {lostIncrements} lost increments, {stale} stale writes, {overlaps} overlaps"
+            ? $"result: CONTROL (unguarded; not judged): {lostIncrements} lost increments, {stale} stale writes, {overlaps} overlaps; queue roles: {queue.Failures} violations"
             : failures == 0 ? "result: PASS" : $"result: FAIL ({failures})");
         return failures;
     }

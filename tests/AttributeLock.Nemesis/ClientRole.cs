@@ -75,7 +75,26 @@ internal static class ClientRole
             }
         }
 
-        await Task.WhenAll(Enumerable.Range(0, callers).Select(c => Task.Run(() => CallerAsync(c))));
+        var all = Enumerable.Range(0, callers).Select(c => Task.Run(() => CallerAsync(c))).ToList();
+        if (a.Has("qout"))
+        {
+            // The queue roles (semaphore, reader-writer, leader) beside the lock callers: same provider, same proxies.
+            using var qout = new StreamWriter(a.Get("qout"), append: true) { AutoFlush = true };
+            using var tout = new StreamWriter(a.Get("tout"), append: true) { AutoFlush = true };
+            void Write(StreamWriter w, string line)
+            {
+                lock (gate)
+                {
+                    w.WriteLine(line);
+                }
+            }
+
+            all.Add(QueueRoles.RunAsync(a, provider, kv, line => Write(qout, line), line => Write(tout, line)));
+            await Task.WhenAll(all);
+            return 0;
+        }
+
+        await Task.WhenAll(all);
         return 0;
     }
 

@@ -47,6 +47,9 @@ internal static class Driver
         int ttl = a.Int("ttl", 2);
         int idleHolds = a.Int("idle-holds", 330);
         int idleTtl = a.Int("idle-ttl", 3);
+        int semCallers = a.Int("sem-callers", 2);
+        int rwCallers = a.Int("rw-callers", 2);
+        bool leaders = !a.Has("no-leader");
         double total = minutes * 60;
         double fairSeconds = Math.Clamp(total * 0.2, 8, 30);
         double faultSeconds = Math.Max(10, total - fairSeconds);
@@ -60,10 +63,15 @@ internal static class Driver
             IdlePrefix = IdlePrefix, MarkerPrefix = MarkerPrefix, IdleHolds = idleHolds, IdleTtl = idleTtl,
             // A paused or cut-off holder learns late: the longest client fault (5 s) plus the TTL plus slack.
             IdleSignalBoundSeconds = idleTtl + 6,
+            SemCallers = semCallers, RwCallers = rwCallers, Leaders = leaders ? clients : 0, SemMax = QueueLayout.SemMax,
+            SemPrefix = QueueLayout.SemPrefix, SemMarkPrefix = QueueLayout.SemMarkPrefix, RwPrefix = QueueLayout.RwPrefix,
+            RwCountPrefix = QueueLayout.RwCountPrefix, RwMarkPrefix = QueueLayout.RwMarkPrefix,
+            ElectionPrefix = QueueLayout.ElectionPrefix, LeaderCountPrefix = QueueLayout.LeaderCountPrefix,
         };
         Console.WriteLine($"nemesis: seed {seed}, {minutes.ToString(CultureInfo.InvariantCulture)} min ({faultSeconds:F0} s of faults, {fairSeconds:F0} s of fairness), " +
             $"{(guarded ? "guarded writes" : "UNGUARDED control (plain puts)")}, {clients} client processes x {callers} callers, TTL {ttl} s; " +
-            $"{idleHolds} idle holds (TTL {idleTtl} s) in one more process");
+            $"{idleHolds} idle holds (TTL {idleTtl} s) in one more process; " +
+            $"queue roles in each client process: {semCallers} semaphore callers (MaxCount {QueueLayout.SemMax}), {rwCallers} reader-writer callers{(leaders ? ", 1 leader candidate" : "")}");
         Console.WriteLine($"nemesis: histories in {dir}");
 
         IReadOnlyList<EtcdServer> members = await EtcdServer.StartClusterAsync(3);
@@ -103,7 +111,7 @@ internal static class Driver
             File.Move(Path.Combine(dir, "idle-until.tmp"), Path.Combine(dir, "idle-until"), overwrite: true);
             for (int s = 0; s < clients; s++)
             {
-                ctx.StartClient(s, $"c{s}.0", string.Join(",", info.Keys), faultStart, faultEnd, workMs: 100);
+                ctx.StartClient(s, $"c{s}.0", string.Join(",", info.Keys), faultStart, faultEnd, workMs: 100, queueRoles: true);
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(faultStart - Clock.Wall + 1000));
@@ -205,7 +213,7 @@ internal static class Driver
             IdleId = id;
         }
 
-        public void StartClient(int slot, string id, string keys, long start, long until, int workMs, int? callersOverride = null)
+        public void StartClient(int slot, string id, string keys, long start, long until, int workMs, int? callersOverride = null, bool queueRoles = false)
         {
             var args = new List<string>
             {
@@ -221,6 +229,16 @@ internal static class Driver
             if (!Guarded)
             {
                 args.Add("--unguarded");
+            }
+
+            if (queueRoles)
+            {
+                args.AddRange(["--sem-callers", Info.SemCallers.ToString(CultureInfo.InvariantCulture), "--rw-callers", Info.RwCallers.ToString(CultureInfo.InvariantCulture),
+                    "--qout", Path.Combine(Dir, $"qops-{id}.jsonl"), "--tout", Path.Combine(Dir, $"terms-{id}.jsonl")]);
+                if (Info.Leaders > 0)
+                {
+                    args.Add("--leader");
+                }
             }
 
             var process = ClientProcess.Start(id, args, Path.Combine(Dir, $"client-{id}.log"));
@@ -334,7 +352,7 @@ internal static class Driver
                     else
                     {
                         string id = $"c{slot}.{++generation[slot]}";
-                        ctx.StartClient(slot, id, string.Join(",", ctx.Info.Keys), 0, ctx.FaultEnd, workMs: 100);
+                        ctx.StartClient(slot, id, string.Join(",", ctx.Info.Keys), 0, ctx.FaultEnd, workMs: 100, queueRoles: true);
                         f.Detail += $", restarted as {id}";
                     }
 
@@ -670,10 +688,12 @@ internal static class Driver
     /// <summary>The final counters, and the rest of etcd's history (the nemesis dumped what it compacted).</summary>
     private static async Task DumpHistoryAsync(EtcdClient direct, HistoryLog history, string dir)
     {
+        // The queue roles' counters too (one read of the whole /nemesis/ space, at one revision).
         RangeResponse counters = await direct.GetConnection().KVClient.RangeAsync(
-            new RangeRequest { Key = ByteString.CopyFromUtf8(CounterPrefix), RangeEnd = ByteString.CopyFromUtf8(CounterPrefix[..^1] + "0") },
-            new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
-        File.WriteAllText(Path.Combine(dir, "final.json"), Json.Line(counters.Kvs.ToDictionary(k => k.Key.ToStringUtf8(), k => k.Value.ToStringUtf8())));
+            QueueLayout.PrefixRange("/nemesis/"), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)));
+        string[] prefixes = [CounterPrefix, QueueLayout.RwCountPrefix, QueueLayout.LeaderCountPrefix];
+        File.WriteAllText(Path.Combine(dir, "final.json"), Json.Line(counters.Kvs.Where(k => prefixes.Any(p => k.Key.ToStringUtf8().StartsWith(p, StringComparison.Ordinal)))
+            .ToDictionary(k => k.Key.ToStringUtf8(), k => k.Value.ToStringUtf8())));
         await history.DumpToAsync(counters.Header.Revision);
     }
 }

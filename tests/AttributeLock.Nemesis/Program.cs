@@ -3,6 +3,7 @@
 //   client ...                                              one client process (started by the driver)
 //   idle ...                                                the idle holder process: a few hundred long-lived holds
 //   check  --dir DIR                                        the checker alone, on the files of a finished run
+//   selftest                                                the queue checker on synthetic histories (it must fail them)
 using AttributeLock.Nemesis;
 
 if (args.Length == 0)
@@ -18,5 +19,6 @@ return args[0] switch
     "client" => await ClientRole.RunAsync(options),
     "idle" => await IdleRole.RunAsync(options),
     "check" => Checker.Report(options.Get("dir"), Console.Out, options.Has("unguarded-control")),
+    "selftest" => QueueCheckerSelfTest.Run(Console.Out),
     _ => 2,
 };

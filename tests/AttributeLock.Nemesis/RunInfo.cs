@@ -29,4 +29,17 @@ internal sealed class RunInfo
     /// <summary>The wall times of the fault phase (unix ms).</summary>
     public long FaultStartWall { get; set; }
     public long FaultEndWall { get; set; }
+    /// <summary>The queue roles in each client process of the fault phase (0 in runs before them).</summary>
+    public int SemCallers { get; set; }
+    public int RwCallers { get; set; }
+    /// <summary>Leader candidates (one per client process), 0 when none ran.</summary>
+    public int Leaders { get; set; }
+    public int SemMax { get; set; }
+    public string SemPrefix { get; set; } = "";
+    public string SemMarkPrefix { get; set; } = "";
+    public string RwPrefix { get; set; } = "";
+    public string RwCountPrefix { get; set; } = "";
+    public string RwMarkPrefix { get; set; } = "";
+    public string ElectionPrefix { get; set; } = "";
+    public string LeaderCountPrefix { get; set; } = "";
 }
