@@ -31,6 +31,18 @@ public sealed record JournalEvent
     /// </summary>
     public const string Refused = "refused";
 
+    /// <summary>
+    /// A worker became the settlement leader (<c>[EtcdLeader]</c>): <see cref="Key"/> is its candidate key,
+    /// <see cref="Token"/> the leadership's fencing token (the key's create revision).
+    /// </summary>
+    public const string Lead = "lead";
+
+    /// <summary>
+    /// The leader's settlement: written in the same etcd transaction as the settlement counter (<see cref="Detail"/>:
+    /// the counter's new value), guarded by the leadership.
+    /// </summary>
+    public const string Settle = "settle";
+
     /// <summary>One of the constants of this type.</summary>
     public required string Kind { get; init; }
 
