@@ -30,13 +30,16 @@ public sealed class BackOfficeLoad(BackOffice office, HoldJournal journal, Workl
             int showcase = workload.TakeShowcase();
             if (showcase != 0)
             {
-                running.Add(Run("/reports/settlement", () => office.BuildSettlementReportAsync(Workload.ShowcaseCall, CancellationToken.None)));
+                // Every worker gets the showcase at once: the first reports of two workers take the two tickets side by
+                // side, the second ones (100 ms later) wait.
                 running.Add(Run("/reports/settlement", () => office.BuildSettlementReportAsync(Workload.ShowcaseCall, CancellationToken.None)));
                 running.Add(Run("/catalog/SKU-1", () => office.ReadPriceAsync("SKU-1", Workload.ShowcaseCall, CancellationToken.None)));
+                await Task.Delay(100, CancellationToken.None);
+                running.Add(Run("/reports/settlement", () => office.BuildSettlementReportAsync(Workload.ShowcaseCall, CancellationToken.None)));
                 running.Add(Run("/catalog/SKU-1", () => office.ReadPriceAsync("SKU-1", Workload.ShowcaseCall, CancellationToken.None)));
                 if (showcase == 2)
                 {
-                    await Task.Delay(150, CancellationToken.None);
+                    await Task.Delay(50, CancellationToken.None);
                     running.Add(Run("/catalog/SKU-1", () => office.UpdatePriceAsync("SKU-1", workload.PriceUpdateCall, CancellationToken.None)));
                 }
             }
