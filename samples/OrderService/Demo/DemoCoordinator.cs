@@ -11,7 +11,9 @@ namespace OrderService.Demo;
 /// <summary>
 /// The demo: starts the workers, follows the journal in etcd to show the timeline, kills one worker inside a hold,
 /// shows the takeover, freezes another one (SIGSTOP) right before its write until its lock is someone else's and shows
-/// what happens to its late write, runs the load phase with a progress line, stops everything and verifies the run.
+/// what happens to its late write, shows the settlement leader, the reports' semaphore and a catalog reader-writer lock
+/// at work and kills the leader (phase 3b), runs the load phase with a progress line, stops everything and verifies
+/// the run.
 /// </summary>
 public sealed partial class DemoCoordinator
 {
@@ -124,6 +126,14 @@ public sealed partial class DemoCoordinator
         finally
         {
             Console.CancelKeyPress -= onCancel;
+            await demo._stopObserving.CancelAsync();
+            await demo._observing;
+            if (demo._observer is not null)
+            {
+                await demo._observer.DisposeAsync();
+            }
+
+            demo._stopObserving.Dispose();
             foreach (WorkerProcess w in demo._workers)
             {
                 w.Dispose();
@@ -370,11 +380,6 @@ public sealed partial class DemoCoordinator
         Drain();
         await _stopObserving.CancelAsync();
         await _observing;
-        if (_observer is not null)
-        {
-            await _observer.DisposeAsync();
-        }
-
         await stopWatching.CancelAsync();
         await watching;
         return await VerifyAsync(failure);

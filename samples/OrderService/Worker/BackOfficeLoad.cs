@@ -44,13 +44,17 @@ public sealed class BackOfficeLoad(BackOffice office, HoldJournal journal, Workl
                 }
             }
 
-            try
-            {
-                await Task.Delay(workload.BackOfficePause, stoppingToken);
-            }
-            catch (OperationCanceledException)
+            // The pause between two operations; a showcase ends it at once (handled at the top of the loop).
+            Task pause = Task.Delay(workload.BackOfficePause, stoppingToken);
+            await Task.WhenAny(pause, workload.ShowcaseSignal);
+            if (stoppingToken.IsCancellationRequested)
             {
                 break;
+            }
+
+            if (!pause.IsCompleted)
+            {
+                continue;
             }
 
             turn++;
@@ -62,7 +66,7 @@ public sealed class BackOfficeLoad(BackOffice office, HoldJournal journal, Workl
             }
             else if (turn % 4 == 0)
             {
-                await Run($"/catalog/{sku}", () => office.UpdatePriceAsync(sku, workload.PriceUpdateCall, CancellationToken.None));
+                running.Add(Run($"/catalog/{sku}", () => office.UpdatePriceAsync(sku, workload.PriceUpdateCall, CancellationToken.None)));
             }
             else
             {

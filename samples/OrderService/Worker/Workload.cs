@@ -16,6 +16,7 @@ public sealed class Workload(WorkerSettings settings)
     private int _pausePoint;
     private volatile int _slowOrder;
     private int _showcase;
+    private TaskCompletionSource _showcaseSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _resume = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary><c>true</c> in the load phase.</summary>
@@ -77,11 +78,27 @@ public sealed class Workload(WorkerSettings settings)
     /// with <paramref name="withUpdate"/>, a price update of <c>SKU-1</c> right after them (it waits for the readers).
     /// </summary>
     /// <param name="withUpdate">Also update the price.</param>
-    public void ArmShowcase(bool withUpdate) => Interlocked.Exchange(ref _showcase, withUpdate ? 2 : 1);
+    public void ArmShowcase(bool withUpdate)
+    {
+        Interlocked.Exchange(ref _showcase, withUpdate ? 2 : 1);
+        Volatile.Read(ref _showcaseSignal).TrySetResult();
+    }
+
+    /// <summary>Completes when a showcase is armed (wakes the back office from its pause between operations).</summary>
+    public Task ShowcaseSignal => Volatile.Read(ref _showcaseSignal).Task;
 
     /// <summary>Takes the showcase request: 0 none, 1 reports and reads, 2 also a price update.</summary>
     /// <returns>The request.</returns>
-    public int TakeShowcase() => Interlocked.Exchange(ref _showcase, 0);
+    public int TakeShowcase()
+    {
+        int request = Interlocked.Exchange(ref _showcase, 0);
+        if (request != 0)
+        {
+            Interlocked.Exchange(ref _showcaseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        }
+
+        return request;
+    }
 
     /// <summary>Switches to the load phase.</summary>
     public void SwitchToLoad() => _load = true;
