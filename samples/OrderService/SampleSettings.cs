@@ -95,6 +95,25 @@ public sealed record DataKeys(string Root)
     /// <summary>The number of settlement runs.</summary>
     public string SettlementRuns => $"{Root}/jobs/settlement/runs";
 
+    /// <summary>One settlement report, named after its semaphore ticket's fencing token (written under the ticket).</summary>
+    /// <param name="token">The ticket's fencing token.</param>
+    /// <returns>The key.</returns>
+    public string Report(long token) => $"{ReportsPrefix}{token.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Prefix of all settlement reports.</summary>
+    public string ReportsPrefix => $"{Root}/reports/settlement/";
+
+    /// <summary>A catalog item's price: <c>updates priceCents</c> (written under the item's write lock).</summary>
+    /// <param name="sku">The item.</param>
+    /// <returns>The key.</returns>
+    public string Price(string sku) => $"{CatalogPrefix}{sku}/price";
+
+    /// <summary>Prefix of all catalog items' keys.</summary>
+    public string CatalogPrefix => $"{Root}/catalog/";
+
+    /// <summary>The settlement leader's counter: <c>n token</c> (written by the leader, guarded by its leadership).</summary>
+    public string SettlementCounter => $"{Root}/jobs/settlement-leader/counter";
+
     /// <summary>Prefix of the journal of every worker.</summary>
     public string JournalPrefix => $"{Root}/journal/";
 

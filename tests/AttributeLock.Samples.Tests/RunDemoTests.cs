@@ -19,6 +19,14 @@ public sealed class RunDemoTests
         @"^crash takeover: (/orders/\d+) from killed (w\d+) \(fencing token (\d+)\) to (w\d+) \(fencing token (\d+)\)",
         RegexOptions.Multiline);
 
+    private static readonly Regex LeaderTakeover = new(
+        @"^leader takeover: /leaders/settlement from killed (w\d+) \(fencing token (\d+)\) to (w\d+) \(fencing token (\d+)\), ([\d.]+) s after the kill \(TTL (\d+) s\)$",
+        RegexOptions.Multiline);
+
+    private static readonly Regex BackOffice = new(
+        @"^reports: (\d+) holds, at most (\d+) at once; catalog: (\d+) reads, (\d+) updates, (\d+) writer overlaps, (\d+) lost updates; settlement: (\d+) increments by (\d+) leaders, (\d+) stale$",
+        RegexOptions.Multiline);
+
     private static readonly Regex Run = new(@"^OrderService demo, run (run-[\w-]+),", RegexOptions.Multiline);
 
     private static readonly Regex Pause = new(
@@ -26,7 +34,7 @@ public sealed class RunDemoTests
         RegexOptions.Multiline);
 
     [Fact]
-    public async Task Short_run_holds_are_exclusive_no_update_is_lost_the_killed_workers_lock_is_taken_over_and_the_paused_workers_late_write_is_refused()
+    public async Task Short_run_holds_are_exclusive_no_update_is_lost_the_killed_workers_lock_and_the_killed_leaders_job_are_taken_over_and_the_paused_workers_late_write_is_refused()
     {
         string endpoints = await SharedEtcd.GetEndpointsAsync();
 
@@ -60,6 +68,33 @@ public sealed class RunDemoTests
         Assert.True(stop >= 0 && takeoverOfPaused > stop && cont > takeoverOfPaused, $"SIGSTOP, takeover, SIGCONT out of order:\n{result}");
         Assert.True(refused.Success && refused.Index > cont, $"no refused write after the SIGCONT:\n{result}");
         Assert.Contains($"refused by etcd (guarded write): {paused} {key} payments", result.Stdout);
+
+        // Phase 3b: the leader read with GetLeaderAsync is killed; the next one leads with a larger fencing token after
+        // about the TTL, and settles on. Two report tickets side by side while others wait; readers while an update waits.
+        Match leader = LeaderTakeover.Match(result.Stdout);
+        Assert.True(leader.Success, $"no leader takeover line:\n{result}");
+        (string oldLeader, long oldToken, string newLeader, long newToken) =
+            (leader.Groups[1].Value, long.Parse(leader.Groups[2].Value), leader.Groups[3].Value, long.Parse(leader.Groups[4].Value));
+        Assert.NotEqual(oldLeader, newLeader);
+        Assert.True(newToken > oldToken, leader.Value);
+        Assert.True(double.Parse(leader.Groups[5].Value, System.Globalization.CultureInfo.InvariantCulture) < 4 * int.Parse(leader.Groups[6].Value), leader.Value);
+        int shown = result.Stdout.IndexOf($"GetLeaderAsync: {oldLeader} leads /leaders/settlement with fencing token {oldToken} ", StringComparison.Ordinal);
+        int killed = result.Stdout.IndexOf($"kill -9 {oldLeader} ", StringComparison.Ordinal);
+        int observed = result.Stdout.IndexOf($"ObserveLeaderAsync: {newLeader} leads /leaders/settlement now, fencing token {newToken} > {oldToken}", StringComparison.Ordinal);
+        Assert.True(shown >= 0 && killed > shown && observed > killed, $"leader shown, killed, taken over out of order:\n{result}");
+        Assert.Matches($@"{newLeader}\s+⚖ settles\s+counter → \d+ with its leader fencing token {newToken} \(a guarded write", result.Stdout);
+        Assert.Contains("⇉ 2 settlement reports side by side", result.Stdout);
+        Assert.Contains("⇉ catalog reads side by side", result.Stdout);
+
+        Match office = BackOffice.Match(result.Stdout);
+        Assert.True(office.Success, $"no back-office verification line:\n{result}");
+        int Group(int i) => int.Parse(office.Groups[i].Value);
+        Assert.True(Group(1) > 0 && Group(2) is >= 1 and <= 2, office.Value);
+        Assert.True(Group(3) > 0 && Group(4) > 0, office.Value);
+        Assert.Equal(0, Group(5));
+        Assert.Equal(0, Group(6));
+        Assert.True(Group(7) > 0 && Group(8) >= 2, office.Value);
+        Assert.Equal(0, Group(9));
         Assert.Contains("PASS", result.Stdout);
 
         // Behind the demo's back: every lock of the run was released (the killed worker's by its lease's TTL).
@@ -75,6 +110,14 @@ public sealed class RunDemoTests
         Assert.Equal(1, await CountJournalAsync(client, run, "refused", key, pausedToken));
         Assert.Equal(0, await CountJournalAsync(client, run, "exit", key, pausedToken));
         Assert.Equal(await CountJournalAsync(client, run, "exit", key, token: null), await PaymentsAsync(client, run, key));
+
+        // The settlement leader's counter ("n token") counts every settle entry and names the last leader's token; a
+        // report is stored for every report hold that wrote one.
+        string[] counter = (await client.GetValAsync($"/orderservice/data/{run}/jobs/settlement-leader/counter")).Split(' ');
+        Assert.Equal(Group(7), int.Parse(counter[0]));
+        Assert.True(long.Parse(counter[1]) >= newToken, string.Join(' ', counter));
+        RangeResponse reports = await client.GetRangeAsync($"/orderservice/data/{run}/reports/settlement/");
+        Assert.Equal(await CountJournalAsync(client, run, "exit", "/reports/settlement/#sem/", token: null, prefix: true), reports.Kvs.Count);
     }
 
     [Fact]
@@ -102,6 +145,7 @@ public sealed class RunDemoTests
         Assert.True(int.Parse(summary.Groups[3].Value) >= 1, summary.Value);
         Assert.Contains($"problem: order {key["/orders/".Length..]}:", result.Stdout);
         Assert.Contains("FAIL, as expected with --unguarded", result.Stdout);
+        Assert.Matches(BackOffice, result.Stdout);
         Assert.Contains($"while {holder} held {key} with {holderToken}", result.Stdout);
         Assert.DoesNotContain("PASS", result.Stdout);
 
@@ -115,11 +159,12 @@ public sealed class RunDemoTests
     private static (string Key, string Paused, long PausedToken, string Holder, long HolderToken) PauseParts(Match pause) =>
         (pause.Groups[1].Value, pause.Groups[2].Value, long.Parse(pause.Groups[3].Value), pause.Groups[5].Value, long.Parse(pause.Groups[6].Value));
 
-    private static async Task<int> CountJournalAsync(EtcdClient client, string run, string kind, string key, long? token)
+    private static async Task<int> CountJournalAsync(EtcdClient client, string run, string kind, string key, long? token, bool prefix = false)
     {
         RangeResponse journal = await client.GetRangeAsync($"/orderservice/data/{run}/journal/");
         return journal.Kvs.Select(kv => System.Text.Json.JsonDocument.Parse(kv.Value.ToStringUtf8()).RootElement).Count(e =>
-            e.GetProperty("kind").GetString() == kind && e.TryGetProperty("key", out var k) && k.GetString() == key
+            e.GetProperty("kind").GetString() == kind && e.TryGetProperty("key", out var k)
+            && (prefix ? k.GetString()!.StartsWith(key, StringComparison.Ordinal) : k.GetString() == key)
             && (token is null || (e.TryGetProperty("token", out var t) && t.GetInt64() == token)));
     }
 

@@ -11,11 +11,14 @@ namespace OrderService.Demo;
 /// <summary>
 /// The demo: starts the workers, follows the journal in etcd to show the timeline, kills one worker inside a hold,
 /// shows the takeover, freezes another one (SIGSTOP) right before its write until its lock is someone else's and shows
-/// what happens to its late write, runs the load phase with a progress line, stops everything and verifies the run.
+/// what happens to its late write, shows the settlement leader, the reports' semaphore and a catalog reader-writer lock
+/// at work and kills the leader (phase 3b), runs the load phase with a progress line, stops everything and verifies
+/// the run.
 /// </summary>
 public sealed partial class DemoCoordinator
 {
     private const string LongCallNote = "slow gateway call";
+    private const string Election = "/leaders/settlement";
 
     private readonly DemoOptions _options;
     private readonly Screen _screen = new();
@@ -51,6 +54,20 @@ public sealed partial class DemoCoordinator
     private JournalEvent? _staleWrite;
     private JournalEvent? _takeoverWrite;
     private string? _pauseLine;
+    private EtcdLockProvider? _observer;
+    private readonly CancellationTokenSource _stopObserving = new();
+    private Task _observing = Task.CompletedTask;
+    private readonly ConcurrentQueue<(long At, EtcdLeaderInfo? Leader)> _leaderChanges = new();
+    private EtcdLeaderInfo? _oldLeader;
+    private string _oldLeaderName = "";
+    private long _leaderKilledAt;
+    private EtcdLeaderInfo? _newLeader;
+    private JournalEvent? _newLeaderSettle;
+    private string? _leaderLine;
+    private bool _reportMoment;
+    private bool _catalogMoment;
+    private long _lastSettleTokenShown;
+    private long _newLeaderAt;
 
     private DemoCoordinator(DemoOptions options, EtcdKv kv, DataKeys keys, EtcdLockProviderOptions lockOptions, string run)
     {
@@ -71,12 +88,17 @@ public sealed partial class DemoCoordinator
         PauseArming,
         Paused,
         Resumed,
+        Showcase,
+        LeaderKilled,
         Load,
         Stopping,
     }
 
     private bool Verbose => _phase is Phase.Starting or Phase.Slow or Phase.Arming or Phase.Crashed
         or Phase.Replacing or Phase.PauseArming or Phase.Paused or Phase.Resumed;
+
+    /// <summary>The new phase (3b): leader, semaphore and reader-writer lock lines are shown only there.</summary>
+    private bool LeaderPhase => _phase is Phase.Showcase or Phase.LeaderKilled;
 
     private bool Guarded => !_options.Unguarded;
 
@@ -104,6 +126,14 @@ public sealed partial class DemoCoordinator
         finally
         {
             Console.CancelKeyPress -= onCancel;
+            await demo._stopObserving.CancelAsync();
+            await demo._observing;
+            if (demo._observer is not null)
+            {
+                await demo._observer.DisposeAsync();
+            }
+
+            demo._stopObserving.Dispose();
             foreach (WorkerProcess w in demo._workers)
             {
                 w.Dispose();
@@ -127,6 +157,7 @@ public sealed partial class DemoCoordinator
         }
 
         _screen.Line($"  lock keys under {_lockOptions.KeyPrefix}: /orders/<orderId> (TTL {_lockOptions.DefaultTtlSeconds} s), /customers/<order.CustomerId>, /jobs/settlement (skip when busy)");
+        _screen.Line($"  and {Election} ([EtcdLeader], TTL {Worker.SettlementLeader.TtlSeconds} s), /reports/settlement (semaphore, MaxCount {BackOffice.ReportSlots}), /catalog/<sku> (reader-writer lock)");
         _screen.Line($"  data and journal under {_keys.Root}");
         _screen.Line($"  {_options.Workers} workers (+1 replacing the one killed), {_options.Orders} orders, {_options.DurationSeconds} s{(_options.Short ? " (--short)" : "")}");
         _screen.Line(Guarded
@@ -240,6 +271,21 @@ public sealed partial class DemoCoordinator
                     break;
                 case Phase.Resumed when _staleWrite is not null && _takeoverWrite is not null:
                     ShowPauseOutcome();
+                    failure = await StartLeaderPhaseAsync();
+                    _phase = Phase.Showcase;
+                    phaseStart = now;
+                    break;
+                case Phase.Showcase when (_reportMoment && _catalogMoment) || inPhase > TimeSpan.FromSeconds(_options.Short ? 6 : 10):
+                    if (!_reportMoment || !_catalogMoment)
+                    {
+                        _screen.Line($"           (not seen within {inPhase.TotalSeconds:0} s:{(_reportMoment ? "" : " a report waiting while 2 held tickets")}{(_catalogMoment ? "" : " an update waiting for readers side by side")})");
+                    }
+
+                    failure = KillLeader();
+                    _phase = Phase.LeaderKilled;
+                    phaseStart = now;
+                    break;
+                case Phase.LeaderKilled when _newLeader is not null && _newLeaderSettle is not null:
                     _screen.Line();
                     _screen.Line($"phase 4, load: {_workers.Count(w => !w.Killed)} workers × {Worker.Workload.MaxHandlers} handlers on {_options.Orders} orders, millisecond payments; settlement every 2 s");
                     foreach (WorkerProcess w in _workers.Where(w => !w.Killed))
@@ -252,6 +298,14 @@ public sealed partial class DemoCoordinator
                     phaseStart = now;
                     completedAtLastStatus = _completed;
                     lastStatus = now;
+                    break;
+                case Phase.LeaderKilled when inPhase > TimeSpan.FromSeconds(30):
+                    failure = _newLeader is null
+                        ? $"no new leader of {Election} within 30 s of the leader's kill"
+                        : $"the new leader {HolderName(_newLeader.Holder)} did not settle within 30 s of the kill";
+                    break;
+                case Phase.LeaderKilled:
+                    DrainLeaderChanges();
                     break;
                 case Phase.Resumed when inPhase > TimeSpan.FromSeconds(30):
                     failure = _staleWrite is null
@@ -324,6 +378,8 @@ public sealed partial class DemoCoordinator
 
         await Task.Delay(300, CancellationToken.None);
         Drain();
+        await _stopObserving.CancelAsync();
+        await _observing;
         await stopWatching.CancelAsync();
         await watching;
         return await VerifyAsync(failure);
@@ -366,12 +422,18 @@ public sealed partial class DemoCoordinator
     {
         string at = $"+{(e.At - _t0) / 1000.0,6:0.00}s";
         bool customer = e.Key.StartsWith("/customers/", StringComparison.Ordinal);
+        if (IsBackOffice(e))
+        {
+            HandleBackOffice(e, at);
+            return;
+        }
+
         switch (e.Kind)
         {
             case JournalEvent.Ready:
                 _pidNames[e.Pid] = e.Worker;
                 _ready.Add(e.Worker);
-                if (Verbose)
+                if (Verbose || LeaderPhase)
                 {
                     _screen.Line($"  {at}  {e.Worker,-3}  is up (pid {e.Pid})");
                 }
@@ -482,6 +544,222 @@ public sealed partial class DemoCoordinator
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Entries of the semaphore, the reader-writer locks and the leader (their keys have a <c>/#…</c> ticket part, their
+    /// waits name the primitive's key): counted always, shown only in phase 3b.
+    /// </summary>
+    private static bool IsBackOffice(JournalEvent e) =>
+        e.Kind is JournalEvent.Lead or JournalEvent.Settle
+        || e.Key.Contains("/#", StringComparison.Ordinal)
+        || (e.Kind == JournalEvent.Waiting && (e.Key.StartsWith("/reports/", StringComparison.Ordinal) || e.Key.StartsWith("/catalog/", StringComparison.Ordinal)));
+
+    /// <summary>A ticket key without its lease part: <c>/reports/settlement/#sem</c>, <c>/catalog/SKU-1/#rw/r</c>.</summary>
+    private static string Primitive(string key) => key.Contains("/#", StringComparison.Ordinal) ? key[..key.LastIndexOf('/')] : key;
+
+    private void HandleBackOffice(JournalEvent e, string at)
+    {
+        // Phase 3b shows the showcase's reports and SKU-1's reads and updates until the leader is killed, then the takeover.
+        bool shown = _phase == Phase.Showcase && (e.Key.StartsWith("/reports/", StringComparison.Ordinal) || e.Key.StartsWith("/catalog/SKU-1", StringComparison.Ordinal));
+        switch (e.Kind)
+        {
+            case JournalEvent.Enter:
+                if (e.WaitedMs >= 10)
+                {
+                    _contended++;
+                }
+
+                if (shown)
+                {
+                    string waited = e.WaitedMs >= 1 ? $"  waited {e.WaitedMs:0} ms" : "";
+                    string read = e.Read.Length > 0 ? $", read {e.Read}" : "";
+                    _screen.Line($"  {at}  {e.Worker,-3}  ▶ holds  {Primitive(e.Key),-24} fencing token {e.Token}{waited}{read}");
+                }
+
+                break;
+
+            case JournalEvent.Exit:
+                _completed++;
+                if (shown)
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  ◀ frees  {Primitive(e.Key),-24} fencing token {e.Token}: {e.Detail}, held {e.HeldMs:0} ms");
+                }
+
+                break;
+
+            case JournalEvent.Settle:
+                _completed++;
+                if (_phase == Phase.LeaderKilled && _newLeader is not null && _newLeaderSettle is null && e.Token == _newLeader.FencingToken)
+                {
+                    _newLeaderSettle = e;
+                    _leaderLine = $"leader takeover: {Election} from killed {_oldLeaderName} (fencing token {_oldLeader!.FencingToken}) to {e.Worker} (fencing token {e.Token}), {(_newLeaderAt - _leaderKilledAt) / 1000.0:0.0} s after the kill (TTL {Worker.SettlementLeader.TtlSeconds} s)";
+                    _screen.Line($"  {at}  {e.Worker,-3}  ⚖ settles  counter → {e.Detail} with its leader fencing token {e.Token} (a guarded write: applied only while it leads)");
+                    _screen.Line($"           {_leaderLine}");
+                }
+                else if (LeaderPhase && e.Token != _lastSettleTokenShown)
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  ⚖ settles  counter → {e.Detail} with its leader fencing token {e.Token}, every {Worker.Workload.SettleEvery.TotalMilliseconds:0} ms while it leads");
+                }
+
+                if (LeaderPhase)
+                {
+                    _lastSettleTokenShown = e.Token;
+                }
+
+                break;
+
+            case JournalEvent.Lead:
+                if (LeaderPhase)
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  ♛ leads  {Election,-24} fencing token {e.Token} (its [EtcdLeader] body started: journal)");
+                }
+
+                break;
+
+            case JournalEvent.Waiting when e.Holder.Length > 0:
+                if (_phase != Phase.Showcase)
+                {
+                    break;
+                }
+
+                // The tickets below the key at that moment, oldest first (what etcd serves first come, first served).
+                List<(string Kind, long Token, string Worker)> tickets = e.Holder.Split(" | ").Select(t =>
+                {
+                    string[] f = t.Split(' ', 3);
+                    return (Kind: f[0][..f[0].LastIndexOf('/')], Token: long.Parse(f[1].TrimStart('#'), System.Globalization.CultureInfo.InvariantCulture), Worker: HolderName(f.Length > 2 ? f[2] : ""));
+                }).ToList();
+                string list = string.Join(", ", tickets.Select(t => $"{t.Worker} #{t.Token}{(t.Kind.EndsWith("/r", StringComparison.Ordinal) ? " read" : t.Kind.EndsWith("/w", StringComparison.Ordinal) ? " write" : "")}"));
+                if (e.Key.StartsWith("/reports/", StringComparison.Ordinal))
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  … waits  {e.Key,-24} {e.WaitedMs:0} ms so far; tickets in etcd, oldest first: {list}");
+                    if (!_reportMoment && tickets.Count > Orders.BackOffice.ReportSlots)
+                    {
+                        _reportMoment = true;
+                        var held = tickets.Take(Orders.BackOffice.ReportSlots).ToList();
+                        _screen.Line($"           ⇉ 2 settlement reports side by side: {held[0].Worker} (#{held[0].Token}) and {held[1].Worker} (#{held[1].Token}) hold the semaphore's {Orders.BackOffice.ReportSlots} tickets;");
+                        _screen.Line($"             {string.Join(", ", tickets.Skip(Orders.BackOffice.ReportSlots).Select(t => $"{t.Worker} (#{t.Token})"))} wait{(tickets.Count - Orders.BackOffice.ReportSlots == 1 ? "s" : "")} for one of them (MaxCount {Orders.BackOffice.ReportSlots})");
+                    }
+                }
+                else if (e.Key == "/catalog/SKU-1")
+                {
+                    _screen.Line($"  {at}  {e.Worker,-3}  … waits  {e.Key,-24} {e.WaitedMs:0} ms so far; readers and writers in etcd, oldest first: {list}");
+                    int writer = tickets.FindIndex(t => t.Kind.EndsWith("/w", StringComparison.Ordinal));
+                    if (!_catalogMoment && writer >= 2 && tickets.Take(writer).All(t => t.Kind.EndsWith("/r", StringComparison.Ordinal)))
+                    {
+                        _catalogMoment = true;
+                        _screen.Line($"           ⇉ catalog reads side by side: {string.Join(" and ", tickets.Take(writer).Select(t => $"{t.Worker} (#{t.Token})"))} read {e.Key} at once;");
+                        _screen.Line($"             the price update of {tickets[writer].Worker} (#{tickets[writer].Token}) waits for all of them (a writer is alone)");
+                    }
+                }
+
+                break;
+
+            case JournalEvent.Refused:
+                string holder = e.CurrentToken == 0 ? "the key is gone" : $"the key with fencing token {e.CurrentToken} is {HolderName(e.Holder)}'s";
+                _screen.Line($"  {at}  {e.Worker,-3}  ✋ REFUSED {Primitive(e.Key),-23} etcd refused its write ({(e.Key.Contains("/#leader/", StringComparison.Ordinal) ? "settlement counter → " : "")}{e.Detail}) with fencing token {e.Token}: {holder}; nothing written");
+                break;
+        }
+    }
+
+    private async Task<string?> StartLeaderPhaseAsync()
+    {
+        _screen.Line();
+        _screen.Line($"phase 3b, leader: every worker runs the settlement job under [EtcdLeader(\"{Election}\", Ttl = {Worker.SettlementLeader.TtlSeconds})]: only the leader's runs,");
+        _screen.Line($"  settling every {Worker.Workload.SettleEvery.TotalMilliseconds:0} ms (a guarded increment of a counter). Also on every worker: settlement reports under");
+        _screen.Line($"  [EtcdSemaphore(\"/reports/settlement\", MaxCount = {Orders.BackOffice.ReportSlots})], catalog reads and price updates under [EtcdReadLock]/[EtcdWriteLock](\"/catalog/<sku>\")");
+        foreach (WorkerProcess w in _workers.Where(w => !w.Killed))
+        {
+            w.Send("slow-order 0");
+        }
+
+        _observer = new EtcdLockProvider(_lockOptions);
+        EtcdLeaderInfo? leader = null;
+        for (int i = 0; i < 100 && leader is null; i++)
+        {
+            leader = await _observer.GetLeaderAsync(Election);
+            if (leader is null)
+            {
+                await Task.Delay(100, CancellationToken.None);
+            }
+        }
+
+        if (leader is null)
+        {
+            return $"nobody leads {Election} (GetLeaderAsync found no leader within 10 s)";
+        }
+
+        _oldLeader = leader;
+        _oldLeaderName = HolderName(leader.Holder);
+        _screen.Line($"  +{(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - _t0) / 1000.0,6:0.00}s  ♛ GetLeaderAsync: {_oldLeaderName} leads {Election} with fencing token {leader.FencingToken} (its candidate key's create revision, lease {leader.LeaseId:x})");
+        CancellationToken stop = _stopObserving.Token;
+        _observing = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (EtcdLeaderInfo? change in _observer.ObserveLeaderAsync(Election, stop))
+                {
+                    _leaderChanges.Enqueue((DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), change));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The demo is over.
+            }
+        }, CancellationToken.None);
+
+        // Two long reports and two long reads of SKU-1 on every worker at once; one of them also updates SKU-1's price.
+        bool first = true;
+        foreach (WorkerProcess w in _workers.Where(w => !w.Killed))
+        {
+            w.Send(first ? "showcase-update" : "showcase");
+            first = false;
+        }
+
+        return null;
+    }
+
+    private string? KillLeader()
+    {
+        EtcdLeaderInfo leader = _oldLeader!;
+        Match m = PidPattern().Match(leader.Holder);
+        WorkerProcess? victim = m.Success
+            ? _workers.FirstOrDefault(w => !w.Killed && w.Pid == int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+            : null;
+        if (victim is null)
+        {
+            return $"the leader {leader.Holder} is none of the running workers";
+        }
+
+        victim.KillHard();
+        _leaderKilledAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        _screen.Line($"  +{(_leaderKilledAt - _t0) / 1000.0,6:0.00}s  ✖ kill -9 {victim.Name} (pid {victim.Pid}), the leader: its candidate key stays until its lease's TTL ({Worker.SettlementLeader.TtlSeconds} s) runs out;");
+        _screen.Line("           the other workers' candidate keys wait in line behind it (ObserveLeaderAsync shows the change)");
+        WorkerProcess replacement = WorkerProcess.Start($"w{_workers.Count + 1}", _run, load: false, _options.Orders, Guarded, _screen, replacement: true);
+        _workers.Add(replacement);
+        _screen.Line($"           {replacement.Name} started to replace {victim.Name} (pid {replacement.Pid}); it campaigns too, at the end of the line");
+        return null;
+    }
+
+    private void DrainLeaderChanges()
+    {
+        while (_leaderChanges.TryDequeue(out (long At, EtcdLeaderInfo? Leader) change))
+        {
+            string at = $"+{(change.At - _t0) / 1000.0,6:0.00}s";
+            double since = (change.At - _leaderKilledAt) / 1000.0;
+            if (change.Leader is null)
+            {
+                _screen.Line($"  {at}  ObserveLeaderAsync: nobody leads {Election} ({since:0.0} s after the kill)");
+            }
+            else if (change.Leader.FencingToken != _oldLeader!.FencingToken && _newLeader is null && _leaderKilledAt > 0)
+            {
+                _newLeader = change.Leader;
+                _newLeaderAt = change.At;
+                string bigger = change.Leader.FencingToken > _oldLeader.FencingToken ? ">" : "NOT >";
+                _screen.Line($"  {at}  ♛ ObserveLeaderAsync: {HolderName(change.Leader.Holder)} leads {Election} now, fencing token {change.Leader.FencingToken} {bigger} {_oldLeader.FencingToken},");
+                _screen.Line($"           {since:0.0} s after the kill (TTL {Worker.SettlementLeader.TtlSeconds} s: the dead leader's lease expired, the next candidate in line took over)");
+            }
         }
     }
 
@@ -645,12 +923,23 @@ public sealed partial class DemoCoordinator
             kv => CustomerAccount.Parse(kv.Value.ToStringUtf8()));
         int settlementRuns = OrderStore.ParseInt((await _kv.GetAsync(_keys.SettlementRuns))?.Value.ToStringUtf8());
 
-        VerificationReport r = Verifier.Verify(events, payments, accounts, settlementRuns);
+        (List<Mvccpb.KeyValue> reportKvs, _) = await _kv.RangeAsync(_keys.ReportsPrefix);
+        List<long> reports = reportKvs.Select(kv => long.Parse(kv.Key.ToStringUtf8()[_keys.ReportsPrefix.Length..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        (List<Mvccpb.KeyValue> priceKvs, _) = await _kv.RangeAsync(_keys.CatalogPrefix);
+        var prices = priceKvs.ToDictionary(
+            kv => kv.Key.ToStringUtf8()[_keys.CatalogPrefix.Length..].Split('/')[0],
+            kv => CatalogPrice.Parse(kv.Value.ToStringUtf8()));
+        (int Count, long Token) counter = OrderStore.ParseCounter((await _kv.GetAsync(_keys.SettlementCounter))?.Value.ToStringUtf8());
+
+        VerificationReport r = Verifier.Verify(events, payments, accounts, settlementRuns, reports, prices, counter);
         _screen.Line();
         _screen.Line($"verification, from etcd: {events.Count} journal entries and the counters of run {_run}");
         _screen.Line($"  payments captured  {r.Payments,6}  on {r.Orders} orders         /orders/<orderId>: each order's payment counter equals its completed holds");
         _screen.Line($"  customer credits   {r.Credits,6}  for {r.Customers} customers     /customers/<order.CustomerId>: each account's credits equal its completed holds");
         _screen.Line($"  settlement runs    {r.SettlementRuns,6}  ({r.SettlementSkips} turns skipped: another node was running it)   /jobs/settlement");
+        _screen.Line($"  settlement reports {r.ReportHolds,6}  at most {r.MaxReportsAtOnce} at once (by revision, enter to exit)   /reports/settlement: semaphore, MaxCount {BackOffice.ReportSlots}");
+        _screen.Line($"  catalog            {r.CatalogReads + r.CatalogUpdates,6}  {r.CatalogReads} reads, {r.CatalogUpdates} price updates   /catalog/<sku>: no update beside another hold; prices count every update");
+        _screen.Line($"  settlements        {r.SettleIncrements,6}  by {r.SettleLeaders} leaders{(r.RefusedSettles > 0 ? $" ({r.RefusedSettles} refused: written after the term ended)" : "")}   {Election}: counter incremented once per settlement, leader fencing tokens never back");
         _screen.Line($"  holds              {r.Holds,6}  on {r.Keys} keys; fencing tokens {(r.TokenRegressions == 0 ? "grew with every holder of each key" : $"went backwards {r.TokenRegressions} times")}");
         foreach (string cut in r.CutShort)
         {
@@ -673,6 +962,8 @@ public sealed partial class DemoCoordinator
         bool takeoverOk = _takeover is not null && _crashHold is not null && _takeover.Token > _crashHold.Token;
         _screen.Line(_takeoverLine ?? "crash takeover: none observed");
         _screen.Line(_pauseLine ?? "pause: no outcome observed");
+        _screen.Line(_leaderLine ?? "leader takeover: none observed");
+        _screen.Line(r.BackOfficeLine);
         _screen.Line($"{r.Operations} operations, {r.OverlappingHolds} overlapping holds, {r.LostUpdates} lost updates");
         if (!Guarded)
         {
@@ -690,14 +981,16 @@ public sealed partial class DemoCoordinator
             return 1;
         }
 
-        if (r.Passed && takeoverOk && PauseOk && failure is null)
+        bool leaderOk = _newLeader is not null && _oldLeader is not null && _newLeader.FencingToken > _oldLeader.FencingToken && _newLeaderSettle is not null;
+        if (r.Passed && takeoverOk && PauseOk && leaderOk && failure is null)
         {
             _screen.Line("PASS: every hold was exclusive, no update was lost, the killed worker's lock was taken over with a larger fencing token,");
-            _screen.Line("  and etcd refused the stopped worker's late write (its fencing token was no longer the lock key's)");
+            _screen.Line("  and etcd refused the stopped worker's late write (its fencing token was no longer the lock key's);");
+            _screen.Line($"  at most {BackOffice.ReportSlots} reports at once, no price update beside another hold, and the killed leader's job went on under a new leader");
             return 0;
         }
 
-        _screen.Line($"FAIL: {failure ?? (!takeoverOk ? "no takeover with a larger fencing token after the kill" : !PauseOk ? "etcd did not refuse the stopped worker's late write" : "the checks above found problems")}");
+        _screen.Line($"FAIL: {failure ?? (!takeoverOk ? "no takeover with a larger fencing token after the kill" : !PauseOk ? "etcd did not refuse the stopped worker's late write" : !leaderOk ? "no new leader with a larger fencing token settled after the leader's kill" : "the checks above found problems")}");
         return 1;
     }
 

@@ -12,9 +12,13 @@ public sealed record DemoOptions
         Runs the OrderService sample (samples/OrderService) against etcd and shows its distributed locks at work:
         worker processes of the same service binary capture payments for the same orders ([EtcdLock("/orders/<orderId>")]),
         credit customers ([EtcdLock("/customers/<order.CustomerId>")]) and race for a settlement job that must run on one
-        node at a time ([EtcdLock("/jobs/settlement", WhenBusy = LockBusyBehavior.Skip)]). Every operation is a
-        non-atomic read-modify-write in etcd under its lock; its write is guarded (WriteIfHeldAsync): etcd applies it
-        only while the writer's hold still owns its lock key (the key's create revision = the hold's fencing token).
+        node at a time ([EtcdLock("/jobs/settlement", WhenBusy = LockBusyBehavior.Skip)]). The back office runs on every
+        worker too: a settlement job that only the leader runs ([EtcdLeader("/leaders/settlement")], a counter
+        incremented every 500 ms), settlement reports at most two at once ([EtcdSemaphore("/reports/settlement",
+        MaxCount = 2)]), catalog reads side by side and price updates alone ([EtcdReadLock]/[EtcdWriteLock] on
+        "/catalog/<sku>"). Every operation is a non-atomic read-modify-write in etcd under its lock; its write is
+        guarded (WriteIfHeldAsync): etcd applies it only while the writer's hold still owns its lock key (the key's
+        create revision = the hold's fencing token).
 
           1. slow motion: a timeline of who holds which key, its fencing token, who waits and for how long
           2. crash: one worker is killed with SIGKILL while it holds an order's lock; the lock comes free when its
@@ -22,17 +26,23 @@ public sealed record DemoOptions
           3. pause: a worker is frozen with SIGSTOP inside its hold, right before its write (after its cancellation
              check), for longer than the TTL; another worker takes the order with a larger fencing token; after
              SIGCONT the frozen worker's write goes out with its old fencing token and etcd refuses it
+          3b. leader: who leads the settlement job (GetLeaderAsync: holder, fencing token); two reports side by side
+             while more wait, catalog reads side by side while a price update waits (from the journal); then the
+             leader is killed with SIGKILL and the next candidate takes over once its lease's TTL (3 s) runs out,
+             with a larger fencing token (ObserveLeaderAsync), and settles on; a replacement starts
           4. load: the workers hammer --orders orders, with a progress line
           5. verification from the data in etcd: no two holds of a key overlapped, fencing tokens grew per key,
-             every counter equals the number of operations that wrote it (no lost update)
+             every counter equals the number of operations that wrote it (no lost update); at no revision more than
+             two reports held, no catalog hold beside an update of it, every settlement increment applied once with
+             leader fencing tokens that never go back
 
         Options:
           --workers N     worker processes at the start, 2-8 (default 2); a replacement for the killed one is added
           --orders N      orders the workers contend for in the load phase, 1-10000 (default 8)
           --duration S    seconds the workers run, all phases together, 10-3600 (default 30; 12 with --short)
           --short         the quick run that CI uses (12 s of workers; same checks)
-          --unguarded     plain puts instead of guarded writes: the pause phase's late write lands and an update
-                          is lost; the verification reports it and the run exits with 1
+          --unguarded     plain puts instead of guarded writes (the back office's too): the pause phase's late write
+                          lands and an update is lost; the verification reports it and the run exits with 1
           --health        only run the lock provider's health check (AddHealthChecks().AddEtcdLocks()) against etcd
                           and print it: exit 0 healthy or degraded, 1 unhealthy
           -h, --help      show this text

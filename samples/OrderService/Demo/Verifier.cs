@@ -42,6 +42,41 @@ public sealed record VerificationReport
     /// <summary>Settlement turns skipped because another node ran the job.</summary>
     public int SettlementSkips { get; init; }
 
+    /// <summary>Settlement report holds (tickets of the <c>/reports/settlement</c> semaphore).</summary>
+    public int ReportHolds { get; init; }
+
+    /// <summary>The most report holds at once, by etcd revision (from each hold's enter to its exit).</summary>
+    public int MaxReportsAtOnce { get; init; }
+
+    /// <summary>Catalog reads that completed.</summary>
+    public int CatalogReads { get; init; }
+
+    /// <summary>Price updates that completed.</summary>
+    public int CatalogUpdates { get; init; }
+
+    /// <summary>Holds of a catalog key (a read or another update) that overlapped an update of it, by etcd revision.</summary>
+    public int WriterOverlaps { get; init; }
+
+    /// <summary>Price updates missing from the items' update counters (or counted updates no hold made).</summary>
+    public int LostPriceUpdates { get; init; }
+
+    /// <summary>Increments of the settlement leader's counter (settle entries, each written with its increment).</summary>
+    public int SettleIncrements { get; init; }
+
+    /// <summary>Leaders (distinct leadership fencing tokens) that settled.</summary>
+    public int SettleLeaders { get; init; }
+
+    /// <summary>Settlements written with a smaller leader fencing token than an earlier one, or out of sequence.</summary>
+    public int StaleSettles { get; init; }
+
+    /// <summary>Guarded settlements etcd refused (the writer no longer led).</summary>
+    public int RefusedSettles { get; init; }
+
+    /// <summary>The line of the back office's checks.</summary>
+    public string BackOfficeLine =>
+        $"reports: {ReportHolds} holds, at most {MaxReportsAtOnce} at once; catalog: {CatalogReads} reads, {CatalogUpdates} updates, " +
+        $"{WriterOverlaps} writer overlaps, {LostPriceUpdates} lost updates; settlement: {SettleIncrements} increments by {SettleLeaders} leaders, {StaleSettles} stale";
+
     /// <summary>Holds that ended without their write (and without a refused one): <c>worker key #token</c>.</summary>
     public IReadOnlyList<string> CutShort { get; init; } = [];
 
@@ -52,12 +87,14 @@ public sealed record VerificationReport
     public IReadOnlyList<string> Problems { get; init; } = [];
 
     /// <summary><c>true</c> when nothing is wrong.</summary>
-    public bool Passed => Operations > 0 && OverlappingHolds == 0 && LostUpdates == 0 && TokenRegressions == 0 && Problems.Count == 0;
+    public bool Passed => Operations > 0 && OverlappingHolds == 0 && LostUpdates == 0 && TokenRegressions == 0 && Problems.Count == 0
+        && MaxReportsAtOnce <= BackOffice.ReportSlots && WriterOverlaps == 0 && LostPriceUpdates == 0 && StaleSettles == 0;
 }
 
 /// <summary>
 /// Checks a run from what is stored in etcd: the journal (enter and exit entries of every hold, ordered by their etcd
-/// revisions) and the data keys (payments per order, accounts per customer, settlement runs).
+/// revisions) and the data keys (payments per order, accounts per customer, settlement runs, settlement reports,
+/// catalog prices, the settlement leader's counter).
 /// </summary>
 public static class Verifier
 {
@@ -66,12 +103,18 @@ public static class Verifier
     /// <param name="payments">The payments counter of each order, from etcd.</param>
     /// <param name="accounts">The account of each customer, from etcd.</param>
     /// <param name="settlementRuns">The settlement runs counter, from etcd.</param>
+    /// <param name="reports">The fencing tokens of the settlement reports stored in etcd.</param>
+    /// <param name="prices">The price of each catalog item, from etcd.</param>
+    /// <param name="settlementCounter">The settlement leader's counter (count, token of the last writer), from etcd.</param>
     /// <returns>The report.</returns>
     public static VerificationReport Verify(
         IReadOnlyList<JournalEvent> events,
         IReadOnlyDictionary<int, int> payments,
         IReadOnlyDictionary<string, CustomerAccount> accounts,
-        int settlementRuns)
+        int settlementRuns,
+        IReadOnlyCollection<long> reports,
+        IReadOnlyDictionary<string, CatalogPrice> prices,
+        (int Count, long Token) settlementCounter)
     {
         var problems = new List<string>();
         var holds = new Dictionary<(string Key, long Token), Hold>();
@@ -95,7 +138,7 @@ public static class Verifier
             }
         }
 
-        foreach (JournalEvent e in events.Where(e => e.Kind == JournalEvent.Refused))
+        foreach (JournalEvent e in events.Where(e => e.Kind == JournalEvent.Refused && !e.Key.Contains("/#leader/", StringComparison.Ordinal)))
         {
             if (!holds.TryGetValue((e.Key, e.Token), out Hold? hold) || hold.Enter.Worker != e.Worker)
             {
@@ -116,7 +159,10 @@ public static class Verifier
         }
 
         int overlaps = 0, regressions = 0;
-        foreach (IGrouping<string, Hold> key in holds.Values.GroupBy(h => h.Enter.Key))
+        // Plain locks (one key, taken by one holder at a time). The semaphore's and the reader-writer locks' tickets
+        // (keys with /#…) are one key per hold: they are checked below, per primitive.
+        List<Hold> plain = holds.Values.Where(h => !h.Enter.Key.Contains("/#", StringComparison.Ordinal)).ToList();
+        foreach (IGrouping<string, Hold> key in plain.GroupBy(h => h.Enter.Key))
         {
             // A hold lasts from its lock's creation (the fencing token is that revision) to its last write.
             long lastEnd = 0;
@@ -191,14 +237,124 @@ public static class Verifier
             problems.Add($"settlement: {settlementOps} runs, the counter in etcd says {settlementRuns}");
         }
 
+        // Settlement reports: at most ReportSlots tickets held at any revision. A hold is known to be held from its
+        // enter entry (written after the acquire) to its exit (written, guarded, in the same transaction as the report).
+        List<Hold> reportHolds = holds.Values.Where(h => h.Enter.Key.StartsWith("/reports/settlement/#sem/", StringComparison.Ordinal)).ToList();
+        int maxReports = 0, reportExcess = 0, atOnce = 0;
+        foreach ((long _, int delta) in reportHolds.SelectMany(h => new[] { (Revision: h.Enter.Revision, Delta: 1), (Revision: h.End, Delta: -1) })
+            .OrderBy(p => p.Revision).ThenByDescending(p => p.Delta))
+        {
+            atOnce += delta;
+            if (atOnce > maxReports)
+            {
+                maxReports = atOnce;
+            }
+
+            if (delta > 0 && atOnce > BackOffice.ReportSlots)
+            {
+                reportExcess++;
+            }
+        }
+
+        if (maxReports > BackOffice.ReportSlots)
+        {
+            problems.Add($"settlement reports: {maxReports} held at once, more than MaxCount {BackOffice.ReportSlots}");
+        }
+
+        int reportsWritten = reportHolds.Count(h => h.Exit is not null);
+        if (reportsWritten != reports.Count)
+        {
+            lost += Math.Abs(reportsWritten - reports.Count);
+            problems.Add($"settlement reports: {reportsWritten} written by their holds, etcd has {reports.Count}");
+        }
+
+        // Catalog: no hold of an item's key (read or update) beside an update of it, by revision; every update counted.
+        var catalog = holds.Values.Where(h => h.Enter.Key.StartsWith("/catalog/", StringComparison.Ordinal) && h.Enter.Key.Contains("/#rw/", StringComparison.Ordinal))
+            .GroupBy(h => h.Enter.Key["/catalog/".Length..h.Enter.Key.IndexOf("/#rw/", StringComparison.Ordinal)])
+            .ToDictionary(g => g.Key, g => g.ToList());
+        int writerOverlaps = 0, lostPrices = 0;
+        foreach ((string sku, List<Hold> items) in catalog)
+        {
+            foreach (Hold w in items.Where(IsWriter))
+            {
+                foreach (Hold other in items.Where(o => o != w && o.Enter.Revision <= w.End && w.Enter.Revision <= o.End))
+                {
+                    // A pair of updates is found twice (from each side): count it once.
+                    if (!IsWriter(other) || other.Enter.Revision > w.Enter.Revision)
+                    {
+                        writerOverlaps++;
+                        if (writerOverlaps <= 5)
+                        {
+                            problems.Add($"catalog {sku}: {other.Enter.Worker}'s {(IsWriter(other) ? "update" : "read")} (revisions {other.Enter.Revision}-{other.End}) overlapped {w.Enter.Worker}'s update (revisions {w.Enter.Revision}-{w.End})");
+                        }
+                    }
+                }
+            }
+        }
+
+        foreach (string sku in catalog.Keys.Union(prices.Keys))
+        {
+            int expected = catalog.GetValueOrDefault(sku)?.Count(h => IsWriter(h) && h.Exit is not null) ?? 0;
+            int actual = prices.GetValueOrDefault(sku)?.Updates ?? 0;
+            if (expected != actual)
+            {
+                lostPrices += Math.Abs(expected - actual);
+                problems.Add($"catalog {sku}: {expected} price updates made, the price in etcd says {actual}");
+            }
+        }
+
+        // Settlement leader: each increment applied once (the n of the k-th settle entry is k, and the counter ends at
+        // the number of entries), by leaders whose fencing tokens never go back.
+        List<JournalEvent> settles = events.Where(e => e.Kind == JournalEvent.Settle).OrderBy(e => e.Revision).ToList();
+        var terms = events.Where(e => e.Kind == JournalEvent.Lead).Select(e => (e.Worker, e.Token)).ToHashSet();
+        int stale = 0;
+        long highest = 0;
+        for (int i = 0; i < settles.Count; i++)
+        {
+            JournalEvent e = settles[i];
+            if (e.Token < highest)
+            {
+                stale++;
+                problems.Add($"settlement {e.Detail} by {e.Worker} with leader fencing token {e.Token} after one with {highest}");
+            }
+
+            highest = Math.Max(highest, e.Token);
+            if (e.Detail != (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                stale++;
+                problems.Add($"settlement: the {i + 1}. increment (by {e.Worker}, fencing token {e.Token}) wrote {e.Detail}: an increment was lost or applied twice");
+            }
+
+            if (!terms.Contains((e.Worker, e.Token)))
+            {
+                problems.Add($"settlement {e.Detail} by {e.Worker} with fencing token {e.Token}, a term it never journalled");
+            }
+        }
+
+        if (settlementCounter.Count != settles.Count || (settles.Count > 0 && settlementCounter.Token != settles[^1].Token))
+        {
+            lost += Math.Abs(settlementCounter.Count - settles.Count);
+            problems.Add($"settlement: {settles.Count} increments journalled, the counter in etcd says {settlementCounter.Count} (fencing token {settlementCounter.Token})");
+        }
+
         return new VerificationReport
         {
-            Operations = completed.Count,
-            OverlappingHolds = overlaps,
-            LostUpdates = lost,
+            Operations = completed.Count + settles.Count,
+            OverlappingHolds = overlaps + writerOverlaps + reportExcess,
+            LostUpdates = lost + lostPrices,
             TokenRegressions = regressions,
-            Holds = holds.Count,
-            Keys = holds.Values.Select(h => h.Enter.Key).Distinct().Count(),
+            Holds = plain.Count,
+            Keys = plain.Select(h => h.Enter.Key).Distinct().Count(),
+            ReportHolds = reportHolds.Count,
+            MaxReportsAtOnce = maxReports,
+            CatalogReads = catalog.Values.Sum(items => items.Count(h => !IsWriter(h) && h.Exit is not null)),
+            CatalogUpdates = catalog.Values.Sum(items => items.Count(h => IsWriter(h) && h.Exit is not null)),
+            WriterOverlaps = writerOverlaps,
+            LostPriceUpdates = lostPrices,
+            SettleIncrements = settles.Count,
+            SettleLeaders = settles.Select(e => e.Token).Distinct().Count(),
+            StaleSettles = stale,
+            RefusedSettles = events.Count(e => e.Kind == JournalEvent.Refused && e.Key.Contains("/#leader/", StringComparison.Ordinal)),
             Payments = paymentOps.Values.Sum(),
             Orders = paymentOps.Count,
             Credits = creditOps.Values.Sum(),
@@ -214,6 +370,8 @@ public static class Verifier
             Problems = problems.Take(10).ToList(),
         };
     }
+
+    private static bool IsWriter(Hold h) => h.Enter.Key.Contains("/#rw/w/", StringComparison.Ordinal);
 
     private sealed class Hold(JournalEvent enter)
     {

@@ -97,7 +97,7 @@ public sealed class HoldJournal
         string key = DisplayKey(handle.Key);
         double waited = 0;
         PendingCall? call = s_pending.Value;
-        if (call is not null && call.Key == key && call.TryEnter())
+        if (call is not null && IsKeyOf(call.Key, key) && call.TryEnter())
         {
             waited = Stopwatch.GetElapsedTime(call.Started).TotalMilliseconds;
         }
@@ -121,13 +121,42 @@ public sealed class HoldJournal
         return new HoldRecord(key, handle.FencingToken, handle.LeaseId, entered, handle);
     }
 
+    /// <summary>
+    /// Records that this worker leads the election its <c>[EtcdLeader]</c> body runs in; call it first inside the body.
+    /// </summary>
+    /// <param name="ct">Cancels the write.</param>
+    /// <returns>The leadership, for the <see cref="JournalEvent.Settle"/> entries written with the leader's data.</returns>
+    public async Task<HoldRecord> LeadAsync(CancellationToken ct)
+    {
+        EtcdLockHandle handle = EtcdLockContext.Current ?? throw new InvalidOperationException("LeadAsync must be called inside an [EtcdLeader] body.");
+        string key = DisplayKey(handle.Key);
+        await _kv.PutAsync(NextKey(), new JournalEvent
+        {
+            Kind = JournalEvent.Lead,
+            Worker = _me.Name,
+            Key = key,
+            Token = handle.FencingToken,
+            Lease = handle.LeaseId,
+            TtlSeconds = handle.TtlSeconds,
+            At = Now(),
+        }.ToJson(), ct);
+        return new HoldRecord(key, handle.FencingToken, handle.LeaseId, Stopwatch.GetTimestamp(), handle);
+    }
+
     /// <summary>The exit entry of <paramref name="hold"/>, to be written in the same transaction as the hold's data.</summary>
     /// <param name="hold">The hold.</param>
     /// <param name="detail">What the hold did.</param>
     /// <returns>The journal key and value.</returns>
-    public (string Key, string Value) Exit(HoldRecord hold, string detail) => (NextKey(), new JournalEvent
+    public (string Key, string Value) Exit(HoldRecord hold, string detail) => Entry(JournalEvent.Exit, hold, detail);
+
+    /// <summary>An entry of <paramref name="kind"/> about <paramref name="hold"/>, to be written with the hold's data.</summary>
+    /// <param name="kind"><see cref="JournalEvent.Exit"/> or <see cref="JournalEvent.Settle"/>.</param>
+    /// <param name="hold">The hold.</param>
+    /// <param name="detail">What the hold did.</param>
+    /// <returns>The journal key and value.</returns>
+    public (string Key, string Value) Entry(string kind, HoldRecord hold, string detail) => (NextKey(), new JournalEvent
     {
-        Kind = JournalEvent.Exit,
+        Kind = kind,
         Worker = _me.Name,
         Key = hold.Key,
         Token = hold.Token,
@@ -181,6 +210,16 @@ public sealed class HoldJournal
         {
             await Task.Delay(_workload.ReportWaitsAfter, call.Done);
             Mvccpb.KeyValue? holder = await _kv.GetAsync(_lockPrefix + call.Key, call.Done);
+            string holders = holder?.Value.ToStringUtf8() ?? "";
+            if (holder is null)
+            {
+                // A semaphore or a reader-writer lock: its holders and waiters are keys below it (/#sem/…, /#rw/…),
+                // oldest first. Named here: every one of them, with its fencing token (what the wait is behind).
+                (List<Mvccpb.KeyValue> tickets, _) = await _kv.RangeAsync(_lockPrefix + call.Key + "/#", ct: call.Done);
+                holders = string.Join(" | ", tickets.OrderBy(t => t.CreateRevision).Select(t =>
+                    $"{t.Key.ToStringUtf8()[(_lockPrefix + call.Key).Length..]} #{t.CreateRevision} {t.Value.ToStringUtf8()}"));
+            }
+
             if (!call.TryReport())
             {
                 return;
@@ -193,7 +232,7 @@ public sealed class HoldJournal
                 Key = call.Key,
                 Token = holder?.CreateRevision ?? 0,
                 Lease = holder?.Lease ?? 0,
-                Holder = holder?.Value.ToStringUtf8() ?? "",
+                Holder = holders,
                 WaitedMs = Stopwatch.GetElapsedTime(call.Started).TotalMilliseconds,
                 At = Now(),
             }.ToJson(), CancellationToken.None);
@@ -207,6 +246,13 @@ public sealed class HoldJournal
             _logger.LogWarning(ex, "Could not journal the wait for {Key}", call.Key);
         }
     }
+
+    /// <summary>
+    /// <c>true</c> when a hold of <paramref name="heldKey"/> is what a call of <paramref name="callKey"/> waited for: the
+    /// same key, or a ticket below it (a semaphore's or a reader-writer lock's, <c>/#…</c>).
+    /// </summary>
+    private static bool IsKeyOf(string callKey, string heldKey) =>
+        heldKey == callKey || heldKey.StartsWith(callKey + "/#", StringComparison.Ordinal);
 
     private string DisplayKey(string fullKey) =>
         fullKey.StartsWith(_lockPrefix, StringComparison.Ordinal) ? fullKey[_lockPrefix.Length..] : fullKey;

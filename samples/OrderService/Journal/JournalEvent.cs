@@ -31,6 +31,18 @@ public sealed record JournalEvent
     /// </summary>
     public const string Refused = "refused";
 
+    /// <summary>
+    /// A worker became the settlement leader (<c>[EtcdLeader]</c>): <see cref="Key"/> is its candidate key,
+    /// <see cref="Token"/> the leadership's fencing token (the key's create revision).
+    /// </summary>
+    public const string Lead = "lead";
+
+    /// <summary>
+    /// The leader's settlement: written in the same etcd transaction as the settlement counter (<see cref="Detail"/>:
+    /// the counter's new value), guarded by the leadership.
+    /// </summary>
+    public const string Settle = "settle";
+
     /// <summary>One of the constants of this type.</summary>
     public required string Kind { get; init; }
 
@@ -67,7 +79,11 @@ public sealed record JournalEvent
     /// <summary>The lock key's create revision when a write was <see cref="Refused"/>; 0 when the key did not exist.</summary>
     public long CurrentToken { get; init; }
 
-    /// <summary>The value of the lock key (who holds it) for <see cref="Waiting"/>/<see cref="Skip"/>/<see cref="Refused"/>.</summary>
+    /// <summary>
+    /// The value of the lock key (who holds it) for <see cref="Waiting"/>/<see cref="Skip"/>/<see cref="Refused"/>. For
+    /// a <see cref="Waiting"/> on a semaphore or a reader-writer lock: every ticket below its key at that moment, oldest
+    /// first, as <c>/#sem/&lt;lease&gt; #&lt;create revision&gt; &lt;value&gt;</c> joined with <c> | </c>.
+    /// </summary>
     public string Holder { get; init; } = "";
 
     /// <summary>Wall-clock time of the event, Unix milliseconds (for display only; checks use revisions).</summary>

@@ -4,7 +4,8 @@ namespace OrderService.Worker;
 
 /// <summary>
 /// Commands from the demo coordinator, one per line on standard input: <c>load</c>, <c>long-call</c>,
-/// <c>pause-at-write</c>, <c>resume-write</c>, <c>slow-order N</c> (0: none), <c>stop</c>.
+/// <c>pause-at-write</c>, <c>resume-write</c>, <c>slow-order N</c> (0: none), <c>showcase</c>,
+/// <c>showcase-update</c>, <c>stop</c>.
 /// The end of standard input also stops the worker, so a worker never outlives its coordinator.
 /// </summary>
 /// <param name="workload">The pace to switch.</param>
@@ -44,6 +45,12 @@ public sealed class ControlChannel(Workload workload, IHostApplicationLifetime l
                     break;
                 case "resume-write":
                     workload.ResumeWrite();
+                    break;
+                case "showcase":
+                    workload.ArmShowcase(withUpdate: false);
+                    break;
+                case "showcase-update":
+                    workload.ArmShowcase(withUpdate: true);
                     break;
                 case "stop":
                     lifetime.StopApplication();

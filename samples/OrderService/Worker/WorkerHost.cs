@@ -36,9 +36,12 @@ public static class WorkerHost
         builder.Services.AddSingleton<HoldJournal>();
         builder.Services.AddSingleton<OrderStore>();
         builder.Services.AddSingleton<OrderProcessor>();
+        builder.Services.AddSingleton<BackOffice>();
         builder.Services.AddHostedService<ControlChannel>();
         builder.Services.AddHostedService<OrderIntake>();
         builder.Services.AddHostedService<SettlementScheduler>();
+        builder.Services.AddHostedService<SettlementLeader>();
+        builder.Services.AddHostedService<BackOfficeLoad>();
 
         using IHost host = builder.Build();
         await host.RunAsync();

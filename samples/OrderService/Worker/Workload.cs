@@ -15,6 +15,8 @@ public sealed class Workload(WorkerSettings settings)
     private int _longCall;
     private int _pausePoint;
     private volatile int _slowOrder;
+    private int _showcase;
+    private TaskCompletionSource _showcaseSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _resume = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary><c>true</c> in the load phase.</summary>
@@ -49,6 +51,54 @@ public sealed class Workload(WorkerSettings settings)
 
     /// <summary>The gateway call of a payment after <see cref="ArmLongCall"/>: the coordinator kills the worker meanwhile.</summary>
     public TimeSpan LongCall => TimeSpan.FromSeconds(20);
+
+    /// <summary>How often the settlement leader settles while it leads.</summary>
+    public static TimeSpan SettleEvery => TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long one settlement report takes (a few hundred ms).</summary>
+    public static TimeSpan ReportRun => TimeSpan.FromMilliseconds(Random.Shared.Next(250, 500));
+
+    /// <summary>How long a report started by <see cref="ArmShowcase"/> takes: long enough to be seen side by side.</summary>
+    public static TimeSpan ShowcaseCall => TimeSpan.FromMilliseconds(1500);
+
+    /// <summary>How long a catalog read holds its read lock.</summary>
+    public TimeSpan CatalogRead => _load ? TimeSpan.FromMilliseconds(Random.Shared.Next(2, 10)) : TimeSpan.FromMilliseconds(Random.Shared.Next(100, 250));
+
+    /// <summary>How long a price update holds its write lock (between its read and its write of the price).</summary>
+    public TimeSpan PriceUpdateCall => _load ? TimeSpan.FromMilliseconds(Random.Shared.Next(2, 6)) : TimeSpan.FromMilliseconds(150);
+
+    /// <summary>The pause between two back-office operations of one worker (reports, catalog reads, price updates).</summary>
+    public TimeSpan BackOfficePause => _load ? TimeSpan.FromMilliseconds(Random.Shared.Next(20, 80)) : TimeSpan.FromMilliseconds(Random.Shared.Next(300, 900));
+
+    /// <summary>The catalog's items.</summary>
+    public static IReadOnlyList<string> Skus { get; } = ["SKU-1", "SKU-2", "SKU-3"];
+
+    /// <summary>
+    /// Asks the back office for the demo's showcase: two long reports and two long reads of <c>SKU-1</c> at once, and,
+    /// with <paramref name="withUpdate"/>, a price update of <c>SKU-1</c> right after them (it waits for the readers).
+    /// </summary>
+    /// <param name="withUpdate">Also update the price.</param>
+    public void ArmShowcase(bool withUpdate)
+    {
+        Interlocked.Exchange(ref _showcase, withUpdate ? 2 : 1);
+        Volatile.Read(ref _showcaseSignal).TrySetResult();
+    }
+
+    /// <summary>Completes when a showcase is armed (wakes the back office from its pause between operations).</summary>
+    public Task ShowcaseSignal => Volatile.Read(ref _showcaseSignal).Task;
+
+    /// <summary>Takes the showcase request: 0 none, 1 reports and reads, 2 also a price update.</summary>
+    /// <returns>The request.</returns>
+    public int TakeShowcase()
+    {
+        int request = Interlocked.Exchange(ref _showcase, 0);
+        if (request != 0)
+        {
+            Interlocked.Exchange(ref _showcaseSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        }
+
+        return request;
+    }
 
     /// <summary>Switches to the load phase.</summary>
     public void SwitchToLoad() => _load = true;
