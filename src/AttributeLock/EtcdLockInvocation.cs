@@ -179,7 +179,7 @@ public static class EtcdLockInvocation
             TtlSeconds = ttlSeconds > 0 ? ttlSeconds : null,
             WaitTimeout = waitTimeoutMilliseconds < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromMilliseconds(waitTimeoutMilliseconds),
         };
-        EtcdLockScope frame = EtcdLockScope.Push(provider, key, kind);
+        EtcdLockScope frame = EtcdLockScope.Push(provider, key, kind, maxCount);
         return EnterKindCoreAsync(provider, frame, key, kind, maxCount, options, whenBusy == LockBusyBehavior.Skip, cancellationToken);
     }
 

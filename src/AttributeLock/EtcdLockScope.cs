@@ -34,17 +34,19 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
     private readonly string _key;
     private readonly EtcdLockScope? _parent;
     private readonly ScopeKind _kind;
+    private readonly int _maxCount;
     private volatile bool _closed;
     private CancellationTokenSource? _linked;
     private CancellationToken _callerToken;
     private CancellationToken _token;
 
-    private EtcdLockScope(IEtcdLockProvider provider, string key, EtcdLockScope? parent, ScopeKind kind)
+    private EtcdLockScope(IEtcdLockProvider provider, string key, EtcdLockScope? parent, ScopeKind kind, int maxCount)
     {
         _provider = provider;
         _key = key;
         _parent = parent;
         _kind = kind;
+        _maxCount = maxCount;
     }
 
     /// <summary><c>false</c> when the lock was busy and the call is skipped.</summary>
@@ -71,7 +73,7 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
     internal bool IsCurrent => !_closed && Handle is { } h && h.Hold.State != HoldState.Released;
 
     /// <summary>Pushes a frame for a wrapper call; must run in the synchronous part of the wrapper's call.</summary>
-    internal static EtcdLockScope Push(IEtcdLockProvider provider, string key, ScopeKind kind = ScopeKind.Lock)
+    internal static EtcdLockScope Push(IEtcdLockProvider provider, string key, ScopeKind kind = ScopeKind.Lock, int maxCount = 0)
     {
         EtcdLockScope? parent = s_head.Value;
         while (parent is not null && parent._closed)
@@ -79,7 +81,7 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
             parent = parent._parent; // keeps chains short after many finished calls in one flow
         }
 
-        var frame = new EtcdLockScope(provider, key, parent, kind);
+        var frame = new EtcdLockScope(provider, key, parent, kind, maxCount);
         s_head.Value = frame;
         return frame;
     }
@@ -101,6 +103,11 @@ public sealed class EtcdLockScope : IAsyncDisposable, IAcquireOutcome<EtcdLockSc
 
             switch ((_kind, f._kind))
             {
+                case (ScopeKind.Semaphore, ScopeKind.Semaphore) when f._maxCount != _maxCount:
+                    throw new InvalidOperationException(
+                        $"A semaphore call on '{_key}' with MaxCount {_maxCount} was nested in one with MaxCount {f._maxCount} on the same flow; every user of one semaphore must pass the same MaxCount.");
+                case (ScopeKind.Write, ScopeKind.Read) when f.Handle.Key.Contains("/#rw/w/", StringComparison.Ordinal):
+                    return f; // a read nested in a write rides the write hold: a write may nest in it
                 case (ScopeKind.Lock, ScopeKind.Lock):
                 case (ScopeKind.Semaphore, ScopeKind.Semaphore):
                 case (ScopeKind.Read, ScopeKind.Read or ScopeKind.Write):

@@ -38,6 +38,12 @@ internal sealed class LockHold : HoldBase, ISessionHold, IHeldKey
     public LocalGates.Gate Gate { get; }
     public long AcquiredTimestamp { get; }
 
+    /// <summary>
+    /// A queue primitive's hold: the place it occupies in this process until its release ends (see
+    /// <see cref="Queue.LocalPlaces"/>); null for a lock, whose local gate does the same.
+    /// </summary>
+    public Queue.LocalPlaces.Family? Place { get; set; }
+
     /// <summary>The watch id of the key's watch on the session's watch stream; 0 while not watched.</summary>
     public long WatchId { get; set; }
 

@@ -104,6 +104,7 @@ internal sealed class LockRelease
                 }
 
                 _gates.Exit(hold.Key, hold.Gate);
+                hold.Place?.Left(hold); // a queue primitive's place in this process is free only now
                 double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
                 _calls.Metrics.HoldDuration.Record(heldMs);
                 Log.Released(_calls.Logger, hold.Key, hold.LeaseId, heldMs);

@@ -39,6 +39,7 @@ internal sealed class QueueAcquire
     private readonly LockAcquire _lockAcquire;
     private readonly QueueWait _wait;
     private readonly EngineSettings _settings;
+    private readonly LocalPlaces _places = new();
 
     public QueueAcquire(IEtcdCalls calls, ILeaseGrants grants, ISessionWork work, LocalGates gates, ILockHoldHost holds, LockAcquire lockAcquire, EngineSettings settings)
     {
@@ -52,8 +53,12 @@ internal sealed class QueueAcquire
         _wait = new QueueWait(calls, settings.WatchRecheckInterval);
     }
 
-    /// <summary>What a read of the queue found.</summary>
-    private readonly record struct Standing(bool Admitted, int Older, Mvccpb.KeyValue? WaitOn, long Revision);
+    /// <summary>
+    /// What a read of the queue found: whether etcd admits the ticket, how many blockers are older (a semaphore's count
+    /// is exact when <paramref name="Exact"/>, otherwise "MaxCount or more"), the one to wait on, the older tickets
+    /// returned (a semaphore's), and the revision read at.
+    /// </summary>
+    private readonly record struct Standing(bool Admitted, int Older, bool Exact, Mvccpb.KeyValue? WaitOn, IReadOnlyList<Mvccpb.KeyValue> OlderKvs, long Revision);
 
     /// <summary>Runs one acquire counted in flight by the caller (<see cref="ISessionWork.TryBegin"/>); the count ends here.</summary>
     /// <returns>The hold; null when it stayed busy and the request does not throw for that.</returns>
@@ -76,6 +81,8 @@ internal sealed class QueueAcquire
             string step = "the lease grant";
             Exception? lastFailure = null;
             bool etcdFailed = false;
+            LocalPlaces.Family family = _places.Join(queue.FamilyKey);
+            int olderEstimate = 0; // a semaphore's older tickets, when a read could not count them all
             try
             {
                 await _lockAcquire.WaitWhileRenewalsLagAsync(request, budget).ConfigureAwait(false);
@@ -163,6 +170,27 @@ internal sealed class QueueAcquire
                             standing = reread.Value;
                         }
 
+                        if (queue.Kind == QueueKind.Semaphore)
+                        {
+                            olderEstimate = standing.Exact ? standing.Older : Math.Max(standing.Older, olderEstimate);
+                        }
+
+                        Task? localTurn = standing.Admitted ? _places.Blocked(family, queue, standing.OlderKvs) : null;
+                        if (localTurn is not null)
+                        {
+                            // etcd admits the ticket, but a hold of this process whose ticket was lost still runs (it
+                            // keeps its place until released, as a lock's local gate does): wait for it, then read again.
+                            if (request.SingleAttempt)
+                            {
+                                return Busy(request, _holds.LocalHolder, start, activity);
+                            }
+
+                            step = "the wait for a hold of this process";
+                            waiting = true;
+                            await localTurn.WaitAsync(_settings.WatchRecheckInterval, budget.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                            continue;
+                        }
+
                         if (standing.Admitted)
                         {
                             _calls.Metrics.CountTransaction("acquired");
@@ -176,6 +204,7 @@ internal sealed class QueueAcquire
                             }
 
                             hold = admitted;
+                            _places.Occupy(family, hold, queue.Kind); // the place is the hold's now, until its release ends
 
                             double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                             _calls.Metrics.AcquireDuration.Record(elapsedMs);
@@ -196,7 +225,8 @@ internal sealed class QueueAcquire
                         waiting = true;
                         retries = 0;
                         lastFailure = null;
-                        await _wait.WaitAsync(queue, standing.WaitOn, standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
+                        int gone = await _wait.WaitAsync(queue, standing.WaitOn, queue.Kind == QueueKind.Semaphore ? olderEstimate : standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
+                        olderEstimate = Math.Max(0, olderEstimate - gone);
                     }
                     catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                     {
@@ -243,6 +273,7 @@ internal sealed class QueueAcquire
             {
                 if (hold is null)
                 {
+                    _places.Leave(family);
                     // Revoking the lease deletes the ticket, so nobody waits behind a caller that left.
                     await UndoAsync(request.FullKey, lease, gate, ticketKey, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
                 }
@@ -304,10 +335,12 @@ internal sealed class QueueAcquire
     private static Standing Judge(QueueRequest queue, RangeResponse range, ByteString ticket, long revision, bool inPut)
     {
         // In the put's transaction the range has no revision filter and etcd's Count is exact; a later read filters by
-        // max_create_revision, which etcd applies after counting, so it counts what it was given (all older tickets of a
-        // semaphore; at most the one youngest older blocker otherwise).
+        // max_create_revision, which etcd applies after counting, so it counts what it was given (at most MaxCount older
+        // tickets of a semaphore, `More` telling whether there were others; at most the one youngest older blocker otherwise).
         int older = inPut ? (int)range.Count - (queue.Kind == QueueKind.Read ? 0 : 1) : range.Kvs.Count;
+        bool exact = inPut || !range.More;
         Mvccpb.KeyValue? waitOn = null;
+        var olderKvs = new List<Mvccpb.KeyValue>(range.Kvs.Count);
         foreach (Mvccpb.KeyValue kv in range.Kvs)
         {
             if (kv.Key.Equals(ticket))
@@ -315,6 +348,7 @@ internal sealed class QueueAcquire
                 continue;
             }
 
+            olderKvs.Add(kv);
             if (queue.Kind == QueueKind.Semaphore)
             {
                 int? theirs = QueueRequest.MaxCountOf(kv.Value);
@@ -325,17 +359,15 @@ internal sealed class QueueAcquire
                         (theirs is { } n ? $"MaxCount {n}" : "a value that is not a semaphore ticket's") +
                         ". Every user of one semaphore must pass the same MaxCount (otherwise the larger would silently win); change one of them, or use another key.");
                 }
+            }
 
-                waitOn ??= kv; // the oldest: when the queue is long, it is as good a marker as any
-            }
-            else
-            {
-                waitOn ??= kv; // sorted youngest first: the last blocker before ours
-            }
+            // Semaphore: the oldest (a marker for messages); otherwise sorted youngest first: the last blocker before ours.
+            waitOn ??= kv;
         }
 
         Invariant.Require(older >= 0, "the blockers counted include our own ticket at most once");
-        return new Standing(older < queue.Admits, older, waitOn, revision);
+        // Admitted only when every older ticket was returned (fewer than the limit), so every one of them was checked.
+        return new Standing(older < queue.Admits, older, exact, waitOn, olderKvs, revision);
     }
 
     private TResult? Busy<TResult>(AcquireRequest request, string? holder, long start, Activity? activity)

@@ -54,6 +54,7 @@ internal sealed class QueueRequest
             _ => TicketPrefix,
         };
         BlockersFrom = ByteString.CopyFromUtf8(blockers);
+        FamilyKey = kind is QueueKind.Read or QueueKind.Write ? request.FullKey + "/#rw/" : TicketPrefix;
         BlockersEnd = PrefixEnd(BlockersFrom);
     }
 
@@ -68,6 +69,9 @@ internal sealed class QueueRequest
     public ByteString Value { get; }
 
     public string TicketPrefix { get; }
+
+    /// <summary>The keys that exclude each other in this process until released (<see cref="LocalPlaces"/>).</summary>
+    public string FamilyKey { get; }
 
     public ByteString BlockersFrom { get; }
 
@@ -117,8 +121,8 @@ internal sealed class QueueRequest
     }
 
     /// <summary>
-    /// The blockers older than a ticket of create revision <paramref name="ticketRevision"/>: for a semaphore all of
-    /// them, oldest first (counted, and their MaxCount checked); otherwise the youngest older one (the one to wait on).
+    /// The blockers older than a ticket of create revision <paramref name="ticketRevision"/>: for a semaphore the
+    /// oldest MaxCount of them (counted, their MaxCount checked); otherwise the youngest older one (the one to wait on).
     /// </summary>
     public RangeRequest OlderBlockers(long ticketRevision) => new()
     {
@@ -128,7 +132,9 @@ internal sealed class QueueRequest
         SortTarget = RangeRequest.Types.SortTarget.Create,
         SortOrder = Kind == QueueKind.Semaphore ? RangeRequest.Types.SortOrder.Ascend : RangeRequest.Types.SortOrder.Descend,
         // etcd counts a range before it applies max_create_revision (RangeResponse.Count is the whole range's), so a
-        // semaphore reads every older ticket and counts them itself; the others need only the youngest older one.
-        Limit = Kind == QueueKind.Semaphore ? 0 : 1,
+        // semaphore counts the older tickets it gets: at most MaxCount of them, the oldest (fewer means admitted, and
+        // then every older ticket was returned and its MaxCount checked; `More` tells whether there are others). The
+        // others need only the youngest older blocker.
+        Limit = Kind == QueueKind.Semaphore ? MaxCount : 1,
     };
 }

@@ -33,7 +33,8 @@ internal sealed class QueueWait
     /// <param name="ticketRevision">Our ticket's create revision.</param>
     /// <param name="revision">The revision the queue was read at: the watch starts after it.</param>
     /// <param name="token">Ends the wait.</param>
-    public async Task WaitAsync(QueueRequest queue, Mvccpb.KeyValue? waitOn, int older, long ticketRevision, long revision, CancellationToken token)
+    /// <returns>How many older tickets were seen deleted (a semaphore's; 0 otherwise).</returns>
+    public async Task<int> WaitAsync(QueueRequest queue, Mvccpb.KeyValue? waitOn, int older, long ticketRevision, long revision, CancellationToken token)
     {
         if (queue.Kind != QueueKind.Semaphore)
         {
@@ -42,17 +43,18 @@ internal sealed class QueueWait
                 await _oneKey.WaitAsync(waitOn.Key.ToStringUtf8(), waitOn.Key, revision, waitOn.CreateRevision, token).ConfigureAwait(false);
             }
 
-            return;
+            return 0;
         }
 
-        await WaitForDeletesAsync(queue, needed: older - queue.MaxCount + 1, ticketRevision, revision, token).ConfigureAwait(false);
+        return await WaitForDeletesAsync(queue, needed: Math.Max(1, older - queue.MaxCount + 1), ticketRevision, revision, token).ConfigureAwait(false);
     }
 
-    private async Task WaitForDeletesAsync(QueueRequest queue, int needed, long ticketRevision, long revision, CancellationToken token)
+    private async Task<int> WaitForDeletesAsync(QueueRequest queue, int needed, long ticketRevision, long revision, CancellationToken token)
     {
         long waitStart = Stopwatch.GetTimestamp();
         using var callCts = CancellationTokenSource.CreateLinkedTokenSource(token);
         Task<bool>? next = null;
+        int gone = 0;
         try
         {
             using var call = _calls.Watches.Watch(cancellationToken: callCts.Token);
@@ -68,8 +70,10 @@ internal sealed class QueueWait
                 },
             }, callCts.Token).ConfigureAwait(false);
 
-            int gone = 0;
-            Task recheck = Task.Delay(_recheckInterval, token);
+            // A ticket far back in a long queue reads again less often (its turn is far), and the reads of many waiters
+            // are spread out: up to 6 intervals, +0-50 % at random.
+            double stretch = Math.Min(6, 1 + (needed - 1) / (double)queue.MaxCount) * (1 + Random.Shared.NextDouble() / 2);
+            Task recheck = Task.Delay(_recheckInterval * stretch, token);
             while (true)
             {
                 next ??= call.ResponseStream.MoveNext(callCts.Token);
@@ -77,7 +81,7 @@ internal sealed class QueueWait
                 token.ThrowIfCancellationRequested();
                 if (finished != next || !await next.ConfigureAwait(false))
                 {
-                    return; // the periodic read is due, or the watch ended: read the queue again
+                    return gone; // the periodic read is due, or the watch ended: read the queue again
                 }
 
                 next = null;
@@ -85,7 +89,7 @@ internal sealed class QueueWait
                 if (response.Canceled)
                 {
                     Log.WatchEnded(_calls.Logger, queue.Request.FullKey, $"etcd cancelled the watch: {response.CancelReason}");
-                    return;
+                    return gone;
                 }
 
                 foreach (Mvccpb.Event e in response.Events)
@@ -99,13 +103,14 @@ internal sealed class QueueWait
 
                 if (gone >= needed)
                 {
-                    return;
+                    return gone;
                 }
             }
         }
         catch (Exception ex) when (!token.IsCancellationRequested && ex is not OperationCanceledException)
         {
             Log.WatchEnded(_calls.Logger, queue.Request.FullKey, $"the watch failed: {ex.Message}");
+            return gone;
         }
         finally
         {
