@@ -521,6 +521,81 @@ public sealed class BreakQueueTests : ProviderTestBase
         await got.DisposeAsync();
     }
 
+    // ---- nesting of kinds ---------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task Break_Nested_semaphore_call_with_another_MaxCount_is_not_checked()
+    {
+        var a = NewProvider();
+        string key = UniqueKey("sem-nest");
+        await using EtcdLockScope outer = await EtcdLockInvocation.EnterSemaphoreAsync(a, key, 1, 15, -1, LockBusyBehavior.Throw, default);
+        Exception? ex = await Record.ExceptionAsync(async () =>
+        {
+            await using EtcdLockScope inner = await EtcdLockInvocation.EnterSemaphoreAsync(a, key, 5, 15, 0, LockBusyBehavior.Throw, default);
+            _out.WriteLine($"inner acquired={inner.Acquired} nested={inner.Handle?.IsNested}");
+        });
+        _out.WriteLine(ex?.ToString() ?? "no exception: the inner MaxCount 5 ran under the outer MaxCount 1 ticket");
+        Assert.IsType<InvalidOperationException>(ex);
+    }
+
+    [Fact]
+    public async Task Break_Write_in_read_in_write_of_the_same_key_is_refused_though_the_outer_write_holds()
+    {
+        var a = NewProvider();
+        string key = UniqueKey("rw-nest");
+        await using EtcdLockScope w = await EtcdLockInvocation.EnterWriteLockAsync(a, key, 15, -1, LockBusyBehavior.Throw, default);
+        await using EtcdLockScope r = await EtcdLockInvocation.EnterReadLockAsync(a, key, 15, 0, LockBusyBehavior.Throw, default);
+        Assert.True(r.Handle?.IsNested);
+        Exception? ex = await Record.ExceptionAsync(async () =>
+        {
+            await using EtcdLockScope w2 = await EtcdLockInvocation.EnterWriteLockAsync(a, key, 15, 0, LockBusyBehavior.Throw, default);
+        });
+        _out.WriteLine(ex?.ToString() ?? "no exception");
+        Assert.Null(ex);
+    }
+
+    [Fact]
+    public async Task Break_Scale_1200_semaphore_waiters()
+    {
+        var a = NewProvider();
+        var b = NewProvider();
+        string key = UniqueKey("sem-scale-big");
+        const int n = 1200, max = 10;
+        int inside = 0, most = 0, done = 0;
+        var sw = Stopwatch.StartNew();
+        async Task Worker(IEtcdLockProvider p)
+        {
+            await using EtcdLockHandle h = await p.AcquireSemaphoreAsync(key, max, s_ttl);
+            int now = Interlocked.Increment(ref inside);
+            InterlockedMax(ref most, now);
+            await Task.Delay(5);
+            Interlocked.Decrement(ref inside);
+            Interlocked.Increment(ref done);
+        }
+
+        Task all = Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => Worker(i % 2 == 0 ? a : b))));
+        while (!all.IsCompleted && sw.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            await Task.WhenAny(all, Task.Delay(10000));
+            _out.WriteLine($"{sw.Elapsed.TotalSeconds:F0} s: {Volatile.Read(ref done)} done");
+        }
+
+        if (!all.IsCompleted)
+        {
+            RangeResponse t = await Client.GetRangeAsync(Prefix + key + "/#sem/");
+            _out.WriteLine($"stuck: {t.Kvs.Count} tickets in etcd, {Volatile.Read(ref inside)} inside, a keeps {a.Probe.SpareLeaseIds.Count()} spares");
+            foreach (Mvccpb.KeyValue kv in t.Kvs.OrderBy(k => k.CreateRevision).Take(12))
+            {
+                long ttlLeft = await LeaseTtlAsync(kv.Lease);
+                _out.WriteLine($"  {kv.Key.ToStringUtf8()} create {kv.CreateRevision} lease ttl {ttlLeft} value {kv.Value.ToStringUtf8()}");
+            }
+        }
+
+        Assert.True(all.IsCompleted, $"only {Volatile.Read(ref done)} of {n} got through in {sw.Elapsed}");
+        await all;
+        Assert.True(most <= max);
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int seen;
