@@ -38,6 +38,9 @@ internal sealed class LocalPlaces
 
         public int Users;
 
+        /// <summary>A semaphore's deletes, watched once for all its waiters of this process.</summary>
+        public SharedDeletes Deletes { get; } = new();
+
         /// <summary>The hold's release ended: its place is free (see <see cref="LockHold.Place"/>).</summary>
         public void Left(LockHold hold) => Owner.Leave(this, hold);
     }

@@ -225,7 +225,7 @@ internal sealed class QueueAcquire
                         waiting = true;
                         retries = 0;
                         lastFailure = null;
-                        int gone = await _wait.WaitAsync(queue, standing.WaitOn, queue.Kind == QueueKind.Semaphore ? olderEstimate : standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
+                        int gone = await _wait.WaitAsync(queue, family, standing.WaitOn, queue.Kind == QueueKind.Semaphore ? olderEstimate : standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
                         olderEstimate = Math.Max(0, olderEstimate - gone);
                     }
                     catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
