@@ -14,7 +14,7 @@ public sealed partial class InMemoryEtcdLockProvider
     /// <summary>
     /// Acquires one of the <paramref name="maxCount"/> places of the semaphore <paramref name="key"/>, first come, first
     /// served, with the engine's rules (see <see cref="IEtcdLockProvider.AcquireSemaphoreAsync"/>). The handle's
-    /// <see cref="EtcdLockHandle.Key"/> is the ticket's key, <c>{prefix}{key}/#sem/{lease id:x16}</c>, as in etcd.
+    /// <see cref="EtcdLockHandle.Key"/> is the ticket's key, <c>{prefix}{key}/#sem/{ticket id}</c>, as in etcd.
     /// </summary>
     /// <param name="key">The semaphore's key (without the provider's key prefix).</param>
     /// <param name="maxCount">How many holders at most, at least 1; the same for every caller.</param>
@@ -39,7 +39,7 @@ public sealed partial class InMemoryEtcdLockProvider
 
     /// <summary>
     /// Acquires the read side of the reader-writer lock <paramref name="key"/>: beside other readers, after every older
-    /// writer (see <see cref="IEtcdLockProvider.AcquireReadLockAsync"/>). The handle's key is <c>{prefix}{key}/#rw/r/{lease id:x16}</c>.
+    /// writer (see <see cref="IEtcdLockProvider.AcquireReadLockAsync"/>). The handle's key is <c>{prefix}{key}/#rw/r/{ticket id}</c>.
     /// </summary>
     /// <param name="key">The lock's key (without the provider's key prefix).</param>
     /// <param name="options">Time to live and wait timeout; <see cref="EtcdLockOptions.HoldAtLeast"/> is refused (locks only).</param>
@@ -60,7 +60,7 @@ public sealed partial class InMemoryEtcdLockProvider
 
     /// <summary>
     /// Acquires the write side of the reader-writer lock <paramref name="key"/>: alone, after every older reader and
-    /// writer (see <see cref="IEtcdLockProvider.AcquireWriteLockAsync"/>). The handle's key is <c>{prefix}{key}/#rw/w/{lease id:x16}</c>.
+    /// writer (see <see cref="IEtcdLockProvider.AcquireWriteLockAsync"/>). The handle's key is <c>{prefix}{key}/#rw/w/{ticket id}</c>.
     /// </summary>
     /// <param name="key">The lock's key (without the provider's key prefix).</param>
     /// <param name="options">Time to live and wait timeout; <see cref="EtcdLockOptions.HoldAtLeast"/> is refused (locks only).</param>
@@ -82,7 +82,7 @@ public sealed partial class InMemoryEtcdLockProvider
     /// <summary>
     /// Campaigns in the election <paramref name="election"/> and returns once this caller leads: candidates lead in the
     /// order they campaigned (see <see cref="IEtcdLockProvider.CampaignAsync"/>). The handle's key is
-    /// <c>{prefix}{election}/#leader/{lease id:x16}</c>; dispose it to resign (the next candidate leads at once).
+    /// <c>{prefix}{election}/#leader/{ticket id}</c>; dispose it to resign (the next candidate leads at once).
     /// </summary>
     /// <param name="election">The election's key (without the provider's key prefix).</param>
     /// <param name="options">Time to live and wait timeout; <see cref="EtcdLockOptions.HoldAtLeast"/> is refused (locks only).</param>

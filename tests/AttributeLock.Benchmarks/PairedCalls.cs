@@ -19,6 +19,11 @@ public static class PairedCalls
         // The same wrapper on a provider without spare leases: every call grants its lease on its critical path.
         await using var noSpares = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench/no-spares", SpareLeases = false });
         var locksNoSpares = new GeneratedLocks(noSpares);
+        // Each queue primitive on a provider of its own, as the lock's (2) has: back to back on one provider, the calls
+        // of one TTL would take each other's spare lease before its refill came back.
+        await using var semaphoreProvider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench" });
+        await using var readProvider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench" });
+        await using var writeProvider = new EtcdLockProvider(new EtcdLockProviderOptions { Endpoints = { endpoint }, KeyPrefix = "/attributelock-bench" });
         ByteString putKey = ByteString.CopyFromUtf8("/attributelock-bench/paired/put");
         ByteString value = ByteString.CopyFromUtf8("value");
         ByteString handKey = ByteString.CopyFromUtf8("/attributelock-bench/paired/hand");
@@ -33,9 +38,9 @@ public static class PairedCalls
             ("(2n) same, SpareLeases = false", () => locksNoSpares.EmptyAsync(CancellationToken.None)),
             ("(P) hand-written, lease pre-granted", () => preGranted.LockedCallAsync(preKey)),
             // The queue primitives beside the lock's call (2), uncontended: one ticket put and read in one transaction.
-            ("(Q1) generated [EtcdSemaphore] ticket", () => locks.TicketAsync(CancellationToken.None)),
-            ("(Q2) generated [EtcdReadLock]", () => locks.ReadAsync(CancellationToken.None)),
-            ("(Q3) generated [EtcdWriteLock]", () => locks.WriteAsync(CancellationToken.None)),
+            ("(Q1) generated [EtcdSemaphore] ticket", () => new GeneratedLocks(semaphoreProvider).TicketAsync(CancellationToken.None)),
+            ("(Q2) generated [EtcdReadLock]", () => new GeneratedLocks(readProvider).ReadAsync(CancellationToken.None)),
+            ("(Q3) generated [EtcdWriteLock]", () => new GeneratedLocks(writeProvider).WriteAsync(CancellationToken.None)),
         ];
         int warmup = Math.Max(20, rounds / 10);
         var samples = variants.Select(_ => new double[rounds]).ToArray();

@@ -44,6 +44,9 @@ internal sealed class LockHold : HoldBase, ISessionHold, IHeldKey
     /// </summary>
     public Queue.LocalPlaces.Family? Place { get; set; }
 
+    /// <summary>A queue primitive's ticket slot in this process (its key is named after it); -1 for a lock.</summary>
+    public int Slot { get; set; } = -1;
+
     /// <summary>The watch id of the key's watch on the session's watch stream; 0 while not watched.</summary>
     public long WatchId { get; set; }
 

@@ -63,6 +63,7 @@ internal sealed class LockRelease
                 Interlocked.Increment(ref _endSignals);
             }
 
+            bool keyGone = false; // the revoke was confirmed: the key is gone (a queue ticket's slot may be used again)
             _work.Unregister(hold);
             hold.Lease.Retire();
             _watcher.Remove(hold);
@@ -93,6 +94,7 @@ internal sealed class LockRelease
                     }
 
                     _grants.RevokeEnded(hold.Key, hold.LeaseId, (int)hold.TtlSeconds, failure);
+                    keyGone = (failure is null || EtcdErrors.IsLeaseNotFound(failure)) && kept == LockMinimumHold.Outcome.NotNeeded;
                 }
             }
             finally
@@ -104,7 +106,7 @@ internal sealed class LockRelease
                 }
 
                 _gates.Exit(hold.Key, hold.Gate);
-                hold.Place?.Left(hold); // a queue primitive's place in this process is free only now
+                hold.Place?.Left(hold, keyGone && !hold.OverwrittenInPlace); // a queue primitive's place here is free only now
                 double heldMs = Stopwatch.GetElapsedTime(hold.AcquiredTimestamp).TotalMilliseconds;
                 _calls.Metrics.HoldDuration.Record(heldMs);
                 Log.Released(_calls.Logger, hold.Key, hold.LeaseId, heldMs);

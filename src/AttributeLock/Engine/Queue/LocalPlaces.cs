@@ -41,8 +41,24 @@ internal sealed class LocalPlaces
         /// <summary>A semaphore's deletes, watched once for all its waiters of this process.</summary>
         public SharedDeletes Deletes { get; } = new();
 
-        /// <summary>The hold's release ended: its place is free (see <see cref="LockHold.Place"/>).</summary>
-        public void Left(LockHold hold) => Owner.Leave(this, hold);
+        // Ticket slots of this process: a ticket's key is named after its slot, and a slot whose key etcd confirmed
+        // gone is used again, so that the keys under the primitive stay few. etcd scans every key a range covers that
+        // was not compacted away yet, deleted ones included: named after lease ids, each acquire left a new deleted key
+        // and the acquire's read grew slower with every call until etcd compacted.
+        private readonly Stack<int> _freeSlots = new();
+        private int _nextSlot;
+
+        /// <summary>A slot no live ticket of this process uses (under the owner's lock).</summary>
+        public int TakeSlot() => _freeSlots.Count > 0 ? _freeSlots.Pop() : _nextSlot++;
+
+        /// <summary>The slot's key is confirmed gone from etcd: it may be used again (under the owner's lock).</summary>
+        public void ReturnSlot(int slot) => _freeSlots.Push(slot);
+
+        /// <summary>
+        /// The hold's release ended: its place is free (see <see cref="LockHold.Place"/>), and its slot too when its key
+        /// is confirmed gone (<paramref name="keyGone"/>: its lease's revoke was confirmed).
+        /// </summary>
+        public void Left(LockHold hold, bool keyGone) => Owner.Leave(this, hold, keyGone ? hold.Slot : -1);
     }
 
     /// <summary>An acquire of the family begins (it is counted until it ends or its hold is released).</summary>
@@ -61,14 +77,37 @@ internal sealed class LocalPlaces
         }
     }
 
-    /// <summary>An acquire ended without a hold.</summary>
-    public void Leave(Family family) => Leave(family, null);
+    /// <summary>An acquire ended without a hold; <paramref name="slot"/> (-1: none) is returned when its key is gone.</summary>
+    public void Leave(Family family, int slot) => Leave(family, null, slot);
 
-    private void Leave(Family family, LockHold? hold)
+    /// <summary>A slot for a new ticket of the family.</summary>
+    public int TakeSlot(Family family)
+    {
+        lock (_families)
+        {
+            return family.TakeSlot();
+        }
+    }
+
+    /// <summary>A slot whose key is confirmed gone (or was never put) may be used again.</summary>
+    public void ReturnSlot(Family family, int slot)
+    {
+        lock (_families)
+        {
+            family.ReturnSlot(slot);
+        }
+    }
+
+    private void Leave(Family family, LockHold? hold, int slot)
     {
         TaskCompletionSource? changed = null;
         lock (_families)
         {
+            if (slot >= 0)
+            {
+                family.ReturnSlot(slot);
+            }
+
             if (hold is not null && family.Held.Remove(hold))
             {
                 changed = family.Changed;

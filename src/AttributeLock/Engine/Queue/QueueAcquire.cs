@@ -40,6 +40,8 @@ internal sealed class QueueAcquire
     private readonly QueueWait _wait;
     private readonly EngineSettings _settings;
     private readonly LocalPlaces _places = new();
+    // Names this session's tickets: 12 hex digits of a hash of the holder id (host, process id, provider id).
+    private readonly string _session;
 
     public QueueAcquire(IEtcdCalls calls, ILeaseGrants grants, ISessionWork work, LocalGates gates, ILockHoldHost holds, LockAcquire lockAcquire, EngineSettings settings)
     {
@@ -51,6 +53,7 @@ internal sealed class QueueAcquire
         _lockAcquire = lockAcquire;
         _settings = settings;
         _wait = new QueueWait(calls, settings.WatchRecheckInterval);
+        _session = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(calls.HolderId)), 0, 6).ToLowerInvariant();
     }
 
     /// <summary>
@@ -74,6 +77,7 @@ internal sealed class QueueAcquire
             KeptLease? lease = null;
             LocalGates.Gate? gate = null;
             string? ticketKey = null;
+            int slot = -1;
             ByteString? ticketBytes = null;
             long ticketRevision = 0;
             string? holder = null;
@@ -97,8 +101,9 @@ internal sealed class QueueAcquire
                         if (lease is not null && lease.State != LeaseState.Kept)
                         {
                             // The lease ended while we waited, and the ticket with it: start over at the end of the queue.
-                            Drop(ref lease, ref gate, ticketKey);
+                            Drop(ref lease, ref gate, ticketKey); // its slot is not used again: the ticket may linger
                             ticketRevision = 0;
+                            slot = -1;
                         }
 
                         if (lease is null)
@@ -106,10 +111,11 @@ internal sealed class QueueAcquire
                             step = "the lease grant";
                             lease = _grants.TryTakeSpare(request.TtlSeconds)
                                 ?? await _grants.GrantAsync(request.FullKey, request.TtlSeconds, spare: false, budget.Token, Deadline(deadline)).ConfigureAwait(false);
-                            ticketKey = queue.TicketKey(lease.Id);
+                            slot = _places.TakeSlot(family);
+                            ticketKey = queue.TicketKey(_session, slot);
                             ticketBytes = ByteString.CopyFromUtf8(ticketKey);
                             gate = _gates.TryEnter(ticketKey, singleAttempt: true, CancellationToken.None, out _);
-                            Invariant.Require(gate is not null, "a ticket's key is named after its own lease: its local gate is always free");
+                            Invariant.Require(gate is not null, "a ticket's key is named after a slot no live ticket of this process has: its local gate is free");
                         }
 
                         Standing standing;
@@ -204,6 +210,7 @@ internal sealed class QueueAcquire
                             }
 
                             hold = admitted;
+                            hold.Slot = slot;
                             _places.Occupy(family, hold, queue.Kind); // the place is the hold's now, until its release ends
 
                             double elapsedMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
@@ -273,9 +280,10 @@ internal sealed class QueueAcquire
             {
                 if (hold is null)
                 {
-                    _places.Leave(family);
-                    // Revoking the lease deletes the ticket, so nobody waits behind a caller that left.
-                    await UndoAsync(request.FullKey, lease, gate, ticketKey, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
+                    // Revoking the lease deletes the ticket, so nobody waits behind a caller that left; its slot is used
+                    // again only when etcd confirmed the revoke (or nothing was put).
+                    bool gone = await UndoAsync(request.FullKey, lease, gate, ticketKey, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
+                    _places.Leave(family, gone ? slot : -1);
                 }
             }
         }
@@ -404,22 +412,24 @@ internal sealed class QueueAcquire
         }
     }
 
-    private async ValueTask UndoAsync(string fullKey, KeptLease? lease, LocalGates.Gate? gate, string? ticketKey, bool inBackground)
+    /// <returns>Whether the ticket's key is confirmed gone (or there was none).</returns>
+    private async ValueTask<bool> UndoAsync(string fullKey, KeptLease? lease, LocalGates.Gate? gate, string? ticketKey, bool inBackground)
     {
         try
         {
-            if (lease is not null)
+            if (lease is null)
             {
-                if (inBackground)
-                {
-                    lease.Retire();
-                    _grants.RevokeInBackground(ticketKey ?? fullKey, lease.Id, (int)lease.TtlSeconds);
-                }
-                else
-                {
-                    await _grants.RevokeQuietlyAsync(ticketKey ?? fullKey, lease).ConfigureAwait(false);
-                }
+                return true;
             }
+
+            if (inBackground)
+            {
+                lease.Retire();
+                _grants.RevokeInBackground(ticketKey ?? fullKey, lease.Id, (int)lease.TtlSeconds);
+                return false;
+            }
+
+            return await _grants.RevokeQuietlyAsync(ticketKey ?? fullKey, lease).ConfigureAwait(false);
         }
         finally
         {

@@ -77,8 +77,11 @@ internal sealed class QueueRequest
 
     public ByteString BlockersEnd { get; }
 
-    /// <summary>The ticket's key for a lease.</summary>
-    public string TicketKey(long leaseId) => TicketPrefix + leaseId.ToString("x16", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The ticket's key for a slot of this process (<paramref name="session"/>: a short token unique to the provider):
+    /// unique among live tickets, and the same keys are used again (see <see cref="LocalPlaces"/>).
+    /// </summary>
+    public string TicketKey(string session, int slot) => TicketPrefix + session + "-" + slot.ToString("x", CultureInfo.InvariantCulture);
 
     /// <summary>How many older tickets may exist for this one to be admitted.</summary>
     public int Admits => Kind == QueueKind.Semaphore ? MaxCount : 1;

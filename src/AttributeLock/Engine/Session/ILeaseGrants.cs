@@ -43,7 +43,8 @@ internal interface ILeaseGrants
     void RevokeEnded(string fullKey, long leaseId, int ttlSeconds, Exception? failure);
 
     /// <summary>Stops keeping <paramref name="lease"/> and revokes it, the caller waiting; a failure is only logged.</summary>
-    ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease);
+    /// <returns>Whether etcd confirmed the lease is gone (revoked now, or already).</returns>
+    ValueTask<bool> RevokeQuietlyAsync(string fullKey, KeptLease lease);
 
     /// <summary>
     /// Revokes a lease behind the caller's back, retrying every half second until etcd confirms (or says it is gone) or

@@ -135,22 +135,25 @@ internal sealed class LeaseGrants : ILeaseGrants
         RevokeInBackground(fullKey, leaseId, ttlSeconds, warned: true);
     }
 
-    public async ValueTask RevokeQuietlyAsync(string fullKey, KeptLease lease)
+    public async ValueTask<bool> RevokeQuietlyAsync(string fullKey, KeptLease lease)
     {
         lease.Retire();
         try
         {
             await SendRevokeInSlotAsync(lease.Id).ConfigureAwait(false);
             _work.EtcdAnswered();
+            return true;
         }
         catch (Exception ex) when (EtcdErrors.IsLeaseNotFound(ex))
         {
             // Already expired or revoked: nothing left behind.
             _work.EtcdAnswered();
+            return true;
         }
         catch (Exception ex)
         {
             RevokeFailed(fullKey, lease.Id, ex);
+            return false;
         }
     }
 
