@@ -281,8 +281,11 @@ internal sealed class QueueAcquire
                 if (hold is null)
                 {
                     // Revoking the lease deletes the ticket, so nobody waits behind a caller that left; its slot is used
-                    // again only when etcd confirmed the revoke (or nothing was put).
-                    bool gone = await UndoAsync(request.FullKey, lease, gate, ticketKey, inBackground: etcdFailed || budget.Token.IsCancellationRequested).ConfigureAwait(false);
+                    // again only when etcd confirmed the revoke (or nothing was put). Unlike a lock's waiter (whose lease
+                    // has no key yet), a ticket blocks the callers behind it until it is gone: a timed-out or cancelled
+                    // caller hears only after the revoke (one request, bounded by the request timeout), unless etcd
+                    // is what failed.
+                    bool gone = await UndoAsync(request.FullKey, lease, gate, ticketKey, inBackground: etcdFailed).ConfigureAwait(false);
                     _places.Leave(family, gone ? slot : -1);
                 }
             }
