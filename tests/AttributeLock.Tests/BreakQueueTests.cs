@@ -284,9 +284,11 @@ public sealed class BreakQueueTests : ProviderTestBase
         }
 
         Task all = Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => Worker(i % 2 == 0 ? a : b))));
-        Task finished = await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120)));
+        // A hang bound, not a timing goal: quiet, 400 get through in 1-3 s; on a loaded CI machine the keeper's
+        // back-pressure on 400 new leases at once (each proven by a renewal before more are granted) stretches it.
+        Task finished = await Task.WhenAny(all, Task.Delay(TimeSpan.FromMinutes(5)));
         _out.WriteLine($"{Volatile.Read(ref done)} of {n} done in {sw.Elapsed}; at most {most} inside");
-        Assert.True(finished == all, $"only {Volatile.Read(ref done)} of {n} got through in 120 s");
+        Assert.True(finished == all, $"only {Volatile.Read(ref done)} of {n} got through in 5 min");
         await all;
         Assert.True(most <= max);
         await Eventually(async () => (await Client.GetRangeAsync(Prefix + key + "/")).Kvs.Count == 0, TimeSpan.FromSeconds(10), "no ticket left");
@@ -577,7 +579,7 @@ public sealed class BreakQueueTests : ProviderTestBase
         }
 
         Task all = Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => Worker(i % 2 == 0 ? a : b))));
-        while (!all.IsCompleted && sw.Elapsed < TimeSpan.FromSeconds(90))
+        while (!all.IsCompleted && sw.Elapsed < TimeSpan.FromMinutes(5)) // a hang bound (quiet: 26 s; under CI load the keeper's back-pressure on 1,200 new leases stretches it)
         {
             await Task.WhenAny(all, Task.Delay(10000));
             _out.WriteLine($"{sw.Elapsed.TotalSeconds:F0} s: {Volatile.Read(ref done)} done");

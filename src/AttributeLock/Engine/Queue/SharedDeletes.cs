@@ -23,6 +23,12 @@ internal sealed class SharedDeletes
     private readonly List<Subscriber> _subscribers = new();
     private CancellationTokenSource? _watch;
     private long _position;
+    // The deletes counted so far (revision, create revision of the deleted ticket; 0: unknown), complete from revision
+    // _completeFrom on: a subscriber whose read is older than _position is caught up from them instead of reading
+    // again (under churn every waiter would otherwise read again at every subscription: a storm of reads).
+    private readonly List<(long Revision, long Created)> _recent = new();
+    private long _completeFrom;
+    private const int RecentLimit = 8192;
 
     internal sealed class Subscriber(long ticketRevision, long readRevision, int needed)
     {
@@ -42,8 +48,26 @@ internal sealed class SharedDeletes
         {
             if (_watch is not null && _position > readRevision)
             {
-                subscriber.Done.TrySetResult(); // events after its read were counted without it: read again
-                return subscriber;
+                if (readRevision + 1 < _completeFrom)
+                {
+                    subscriber.Done.TrySetResult(); // events after its read were counted without it and are gone: read again
+                    return subscriber;
+                }
+
+                // Catch up from the deletes counted since its read.
+                foreach ((long revision, long created) in _recent)
+                {
+                    if (revision > readRevision && (created == 0 || created < ticketRevision))
+                    {
+                        subscriber.Gone++;
+                    }
+                }
+
+                if (subscriber.Gone >= needed)
+                {
+                    subscriber.Done.TrySetResult();
+                    return subscriber;
+                }
             }
 
             _subscribers.Add(subscriber);
@@ -51,6 +75,8 @@ internal sealed class SharedDeletes
             {
                 start = _watch = CancellationTokenSource.CreateLinkedTokenSource(calls.StopToken);
                 _position = readRevision;
+                _completeFrom = readRevision + 1;
+                _recent.Clear();
             }
         }
 
@@ -145,6 +171,15 @@ internal sealed class SharedDeletes
                 }
 
                 _position = Math.Max(_position, revision);
+                if (e.Type == Mvccpb.Event.Types.EventType.Delete)
+                {
+                    _recent.Add((revision, e.PrevKv?.CreateRevision ?? 0));
+                    if (_recent.Count > RecentLimit)
+                    {
+                        _completeFrom = _recent[RecentLimit / 2].Revision; // the older half is dropped
+                        _recent.RemoveRange(0, RecentLimit / 2);
+                    }
+                }
             }
         }
 
