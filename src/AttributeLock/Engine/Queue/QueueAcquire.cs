@@ -381,8 +381,7 @@ internal sealed class QueueAcquire
         return new Standing(older < queue.Admits, older, exact, waitOn, olderKvs, revision);
     }
 
-    private TResult? Busy<TResult>(AcquireRequest request, string? holder, long start, Activity? activity)
-        where TResult : class
+    private LockHold? Busy(AcquireRequest request, string? holder, long start, Activity? activity)
     {
         TimeSpan waited = Stopwatch.GetElapsedTime(start);
         _calls.Metrics.Timeouts.Add(1);
@@ -395,8 +394,6 @@ internal sealed class QueueAcquire
 
         return null;
     }
-
-    private LockHold? Busy(AcquireRequest request, string? holder, long start, Activity? activity) => Busy<LockHold>(request, holder, start, activity);
 
     /// <summary>Gives up a lease whose ticket is gone (revoked behind the caller) and its local gate.</summary>
     private void Drop(ref KeptLease? lease, ref LocalGates.Gate? gate, string? ticketKey)
