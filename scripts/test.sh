@@ -2,13 +2,13 @@
 # Runs every test of the solution against a real etcd. The test fixtures start their own etcd servers
 # (free loopback ports, tmpfs data dirs) unless ETCD_ENDPOINTS is set; this script only makes sure etcd is installed.
 #   bash scripts/test.sh [dotnet test arguments...]      e.g. --filter 'FullyQualifiedName~Safety'
-# The solution is built once; then the test projects run side by side, TEST_JOBS at a time (default 3), the longest
+# The solution is built once; then the test projects run side by side, TEST_JOBS at a time (default 2), the longest
 # first (no two share an etcd: each test process starts its own). Each project's output is printed whole when the
 # project ends, then a table of the projects' wall times with the load average. Exit status 1 when any project failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/ensure-etcd.sh
-jobs="${TEST_JOBS:-3}"
+jobs="${TEST_JOBS:-2}"
 
 # The longest first, so that the short ones fill the gaps; a test project not listed here runs last. The generator
 # tests (1.5 cores for 30 s when alone) wait for a free slot rather than slow down the three long ones.

@@ -415,7 +415,10 @@ public sealed class SpareLeaseTests : ProviderTestBase
         await Eventually(() => Task.FromResult(provider.Probe.InFlightCount == 0), TimeSpan.FromSeconds(10), "refills and revokes done");
         Console.WriteLine($"20 acquires with 20 TTLs: {recorder.SentIds.Count} grants, {provider.Probe.SpareLeaseCount} spares kept");
         Assert.Equal(AttributeLock.Engine.Session.SpareLeases.MaxTtls, provider.Probe.SpareLeaseCount);
-        Assert.Equal(20 + AttributeLock.Engine.Session.SpareLeases.MaxTtls, recorder.SentIds.Count);
+        // 20 grants for the acquires (no spare of their TTL yet) and one spare for each of the MaxTtls slots. Spares
+        // churned on every new value would make it about 40. Under a loaded machine a spare can age past half its TTL
+        // before it is taken, or a refill can fail, and be granted again: up to 2 such extra grants are tolerated.
+        Assert.InRange(recorder.SentIds.Count, 20 + AttributeLock.Engine.Session.SpareLeases.MaxTtls, 20 + AttributeLock.Engine.Session.SpareLeases.MaxTtls + 2);
         await provider.DisposeAsync();
         foreach (long id in recorder.SentIds)
         {
@@ -427,18 +430,21 @@ public sealed class SpareLeaseTests : ProviderTestBase
     public async Task A_TTL_value_untaken_for_longer_than_its_TTL_gives_its_spare_slot_to_a_new_value()
     {
         var provider = NewProvider();
-        for (int ttl = 2; ttl < 2 + AttributeLock.Engine.Session.SpareLeases.MaxTtls; ttl++)
+        // TTLs from 5 on: a spare of TTL 2 renewed at a load of 14 on 2 cores may miss its deadline and be dropped,
+        // which is the keeper's rule working, not the slot rule this test checks.
+        const int firstTtl = 5;
+        for (int ttl = firstTtl; ttl < firstTtl + AttributeLock.Engine.Session.SpareLeases.MaxTtls; ttl++)
         {
             await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(ttl))).DisposeAsync();
         }
 
         await Eventually(() => Task.FromResult(provider.Probe.SpareLeaseCount == AttributeLock.Engine.Session.SpareLeases.MaxTtls), TimeSpan.FromSeconds(10), "a spare for each TTL");
         Dictionary<long, long> grantedTtlOf = await GrantedTtlsAsync(provider.Probe.SpareLeaseIds);
-        long oldest = grantedTtlOf.Single(p => p.Value == 2).Key;
+        long oldest = grantedTtlOf.Single(p => p.Value == firstTtl).Key;
 
         // Every slot has now gone more than its TTL untaken (the spares themselves are renewed): a new TTL value gets
-        // the slot taken least recently, the TTL-2 one, whose spare is revoked.
-        await Task.Delay(TimeSpan.FromSeconds(2 + AttributeLock.Engine.Session.SpareLeases.MaxTtls));
+        // the slot taken least recently, the first TTL's, whose spare is revoked.
+        await Task.Delay(TimeSpan.FromSeconds(firstTtl + AttributeLock.Engine.Session.SpareLeases.MaxTtls));
         await (await provider.AcquireAsync(UniqueKey("slot"), Ttl(30))).DisposeAsync();
         await Eventually(async () => (await GrantedTtlsAsync(provider.Probe.SpareLeaseIds)).ContainsValue(30), TimeSpan.FromSeconds(10), "a spare for the new TTL value");
         Assert.Equal(AttributeLock.Engine.Session.SpareLeases.MaxTtls, provider.Probe.SpareLeaseCount);
