@@ -86,7 +86,12 @@ internal sealed class QueueAcquire
             Exception? lastFailure = null;
             bool etcdFailed = false;
             LocalPlaces.Family family = _places.Join(queue.FamilyKey);
-            int olderEstimate = 0; // a semaphore's older tickets, when a read could not count them all
+            // A semaphore's exact count of older tickets and the revision it holds at: a later read returns at most
+            // MaxCount of them, so the count is kept from the last exact one and its waits count the deletes since
+            // then (a base moved to a later inexact read would miss the deletes in between and wait too long).
+            int baseOlder = 0;
+            long baseRevision = 0;
+            QueueWait.Wake lastWake = QueueWait.Wake.Timeout;
             try
             {
                 await _lockAcquire.WaitWhileRenewalsLagAsync(request, budget).ConfigureAwait(false);
@@ -152,7 +157,7 @@ internal sealed class QueueAcquire
                                 Log.RecoveredRetriedTransaction(_calls.Logger, ticketKey!);
                                 _calls.Metrics.CountTransaction("recovered");
                                 ticketRevision = mine.CreateRevision;
-                                Standing? read = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token).ConfigureAwait(false);
+                                Standing? read = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token, countAll: queue.Kind == QueueKind.Semaphore).ConfigureAwait(false);
                                 if (read is null)
                                 {
                                     lease.MarkLost("the ticket's key was deleted right after it was put");
@@ -166,6 +171,13 @@ internal sealed class QueueAcquire
                         {
                             step = "the queue read";
                             Standing? reread = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token).ConfigureAwait(false);
+                            if (reread is { Admitted: false, Exact: false } && lastWake != QueueWait.Wake.Timeout)
+                            {
+                                // The deletes counted since the base said our turn may have come, or could not be
+                                // counted (the watch ended, or started after our base): count the older tickets anew.
+                                reread = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token, countAll: true).ConfigureAwait(false);
+                            }
+
                             _work.EtcdAnswered();
                             if (reread is null)
                             {
@@ -176,10 +188,13 @@ internal sealed class QueueAcquire
                             standing = reread.Value;
                         }
 
-                        if (queue.Kind == QueueKind.Semaphore)
+                        if (standing.Exact)
                         {
-                            olderEstimate = standing.Exact ? standing.Older : Math.Max(standing.Older, olderEstimate);
+                            baseOlder = standing.Older;
+                            baseRevision = standing.Revision;
                         }
+
+                        Invariant.Require(queue.Kind != QueueKind.Semaphore || baseRevision > 0, "a semaphore's wait counts from an exact read (the put's, or one that counted every older ticket)");
 
                         Task? localTurn = standing.Admitted ? _places.Blocked(family, queue, standing.OlderKvs) : null;
                         if (localTurn is not null)
@@ -232,8 +247,9 @@ internal sealed class QueueAcquire
                         waiting = true;
                         retries = 0;
                         lastFailure = null;
-                        int gone = await _wait.WaitAsync(queue, family, standing.WaitOn, queue.Kind == QueueKind.Semaphore ? olderEstimate : standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
-                        olderEstimate = Math.Max(0, olderEstimate - gone);
+                        lastWake = queue.Kind == QueueKind.Semaphore
+                            ? await _wait.WaitAsync(queue, family, standing.WaitOn, baseOlder, ticketRevision, baseRevision, budget.Token).ConfigureAwait(false)
+                            : await _wait.WaitAsync(queue, family, standing.WaitOn, standing.Older, ticketRevision, standing.Revision, budget.Token).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                     {
@@ -322,11 +338,27 @@ internal sealed class QueueAcquire
     }
 
     /// <summary>Reads the ticket and its older blockers at one revision; null when the ticket is gone.</summary>
-    private async ValueTask<Standing?> ReadStandingAsync(QueueRequest queue, ByteString ticket, long ticketRevision, CancellationToken token)
+    /// <param name="queue">The acquire.</param>
+    /// <param name="ticket">Our ticket's key.</param>
+    /// <param name="ticketRevision">Our ticket's create revision.</param>
+    /// <param name="token">Ends the read.</param>
+    /// <param name="countAll">
+    /// A semaphore's: also read the keys (only) of every older ticket, to count them exactly. Rare (see the caller): a
+    /// read of every older key by every waiter at every release was what stalled 1,200 waiters.
+    /// </param>
+    private async ValueTask<Standing?> ReadStandingAsync(QueueRequest queue, ByteString ticket, long ticketRevision, CancellationToken token, bool countAll = false)
     {
         var txn = new TxnRequest();
         txn.Success.Add(new RequestOp { RequestRange = new RangeRequest { Key = ticket, KeysOnly = true } });
         txn.Success.Add(new RequestOp { RequestRange = queue.OlderBlockers(ticketRevision) });
+        if (countAll)
+        {
+            RangeRequest all = queue.OlderBlockers(ticketRevision);
+            all.Limit = 0;
+            all.KeysOnly = true;
+            txn.Success.Add(new RequestOp { RequestRange = all });
+        }
+
         TxnResponse answer = await _calls.Kv.TxnAsync(txn, _calls.CallOptions(token)).ResponseAsync.ConfigureAwait(false);
         RangeResponse mine = answer.Responses[0].ResponseRange;
         if (mine.Kvs.Count != 1 || mine.Kvs[0].CreateRevision != ticketRevision)
@@ -334,7 +366,14 @@ internal sealed class QueueAcquire
             return null;
         }
 
-        return Judge(queue, answer.Responses[1].ResponseRange, ticket, answer.Header.Revision, inPut: false);
+        Standing standing = Judge(queue, answer.Responses[1].ResponseRange, ticket, answer.Header.Revision, inPut: false);
+        if (countAll)
+        {
+            // Same revision: the limited range decided admission (with every MaxCount checked); this one counts.
+            standing = standing with { Older = answer.Responses[2].ResponseRange.Kvs.Count, Exact = true };
+        }
+
+        return standing;
     }
 
     /// <summary>

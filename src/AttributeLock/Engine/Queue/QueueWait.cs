@@ -35,8 +35,8 @@ internal sealed class QueueWait
     /// <param name="ticketRevision">Our ticket's create revision.</param>
     /// <param name="revision">The revision the queue was read at: the watch starts after it.</param>
     /// <param name="token">Ends the wait.</param>
-    /// <returns>How many older tickets were seen deleted (a semaphore's; 0 otherwise).</returns>
-    public async Task<int> WaitAsync(QueueRequest queue, LocalPlaces.Family family, Mvccpb.KeyValue? waitOn, int older, long ticketRevision, long revision, CancellationToken token)
+    /// <returns>Why the wait ended (a semaphore's; <see cref="Wake.Timeout"/> otherwise).</returns>
+    public async Task<Wake> WaitAsync(QueueRequest queue, LocalPlaces.Family family, Mvccpb.KeyValue? waitOn, int older, long ticketRevision, long revision, CancellationToken token)
     {
         if (queue.Kind != QueueKind.Semaphore)
         {
@@ -45,13 +45,26 @@ internal sealed class QueueWait
                 await _oneKey.WaitAsync(waitOn.Key.ToStringUtf8(), waitOn.Key, revision, waitOn.CreateRevision, token).ConfigureAwait(false);
             }
 
-            return 0;
+            return Wake.Timeout;
         }
 
         return await WaitForDeletesAsync(queue, family, needed: Math.Max(1, older - queue.MaxCount + 1), ticketRevision, revision, token).ConfigureAwait(false);
     }
 
-    private async Task<int> WaitForDeletesAsync(QueueRequest queue, LocalPlaces.Family family, int needed, long ticketRevision, long revision, CancellationToken token)
+    /// <summary>Why a semaphore's wait ended.</summary>
+    public enum Wake
+    {
+        /// <summary>The periodic read interval passed.</summary>
+        Timeout,
+
+        /// <summary>As many older tickets as its place needed were seen deleted since the read it counted from.</summary>
+        Count,
+
+        /// <summary>The deletes since that read could not be counted (the watch ended, or started after it).</summary>
+        Unknown,
+    }
+
+    private async Task<Wake> WaitForDeletesAsync(QueueRequest queue, LocalPlaces.Family family, int needed, long ticketRevision, long revision, CancellationToken token)
     {
         long waitStart = Stopwatch.GetTimestamp();
         SharedDeletes.Subscriber subscriber = family.Deletes.Subscribe(_calls, queue, ticketRevision, revision, needed);
@@ -62,7 +75,7 @@ internal sealed class QueueWait
             double stretch = Math.Min(2, 1 + (needed - 1) / (double)queue.MaxCount) * (1 + Random.Shared.NextDouble() / 2);
             await subscriber.Done.Task.WaitAsync(_recheckInterval * stretch, token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             token.ThrowIfCancellationRequested();
-            return Volatile.Read(ref subscriber.Gone);
+            return !subscriber.Done.Task.IsCompleted ? Wake.Timeout : subscriber.Unknown ? Wake.Unknown : Wake.Count;
         }
         finally
         {

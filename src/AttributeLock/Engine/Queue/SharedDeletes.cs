@@ -36,6 +36,8 @@ internal sealed class SharedDeletes
         public long ReadRevision { get; } = readRevision;
         public int Needed { get; } = needed;
         public int Gone;
+        /// <summary>Set before <see cref="Done"/> when the deletes since its read could not all be counted.</summary>
+        public volatile bool Unknown;
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -50,6 +52,7 @@ internal sealed class SharedDeletes
             {
                 if (readRevision + 1 < _completeFrom)
                 {
+                    subscriber.Unknown = true;
                     subscriber.Done.TrySetResult(); // events after its read were counted without it and are gone: read again
                     return subscriber;
                 }
@@ -210,6 +213,7 @@ internal sealed class SharedDeletes
         mine.Dispose();
         foreach (Subscriber s in all)
         {
+            s.Unknown = true;
             s.Done.TrySetResult(); // read again (and subscribe again, which starts a new watch)
         }
     }
