@@ -171,10 +171,10 @@ internal sealed class QueueAcquire
                         {
                             step = "the queue read";
                             Standing? reread = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token).ConfigureAwait(false);
-                            if (reread is { Admitted: false, Exact: false } && lastWake != QueueWait.Wake.Timeout)
+                            if (reread is { Admitted: false, Exact: false } && lastWake is QueueWait.Wake.Count or QueueWait.Wake.Unknown)
                             {
-                                // The deletes counted since the base said our turn may have come, or could not be
-                                // counted (the watch ended, or started after our base): count the older tickets anew.
+                                // The deletes counted since the base said our turn may have come, or cannot be counted
+                                // (compacted, or older than the shared watch keeps): count the older tickets anew.
                                 reread = await ReadStandingAsync(queue, ticketBytes!, ticketRevision, budget.Token, countAll: true).ConfigureAwait(false);
                             }
 
@@ -254,6 +254,7 @@ internal sealed class QueueAcquire
                     catch (Exception ex) when (waiting && !budget.Token.IsCancellationRequested && EtcdErrors.IsTransientFailure(ex))
                     {
                         lastFailure = ex;
+                        lastWake = QueueWait.Wake.Timeout; // a failed read is tried again as a plain one
                         int delayMs = Math.Min(2000, 250 << Math.Min(retries++, 3));
                         Log.WaitRetrying(_calls.Logger, request.FullKey, step, ex.Message, delayMs);
                         await Task.Delay(delayMs, budget.Token).ConfigureAwait(false);
@@ -312,6 +313,9 @@ internal sealed class QueueAcquire
         }
     }
 
+    /// <summary>About how many bytes of keys a read that counts every older ticket may return.</summary>
+    internal const int CountAllBytes = 1 << 20;
+
     private static DateTime? Deadline(DateTime deadline) => deadline == default ? null : deadline;
 
     /// <summary>The put of the ticket, with the blockers read at the same revision.</summary>
@@ -353,8 +357,10 @@ internal sealed class QueueAcquire
         txn.Success.Add(new RequestOp { RequestRange = queue.OlderBlockers(ticketRevision) });
         if (countAll)
         {
+            // At most about 1 MB of keys (gRPC refuses answers over 4 MB): past that, the count is a lower bound, which
+            // only makes the next wake early (and its read count again), never late.
             RangeRequest all = queue.OlderBlockers(ticketRevision);
-            all.Limit = 0;
+            all.Limit = Math.Max(queue.MaxCount + 1, CountAllBytes / (all.Key.Length + 48));
             all.KeysOnly = true;
             txn.Success.Add(new RequestOp { RequestRange = all });
         }
@@ -369,7 +375,8 @@ internal sealed class QueueAcquire
         Standing standing = Judge(queue, answer.Responses[1].ResponseRange, ticket, answer.Header.Revision, inPut: false);
         if (countAll)
         {
-            // Same revision: the limited range decided admission (with every MaxCount checked); this one counts.
+            // Same revision: the limited range decided admission (with every MaxCount checked); this one counts (a
+            // lower bound when etcd has more than it returned: see above).
             standing = standing with { Older = answer.Responses[2].ResponseRange.Kvs.Count, Exact = true };
         }
 

@@ -60,8 +60,11 @@ internal sealed class QueueWait
         /// <summary>As many older tickets as its place needed were seen deleted since the read it counted from.</summary>
         Count,
 
-        /// <summary>The deletes since that read could not be counted (the watch ended, or started after it).</summary>
+        /// <summary>The deletes since that read cannot be counted (compacted, or older than what the watch kept).</summary>
         Unknown,
+
+        /// <summary>The watch ended; the next one counts the deletes since that read anew.</summary>
+        Restart,
     }
 
     private async Task<Wake> WaitForDeletesAsync(QueueRequest queue, LocalPlaces.Family family, int needed, long ticketRevision, long revision, CancellationToken token)
@@ -75,7 +78,7 @@ internal sealed class QueueWait
             double stretch = Math.Min(2, 1 + (needed - 1) / (double)queue.MaxCount) * (1 + Random.Shared.NextDouble() / 2);
             await subscriber.Done.Task.WaitAsync(_recheckInterval * stretch, token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             token.ThrowIfCancellationRequested();
-            return !subscriber.Done.Task.IsCompleted ? Wake.Timeout : subscriber.Unknown ? Wake.Unknown : Wake.Count;
+            return !subscriber.Done.Task.IsCompleted ? Wake.Timeout : subscriber.Unknown ? Wake.Unknown : subscriber.Restart ? Wake.Restart : Wake.Count;
         }
         finally
         {

@@ -12,10 +12,14 @@ namespace AttributeLock.Engine.Queue;
 /// never admits anyone.
 /// </summary>
 /// <remarks>
-/// Invariants (under <c>_lock</c>; no user code runs under it): a watch runs exactly while there are subscribers (or
-/// until it notices there are none); <c>_position</c> is the revision up to which its events were counted, so a
-/// subscriber whose read is older than that position missed events and is told at once to read again; a watch that
-/// ends (failure, etcd's cancel, compaction) tells every subscriber to read again.
+/// Invariants (under <c>_lock</c>; no user code runs under it): a watch runs while there are subscribers, and for
+/// <see cref="Linger"/> after the last one left (waiters leave and come back at every read; a watch stopped and started
+/// anew in between would have no history for their older reads); <c>_position</c> is the revision up to which its
+/// events were counted, and the deletes counted are kept from <c>_completeFrom</c> on, so a subscriber whose read is
+/// older than the position is caught up from them, or, older than what is kept, told that its deletes cannot be
+/// counted (<see cref="Subscriber.Unknown"/>). A watch that fails or that etcd cancels wakes every subscriber; they
+/// subscribe again and the next watch starts from the oldest of their reads, after a backoff when watches keep
+/// failing; only a compaction past those reads makes them unknown. Only the current watch counts.
 /// </remarks>
 internal sealed class SharedDeletes
 {
@@ -29,6 +33,13 @@ internal sealed class SharedDeletes
     private readonly List<(long Revision, long Created)> _recent = new();
     private long _completeFrom;
     private const int RecentLimit = 8192;
+    // The oldest read of the subscribers woken by the last watch's end (0: none): the next watch starts there.
+    private long _restartFrom;
+    // Watches in a row that ended before etcd answered their creation: the next one waits (250 ms doubling to 5 s).
+    private int _failures;
+
+    /// <summary>How long a watch outlives its last subscriber (see the remarks).</summary>
+    internal static readonly TimeSpan Linger = TimeSpan.FromSeconds(2);
 
     internal sealed class Subscriber(long ticketRevision, long readRevision, int needed)
     {
@@ -36,8 +47,10 @@ internal sealed class SharedDeletes
         public long ReadRevision { get; } = readRevision;
         public int Needed { get; } = needed;
         public int Gone;
-        /// <summary>Set before <see cref="Done"/> when the deletes since its read could not all be counted.</summary>
+        /// <summary>Set before <see cref="Done"/> when the deletes since its read cannot all be counted.</summary>
         public volatile bool Unknown;
+        /// <summary>Set before <see cref="Done"/> when the watch ended: subscribe again (from the same read).</summary>
+        public volatile bool Restart;
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
@@ -46,6 +59,8 @@ internal sealed class SharedDeletes
     {
         var subscriber = new Subscriber(ticketRevision, readRevision, needed);
         CancellationTokenSource? start = null;
+        long startRevision = 0;
+        TimeSpan backoff = TimeSpan.Zero;
         lock (_lock)
         {
             if (_watch is not null && _position > readRevision)
@@ -76,16 +91,28 @@ internal sealed class SharedDeletes
             _subscribers.Add(subscriber);
             if (_watch is null)
             {
+                long from = _restartFrom > 0 ? Math.Min(_restartFrom, readRevision) : readRevision;
+                _restartFrom = 0;
                 start = _watch = CancellationTokenSource.CreateLinkedTokenSource(calls.StopToken);
-                _position = readRevision;
-                _completeFrom = readRevision + 1;
+                _position = from;
+                _completeFrom = from + 1;
                 _recent.Clear();
+                startRevision = from + 1;
+                backoff = _failures == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(5000, 250 << Math.Min(_failures - 1, 5)));
             }
         }
 
         if (start is not null)
         {
-            _ = Task.Run(() => WatchAsync(calls, queue, readRevision + 1, start));
+            _ = Task.Run(async () =>
+            {
+                if (backoff > TimeSpan.Zero)
+                {
+                    await Task.Delay(backoff, start.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+
+                await WatchAsync(calls, queue, startRevision, start).ConfigureAwait(false);
+            });
         }
 
         return subscriber;
@@ -97,17 +124,45 @@ internal sealed class SharedDeletes
         lock (_lock)
         {
             _subscribers.Remove(subscriber);
-            if (_subscribers.Count == 0 && _watch is not null)
+            if (_subscribers.Count == 0 && _watch is { } watch)
             {
-                _watch.Cancel();
-                _watch = null;
+                _ = StopUnlessUsedAsync(watch);
             }
+        }
+    }
+
+    /// <summary>Stops the watch after <see cref="Linger"/> unless a subscriber came back meanwhile.</summary>
+    private async Task StopUnlessUsedAsync(CancellationTokenSource watch)
+    {
+        try
+        {
+            await Task.Delay(Linger, watch.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // the watch ended (the provider stopped, or it failed): Ended handles it
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_subscribers.Count > 0 || !ReferenceEquals(_watch, watch))
+            {
+                return;
+            }
+
+            _watch = null;
+            watch.Cancel();
         }
     }
 
     private async Task WatchAsync(IEtcdCalls calls, QueueRequest queue, long startRevision, CancellationTokenSource mine)
     {
         Task<bool>? next = null;
+        bool historyLost = false, answered = false;
         try
         {
             using var call = calls.Watches.Watch(cancellationToken: mine.Token);
@@ -132,13 +187,23 @@ internal sealed class SharedDeletes
 
                 next = null;
                 WatchResponse response = call.ResponseStream.Current;
+                if (!answered)
+                {
+                    answered = true;
+                    lock (_lock)
+                    {
+                        _failures = 0; // etcd answered a watch: the next one after an end starts at once
+                    }
+                }
+
                 if (response.Canceled)
                 {
-                    Log.WatchEnded(calls.Logger, queue.Request.FullKey, $"etcd cancelled the semaphore's watch: {response.CancelReason}");
+                    historyLost = response.CompactRevision > 0; // the revisions it was to start from are compacted
+                    Log.WatchEnded(calls.Logger, queue.Request.FullKey, $"etcd cancelled the semaphore's watch: {response.CancelReason}{(historyLost ? $" (compacted up to revision {response.CompactRevision})" : "")}");
                     break;
                 }
 
-                Count(response);
+                Count(mine, response);
             }
         }
         catch (Exception ex) when (!mine.IsCancellationRequested)
@@ -152,15 +217,20 @@ internal sealed class SharedDeletes
         finally
         {
             next?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            Ended(mine);
+            Ended(mine, historyLost, answered);
         }
     }
 
-    private void Count(WatchResponse response)
+    private void Count(CancellationTokenSource mine, WatchResponse response)
     {
         List<Subscriber>? done = null;
         lock (_lock)
         {
+            if (!ReferenceEquals(_watch, mine))
+            {
+                return; // stopped already: a newer watch may count the same deletes
+            }
+
             foreach (Mvccpb.Event e in response.Events)
             {
                 long revision = e.Kv?.ModRevision ?? response.Header.Revision;
@@ -179,7 +249,9 @@ internal sealed class SharedDeletes
                     _recent.Add((revision, e.PrevKv?.CreateRevision ?? 0));
                     if (_recent.Count > RecentLimit)
                     {
-                        _completeFrom = _recent[RecentLimit / 2].Revision; // the older half is dropped
+                        // The older half is dropped: complete only after the last dropped revision (one revision can
+                        // delete several tickets, so some of its deletes may be on either side).
+                        _completeFrom = _recent[RecentLimit / 2 - 1].Revision + 1;
                         _recent.RemoveRange(0, RecentLimit / 2);
                     }
                 }
@@ -195,7 +267,7 @@ internal sealed class SharedDeletes
         }
     }
 
-    private void Ended(CancellationTokenSource mine)
+    private void Ended(CancellationTokenSource mine, bool historyLost, bool answered)
     {
         List<Subscriber> all;
         lock (_lock)
@@ -207,14 +279,23 @@ internal sealed class SharedDeletes
             }
 
             _watch = null;
+            if (!answered)
+            {
+                _failures++; // etcd never answered it: the next one waits (a stream that keeps failing is not a loop)
+            }
+
             all = new List<Subscriber>(_subscribers);
+            _restartFrom = historyLost || all.Count == 0 ? 0 : all.Min(s => s.ReadRevision);
         }
 
         mine.Dispose();
         foreach (Subscriber s in all)
         {
-            s.Unknown = true;
-            s.Done.TrySetResult(); // read again (and subscribe again, which starts a new watch)
+            // Read again and subscribe again: the next watch starts from the oldest of their reads (so each one's
+            // deletes are counted anew), unless etcd compacted them away.
+            s.Unknown = historyLost;
+            s.Restart = !historyLost;
+            s.Done.TrySetResult();
         }
     }
 }
