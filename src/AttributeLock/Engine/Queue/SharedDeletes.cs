@@ -35,7 +35,7 @@ internal sealed class SharedDeletes
     private const int RecentLimit = 8192;
     // The oldest read of the subscribers woken by the last watch's end (0: none): the next watch starts there.
     private long _restartFrom;
-    // Watches in a row that ended before etcd answered their creation: the next one waits (250 ms doubling to 5 s).
+    // Watches in a row that ended within a second of their start: the next one waits (250 ms doubling to 5 s).
     private int _failures;
 
     /// <summary>How long a watch outlives its last subscriber (see the remarks).</summary>
@@ -162,7 +162,8 @@ internal sealed class SharedDeletes
     private async Task WatchAsync(IEtcdCalls calls, QueueRequest queue, long startRevision, CancellationTokenSource mine)
     {
         Task<bool>? next = null;
-        bool historyLost = false, answered = false;
+        bool historyLost = false;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             using var call = calls.Watches.Watch(cancellationToken: mine.Token);
@@ -187,15 +188,6 @@ internal sealed class SharedDeletes
 
                 next = null;
                 WatchResponse response = call.ResponseStream.Current;
-                if (!answered)
-                {
-                    answered = true;
-                    lock (_lock)
-                    {
-                        _failures = 0; // etcd answered a watch: the next one after an end starts at once
-                    }
-                }
-
                 if (response.Canceled)
                 {
                     historyLost = response.CompactRevision > 0; // the revisions it was to start from are compacted
@@ -217,7 +209,7 @@ internal sealed class SharedDeletes
         finally
         {
             next?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            Ended(mine, historyLost, answered);
+            Ended(mine, historyLost, shortLived: System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1));
         }
     }
 
@@ -267,7 +259,7 @@ internal sealed class SharedDeletes
         }
     }
 
-    private void Ended(CancellationTokenSource mine, bool historyLost, bool answered)
+    private void Ended(CancellationTokenSource mine, bool historyLost, bool shortLived)
     {
         List<Subscriber> all;
         lock (_lock)
@@ -279,10 +271,9 @@ internal sealed class SharedDeletes
             }
 
             _watch = null;
-            if (!answered)
-            {
-                _failures++; // etcd never answered it: the next one waits (a stream that keeps failing is not a loop)
-            }
+            // A stream that keeps failing (refused, or dropped right after its creation) must not become a loop of
+            // reads by every waiter: the next watch after a short-lived one waits.
+            _failures = shortLived ? _failures + 1 : 0;
 
             all = new List<Subscriber>(_subscribers);
             _restartFrom = historyLost || all.Count == 0 ? 0 : all.Min(s => s.ReadRevision);
