@@ -33,8 +33,15 @@ internal sealed class SharedDeletes
     private readonly List<(long Revision, long Created)> _recent = new();
     private long _completeFrom;
     private const int RecentLimit = 8192;
-    // The oldest read of the subscribers woken by the last watch's end (0: none): the next watch starts there.
+    // The oldest read of the subscribers woken by the last watch's end (0: none), and when it was set: the next watch
+    // started within Linger of it starts there (later, those waiters have come back or left).
     private long _restartFrom;
+    private long _restartSetAt;
+    // Whether the current watch has sent its creation yet: until then a subscriber with an older read moves its start
+    // back instead of being told its deletes cannot be counted (waiters still in their read when a watch ended).
+    private bool _watchSent;
+    // Bumped by every subscription: a linger stops the watch only if nobody subscribed since it began.
+    private long _generation;
     // Watches in a row that ended within a second of their start: the next one waits (250 ms doubling to 5 s).
     private int _failures;
 
@@ -59,10 +66,23 @@ internal sealed class SharedDeletes
     {
         var subscriber = new Subscriber(ticketRevision, readRevision, needed);
         CancellationTokenSource? start = null;
-        long startRevision = 0;
         TimeSpan backoff = TimeSpan.Zero;
         lock (_lock)
         {
+            _generation++;
+            if (calls.StopToken.IsCancellationRequested)
+            {
+                subscriber.Done.TrySetResult(); // the provider stops: no new watch
+                return subscriber;
+            }
+
+            if (_watch is not null && !_watchSent && readRevision < _position)
+            {
+                // The watch has not been created yet (its start waits out a backoff): start it early enough for us.
+                _position = readRevision;
+                _completeFrom = readRevision + 1;
+            }
+
             if (_watch is not null && _position > readRevision)
             {
                 if (readRevision + 1 < _completeFrom)
@@ -91,13 +111,14 @@ internal sealed class SharedDeletes
             _subscribers.Add(subscriber);
             if (_watch is null)
             {
-                long from = _restartFrom > 0 ? Math.Min(_restartFrom, readRevision) : readRevision;
+                bool restart = _restartFrom > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(_restartSetAt) < Linger;
+                long from = restart ? Math.Min(_restartFrom, readRevision) : readRevision;
                 _restartFrom = 0;
                 start = _watch = CancellationTokenSource.CreateLinkedTokenSource(calls.StopToken);
+                _watchSent = false;
                 _position = from;
                 _completeFrom = from + 1;
                 _recent.Clear();
-                startRevision = from + 1;
                 backoff = _failures == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(5000, 250 << Math.Min(_failures - 1, 5)));
             }
         }
@@ -109,6 +130,23 @@ internal sealed class SharedDeletes
                 if (backoff > TimeSpan.Zero)
                 {
                     await Task.Delay(backoff, start.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+
+                long startRevision;
+                lock (_lock)
+                {
+                    if (ReferenceEquals(_watch, start))
+                    {
+                        _watchSent = true;
+                    }
+
+                    startRevision = _completeFrom; // moved back by subscribers with older reads while it waited
+                }
+
+                if (start.IsCancellationRequested)
+                {
+                    Ended(start, historyFrom: 0, shortLived: false); // stopped during its backoff: open nothing
+                    return;
                 }
 
                 await WatchAsync(calls, queue, startRevision, start).ConfigureAwait(false);
@@ -126,13 +164,13 @@ internal sealed class SharedDeletes
             _subscribers.Remove(subscriber);
             if (_subscribers.Count == 0 && _watch is { } watch)
             {
-                _ = StopUnlessUsedAsync(watch);
+                _ = StopUnlessUsedAsync(watch, _generation);
             }
         }
     }
 
     /// <summary>Stops the watch after <see cref="Linger"/> unless a subscriber came back meanwhile.</summary>
-    private async Task StopUnlessUsedAsync(CancellationTokenSource watch)
+    private async Task StopUnlessUsedAsync(CancellationTokenSource watch, long generation)
     {
         try
         {
@@ -149,9 +187,9 @@ internal sealed class SharedDeletes
 
         lock (_lock)
         {
-            if (_subscribers.Count > 0 || !ReferenceEquals(_watch, watch))
+            if (_subscribers.Count > 0 || _generation != generation || !ReferenceEquals(_watch, watch))
             {
-                return;
+                return; // used since (a later unsubscription times its own linger), or replaced
             }
 
             _watch = null;
@@ -162,7 +200,7 @@ internal sealed class SharedDeletes
     private async Task WatchAsync(IEtcdCalls calls, QueueRequest queue, long startRevision, CancellationTokenSource mine)
     {
         Task<bool>? next = null;
-        bool historyLost = false;
+        long historyFrom = 0; // the oldest revision whose deletes a watch can still give (0: all)
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
@@ -175,6 +213,9 @@ internal sealed class SharedDeletes
                     RangeEnd = queue.BlockersEnd,
                     StartRevision = startRevision,
                     PrevKv = true,
+                    // One revision may delete more tickets than an answer may carry (gRPC refuses over 4 MB): etcd
+                    // splits it into fragments, each counted as it comes.
+                    Fragment = true,
                     Filters = { WatchCreateRequest.Types.FilterType.Noput },
                 },
             }, mine.Token).ConfigureAwait(false);
@@ -190,8 +231,8 @@ internal sealed class SharedDeletes
                 WatchResponse response = call.ResponseStream.Current;
                 if (response.Canceled)
                 {
-                    historyLost = response.CompactRevision > 0; // the revisions it was to start from are compacted
-                    Log.WatchEnded(calls.Logger, queue.Request.FullKey, $"etcd cancelled the semaphore's watch: {response.CancelReason}{(historyLost ? $" (compacted up to revision {response.CompactRevision})" : "")}");
+                    historyFrom = response.CompactRevision; // > 0: the revisions it was to start from are compacted
+                    Log.WatchEnded(calls.Logger, queue.Request.FullKey, $"etcd cancelled the semaphore's watch: {response.CancelReason}{(historyFrom > 0 ? $" (compacted up to revision {historyFrom})" : "")}");
                     break;
                 }
 
@@ -200,6 +241,8 @@ internal sealed class SharedDeletes
         }
         catch (Exception ex) when (!mine.IsCancellationRequested)
         {
+            // An answer too large even so: the next watch would fail at the same revision; the waiters count anew.
+            historyFrom = ex is Grpc.Core.RpcException { StatusCode: Grpc.Core.StatusCode.ResourceExhausted } ? long.MaxValue : 0;
             Log.WatchEnded(calls.Logger, queue.Request.FullKey, $"the semaphore's watch failed: {ex.Message}");
         }
         catch (Exception)
@@ -209,7 +252,7 @@ internal sealed class SharedDeletes
         finally
         {
             next?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            Ended(mine, historyLost, shortLived: System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1));
+            Ended(mine, historyFrom, shortLived: System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(1));
         }
     }
 
@@ -259,11 +302,19 @@ internal sealed class SharedDeletes
         }
     }
 
-    private void Ended(CancellationTokenSource mine, bool historyLost, bool shortLived)
+    /// <param name="mine">The watch that ended.</param>
+    /// <param name="historyFrom">The oldest revision a new watch can start from (0: any): a subscriber whose read is older cannot be counted.</param>
+    /// <param name="shortLived">Whether it ended within a second of its start.</param>
+    private void Ended(CancellationTokenSource mine, long historyFrom, bool shortLived)
     {
         List<Subscriber> all;
         lock (_lock)
         {
+            if (!shortLived)
+            {
+                _failures = 0; // a watch that ran (stopped by its linger too) ends the streak
+            }
+
             if (!ReferenceEquals(_watch, mine))
             {
                 mine.Dispose();
@@ -273,10 +324,16 @@ internal sealed class SharedDeletes
             _watch = null;
             // A stream that keeps failing (refused, or dropped right after its creation) must not become a loop of
             // reads by every waiter: the next watch after a short-lived one waits.
-            _failures = shortLived ? _failures + 1 : 0;
+            // (A watch refused as compacted is not a failure: the next one starts from reads etcd still has.)
+            if (shortLived && (historyFrom == 0 || historyFrom == long.MaxValue))
+            {
+                _failures++;
+            }
 
             all = new List<Subscriber>(_subscribers);
-            _restartFrom = historyLost || all.Count == 0 ? 0 : all.Min(s => s.ReadRevision);
+            long[] countable = all.Where(s => s.ReadRevision + 1 >= historyFrom).Select(s => s.ReadRevision).ToArray();
+            _restartFrom = countable.Length == 0 ? 0 : countable.Min();
+            _restartSetAt = System.Diagnostics.Stopwatch.GetTimestamp();
         }
 
         mine.Dispose();
@@ -284,8 +341,9 @@ internal sealed class SharedDeletes
         {
             // Read again and subscribe again: the next watch starts from the oldest of their reads (so each one's
             // deletes are counted anew), unless etcd compacted them away.
-            s.Unknown = historyLost;
-            s.Restart = !historyLost;
+            bool lost = s.ReadRevision + 1 < historyFrom;
+            s.Unknown = lost;
+            s.Restart = !lost;
             s.Done.TrySetResult();
         }
     }
