@@ -169,7 +169,12 @@ public sealed class ElectionFailoverTests(ITestOutputHelper output) : ProviderTe
                 .OrderBy(w => w.N).ToList();
             RangeResponse final = await Client.GetAsync(counter);
             long n = long.Parse(final.Kvs[0].Value.ToStringUtf8().Split(' ')[0], CultureInfo.InvariantCulture);
-            Assert.Equal(Enumerable.Range(1, (int)n).Select(i => (long)i), wrote.Select(w => w.N));
+            // The host stop (SIGTERM) resigns while the body's last write may be in flight: that write can commit in
+            // etcd without its answer reaching the worker (it then does not print WROTE). So the printed writes are
+            // 1..n, or 1..n-1 with the last one's outcome unknown to the worker; never a gap and never a repeat.
+            long printed = wrote.Count == 0 ? 0 : wrote[^1].N;
+            Assert.True(printed == n || printed == n - 1, $"counter {n}, last printed write {printed}");
+            Assert.Equal(Enumerable.Range(1, (int)printed).Select(i => (long)i), wrote.Select(w => w.N));
             Assert.True(wrote.Zip(wrote.Skip(1)).All(p => p.First.Token <= p.Second.Token), "a write of an older leader came after a newer leader's");
             output.WriteLine($"{n} increments, {wrote.Select(w => w.Token).Distinct().Count()} leaderships, {all.Sum(c => c.Lines.Count(l => l.Line.StartsWith("REFUSED", StringComparison.Ordinal)))} refused writes");
         }
